@@ -1,0 +1,81 @@
+"""bnnfer: facial emotion recognition that says how sure it is.
+
+The public API, re-exported (see docs/api.md for one line on each):
+data (`load_ferplus`, `FerPlusSplit`, human statistics), networks and the four methods
+(`FaceCNN`, `NetworkConfig`, `build_method`), MC inference (`mc_predict`), checkpoints
+(`save_checkpoint`, `load_method`), training (`TrainConfig`, `fit`) and the metrics module.
+"""
+
+from . import metrics
+from .checkpoints import (
+    CheckpointError,
+    load_method,
+    load_networks,
+    save_checkpoint,
+    verify_manifest,
+    write_manifest,
+)
+from .constants import EMOTIONS, IMAGE_SIZE, METHOD_COLORS, METHODS, NUM_CLASSES
+from .data import (
+    FerPlusError,
+    FerPlusSplit,
+    available_splits,
+    describe,
+    human_statistics,
+    load_ferplus,
+    plurality_label,
+    resolve_data_dir,
+    vote_distribution,
+    vote_entropy,
+)
+from .inference import describe_device, mc_predict, select_device
+from .layers import DropConnectConv2d, DropConnectLinear, MCDropout
+from .methods import Classical, DeepEnsemble, MCDropConnect, Method, build_method
+from .methods import MCDropout as MCDropoutMethod
+from .networks import FaceCNN, NetworkConfig
+from .targets import FerPlusTargets
+from .train import TrainConfig, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EMOTIONS",
+    "IMAGE_SIZE",
+    "METHODS",
+    "METHOD_COLORS",
+    "NUM_CLASSES",
+    "CheckpointError",
+    "Classical",
+    "DeepEnsemble",
+    "DropConnectConv2d",
+    "DropConnectLinear",
+    "FaceCNN",
+    "FerPlusError",
+    "FerPlusSplit",
+    "FerPlusTargets",
+    "MCDropConnect",
+    "MCDropout",
+    "MCDropoutMethod",
+    "Method",
+    "NetworkConfig",
+    "TrainConfig",
+    "available_splits",
+    "build_method",
+    "describe",
+    "describe_device",
+    "fit",
+    "human_statistics",
+    "load_ferplus",
+    "load_method",
+    "load_networks",
+    "mc_predict",
+    "metrics",
+    "plurality_label",
+    "resolve_data_dir",
+    "save_checkpoint",
+    "select_device",
+    "verify_manifest",
+    "vote_distribution",
+    "vote_entropy",
+    "write_manifest",
+]

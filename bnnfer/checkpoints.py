@@ -1,0 +1,244 @@
+"""Checkpoints on disk: weights in safetensors, config in JSON, a manifest of sha256 sums.
+
+A checkpoint named ``STEM`` is two files: ``STEM.safetensors`` (the M >= 1 networks' tensors,
+keys prefixed ``member{i}.``) and ``STEM.json`` (format version, network config, member count,
+temperature, and free-form metadata such as the training config and Valid metrics). Loading
+never unpickles: safetensors holds raw tensors only, and JSON keys are checked against what this
+version knows. A ``manifest.json`` in a model folder lists each file's sha256; `verify_manifest`
+refuses any file whose bytes do not match before it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .methods import METHOD_NAMES, Method, build_method
+from .networks import FaceCNN, NetworkConfig
+
+FORMAT_VERSION = 1
+_JSON_KEYS = {"format", "network", "members", "methods", "temperature", "metadata"}
+MANIFEST_NAME = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, malformed, unknown, or does not match its checksum."""
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(STEM.safetensors, STEM.json)`` for a stem given with or without a suffix."""
+    stem = Path(stem)
+    if stem.suffix in (".safetensors", ".json"):
+        stem = stem.with_suffix("")
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_checkpoint(
+    stem: str | os.PathLike[str],
+    networks: Sequence[FaceCNN],
+    methods: Sequence[str],
+    temperature: float = 1.0,
+    metadata: dict[str, Any] | None = None,
+    half: bool = False,
+) -> tuple[Path, Path]:
+    """Write ``networks`` (all with one config) and the methods they serve.
+
+    Args:
+        methods: which of `METHOD_NAMES` these weights serve, e.g. ``["classical",
+            "mc_dropout"]`` for one dropout network or ``["ensemble"]`` for M members.
+        half: store floating tensors as float16 (loading restores float32).
+    """
+    networks = list(networks)
+    if not networks:
+        raise ValueError("save_checkpoint needs at least one network")
+    config = networks[0].config
+    if any(net.config != config for net in networks):
+        raise ValueError("all networks of one checkpoint must share one NetworkConfig")
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {METHOD_NAMES}, got {methods}")
+    tensors: dict[str, torch.Tensor] = {}
+    for i, net in enumerate(networks):
+        for key, value in net.state_dict().items():
+            value = value.detach().cpu()
+            if half and value.is_floating_point():
+                value = value.half()
+            tensors[f"member{i}.{key}"] = value.contiguous()
+    weights_path, json_path = checkpoint_paths(stem)
+    handle, tmp = tempfile.mkstemp(suffix=".safetensors", dir=weights_path.parent or ".")
+    os.close(handle)
+    try:
+        save_file(tensors, tmp, metadata={"format": str(FORMAT_VERSION)})
+        os.replace(tmp, weights_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    document = {
+        "format": FORMAT_VERSION,
+        "network": config.to_dict(),
+        "members": len(networks),
+        "methods": list(methods),
+        "temperature": float(temperature),
+        "metadata": metadata or {},
+    }
+    _atomic_write_bytes(json_path, (json.dumps(document, indent=2) + "\n").encode())
+    return weights_path, json_path
+
+
+def read_checkpoint_json(stem: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint's JSON document, validated."""
+    _, json_path = checkpoint_paths(stem)
+    try:
+        document = json.loads(json_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{json_path}: checkpoint config is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{json_path}: not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{json_path}: expected a JSON object")
+    unknown = sorted(set(document) - _JSON_KEYS)
+    if unknown:
+        raise CheckpointError(f"{json_path}: unknown key(s) {unknown}; known: {sorted(_JSON_KEYS)}")
+    if document.get("format") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{json_path}: format {document.get('format')!r}, this bnnfer reads {FORMAT_VERSION}"
+        )
+    bad = [m for m in document.get("methods", []) if m not in METHOD_NAMES]
+    if bad or not document.get("methods"):
+        raise CheckpointError(f"{json_path}: unknown method(s) {bad}; known: {METHOD_NAMES}")
+    members = document.get("members")
+    if not isinstance(members, int) or members < 1:
+        raise CheckpointError(f"{json_path}: members must be a positive integer, got {members!r}")
+    try:
+        NetworkConfig.from_dict(document["network"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{json_path}: bad network config ({error})") from None
+    return document
+
+
+def load_networks(
+    stem: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[list[FaceCNN], dict[str, Any]]:
+    """The checkpoint's networks (float32, eval mode, on ``device``) and its JSON document."""
+    document = read_checkpoint_json(stem)
+    weights_path, _ = checkpoint_paths(stem)
+    try:
+        tensors = load_file(weights_path)  # raw tensors only: nothing is unpickled
+    except FileNotFoundError:
+        raise CheckpointError(f"{weights_path}: weight file is missing") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{weights_path}: not a readable safetensors file ({error})"
+        ) from None
+    config = NetworkConfig.from_dict(document["network"])
+    networks = []
+    for i in range(document["members"]):
+        prefix = f"member{i}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        net = FaceCNN(config)
+        expected = net.state_dict()
+        for key, value in state.items():
+            if key in expected and expected[key].is_floating_point():
+                state[key] = value.to(expected[key].dtype)
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise CheckpointError(
+                f"{weights_path}: member {i} does not match its config ({error})"
+            ) from None
+        networks.append(net.to(device).eval())
+    extra = set(tensors) - {
+        f"member{i}.{k}" for i in range(document["members"]) for k in networks[0].state_dict()
+    }
+    if extra:
+        raise CheckpointError(f"{weights_path}: unexpected tensors {sorted(extra)[:5]}")
+    return networks, document
+
+
+def load_method(
+    stem: str | os.PathLike[str],
+    method: str,
+    device: str | torch.device = "cpu",
+    samples: int = 30,
+) -> Method:
+    """Load a checkpoint and wrap it as ``method`` (which the checkpoint must serve)."""
+    document = read_checkpoint_json(stem)
+    if method not in document["methods"]:
+        raise CheckpointError(
+            f"{checkpoint_paths(stem)[1]}: serves {document['methods']}, not {method!r}"
+        )
+    networks, document = load_networks(stem, device)
+    return build_method(method, networks, samples=samples, temperature=document["temperature"])
+
+
+# --------------------------------------------------------------------------------------
+# manifest
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str | os.PathLike[str]) -> Path:
+    """List every ``.safetensors`` and ``.json`` file of ``folder`` with its sha256."""
+    folder = Path(folder)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".safetensors", ".json") and p.name != MANIFEST_NAME
+    )
+    manifest = {"files": {p.name: sha256_file(p) for p in files}}
+    path = folder / MANIFEST_NAME
+    _atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return path
+
+
+def verify_manifest(folder: str | os.PathLike[str], names: Sequence[str] | None = None) -> None:
+    """Raise `CheckpointError` unless each listed file (or each of ``names``) matches its sha256."""
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    try:
+        listed = json.loads(path.read_text())["files"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: manifest is missing") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: malformed manifest ({error})") from None
+    for name in names if names is not None else sorted(listed):
+        if name not in listed:
+            raise CheckpointError(f"{path}: {name} is not listed, so it cannot be verified")
+        file = folder / name
+        if not file.is_file():
+            raise CheckpointError(f"{file}: listed in the manifest but missing")
+        actual = sha256_file(file)
+        if actual != listed[name]:
+            raise CheckpointError(
+                f"{file}: sha256 {actual[:12]}... does not match the manifest's "
+                f"{listed[name][:12]}...; the file is corrupted or was changed"
+            )

@@ -1,0 +1,604 @@
+"""FER+ on disk -> arrays in memory: both layouts, vote filtering, human statistics, the cache.
+
+FER+ users hold the data in one of two layouts, and both load into the same `FerPlusSplit`:
+
+* the FERPlus folder layout written by FERPlus's ``generate_training_data.py``::
+
+      ROOT/FER2013Train/label.csv   + fer0000000.png ...
+      ROOT/FER2013Valid/label.csv   + ...
+      ROOT/FER2013Test/label.csv    + ...      (any subset of the three may be present)
+
+  each ``label.csv`` row being ``name, "(x, y, w, h)", 10 vote counts`` with no header;
+
+* the Kaggle layout: ``ROOT/fer2013.csv`` (``emotion,pixels,Usage``) beside FERPlus's
+  ``ROOT/fer2013new.csv`` (``Usage,Image name,<10 vote columns>``) in the same row order; rows
+  whose image name is empty were excluded by FER+ and are skipped, as FERPlus does.
+
+Each face has 10 votes over ``VOTE_COLUMNS`` (8 emotions, ``unknown``, ``NF``). Faces whose
+plurality vote is ``unknown`` or ``NF`` (or that have no emotion vote at all) are dropped and
+counted in `FerPlusSplit.dropped`; the remaining votes are renormalised over the 8 emotions
+(Barsoum et al., 2016). Plurality ties are broken towards the lower column index, so a tie
+between an emotion and ``unknown``/``NF`` keeps the face.
+
+Decoding ~32k PNGs takes tens of seconds, so the decoded arrays of each split are cached as a
+compressed ``.npz`` keyed by a fingerprint of the source files (names, sizes, modification
+times, and the label file's bytes); a changed source gives a new key, and a cache file that
+cannot be read completely is rebuilt, never trusted. Nothing in a cache file is pickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .constants import (
+    EMOTIONS,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    NUM_VOTE_COLUMNS,
+    SPLIT_FOLDERS,
+    SPLIT_USAGE,
+    SPLITS,
+    VOTE_COLUMNS,
+)
+
+DEFAULT_DATA_DIR = Path("data") / "ferplus"
+KAGGLE_PIXELS_CSV = "fer2013.csv"
+KAGGLE_VOTES_CSV = "fer2013new.csv"
+_CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+_NAME_DTYPE = "<U32"
+
+
+class FerPlusError(ValueError):
+    """A FER+ folder or file is missing or malformed; the message names the file, row and fix."""
+
+    def __init__(self, path: Path | str, what: str, row: int | None = None) -> None:
+        where = f"{path}" if row is None else f"{path}, row {row}"
+        super().__init__(f"{where}: {what}")
+        self.path = Path(path)
+        self.row = row
+
+
+# --------------------------------------------------------------------------------------
+# the in-memory dataset
+
+
+@dataclass(frozen=True)
+class FerPlusSplit:
+    """One FER+ split after filtering.
+
+    Attributes:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        images: uint8 ``(N, 48, 48)`` grayscale faces.
+        votes: int64 ``(N, 10)`` raw annotator counts over ``VOTE_COLUMNS``.
+        names: ``(N,)`` image file names (``fer0000000.png`` ...).
+        dropped: how many faces were removed, by reason (``"unknown"``, ``"NF"``,
+            ``"no_emotion_votes"``).
+    """
+
+    split: str
+    images: np.ndarray
+    votes: np.ndarray
+    names: np.ndarray
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.shape != (n, IMAGE_SIZE, IMAGE_SIZE) or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"images must be uint8 (N, {IMAGE_SIZE}, {IMAGE_SIZE}), "
+                f"got {self.images.dtype} {self.images.shape}"
+            )
+        if self.votes.shape != (n, NUM_VOTE_COLUMNS):
+            raise ValueError(f"votes must be (N={n}, {NUM_VOTE_COLUMNS}), got {self.votes.shape}")
+        if self.names.shape != (n,):
+            raise ValueError(f"names must be (N={n},), got {self.names.shape}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def distribution(self) -> np.ndarray:
+        """float64 ``(N, 8)``: the votes renormalised over the 8 emotions."""
+        return vote_distribution(self.votes)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 ``(N,)``: the plurality emotion (ties -> lower index)."""
+        return plurality_label(self.votes)
+
+    def subset(self, index: np.ndarray | Sequence[int] | slice) -> FerPlusSplit:
+        """The faces at ``index`` (dropped counts are kept as they were)."""
+        return FerPlusSplit(
+            split=self.split,
+            images=self.images[index],
+            votes=self.votes[index],
+            names=self.names[index],
+            dropped=dict(self.dropped),
+        )
+
+
+# --------------------------------------------------------------------------------------
+# human statistics, from votes (N, 10) int
+
+
+def vote_distribution(votes: np.ndarray) -> np.ndarray:
+    """``p_h[i, c] = votes[i, c] / sum_{k<8} votes[i, k]`` over the 8 emotions: float64 ``(N, 8)``.
+
+    Rows with no emotion vote at all have no distribution; they are refused.
+    """
+    emotion_votes = np.asarray(votes)[:, :NUM_CLASSES].astype(np.float64)
+    totals = emotion_votes.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        bad = int(np.flatnonzero(totals[:, 0] <= 0)[0])
+        raise ValueError(f"votes row {bad} has no emotion vote; drop it before renormalising")
+    return emotion_votes / totals
+
+
+def plurality_label(votes: np.ndarray) -> np.ndarray:
+    """int64 ``(N,)``: the emotion with most votes, ties broken towards the lower index."""
+    return np.argmax(np.asarray(votes)[:, :NUM_CLASSES], axis=1).astype(np.int64)
+
+
+def vote_entropy(votes: np.ndarray) -> np.ndarray:
+    """``H(p_h) = -sum_c p_h[c] ln p_h[c]`` (nats, ``0 ln 0 = 0``): float64 ``(N,)``."""
+    p = vote_distribution(votes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(axis=1)
+
+
+def human_statistics(votes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-face human statistics from votes ``(N, 10)``.
+
+    Returns a dict of arrays:
+        ``distribution`` ``(N, 8)`` renormalised votes; ``entropy`` ``(N,)`` vote entropy in
+        nats; ``agreement`` ``(N,)`` share of the plurality class, ``max_c p_h[c]``;
+        ``valid_votes`` ``(N,)`` number of emotion votes; ``plurality`` ``(N,)`` label;
+        ``unanimous`` ``(N,)`` bool, every emotion vote on one class.
+    """
+    dist = vote_distribution(votes)
+    agreement = dist.max(axis=1)
+    return {
+        "distribution": dist,
+        "entropy": vote_entropy(votes),
+        "agreement": agreement,
+        "valid_votes": np.asarray(votes)[:, :NUM_CLASSES].sum(axis=1).astype(np.int64),
+        "plurality": plurality_label(votes),
+        "unanimous": agreement >= 1.0,
+    }
+
+
+def filter_emotion_faces(votes: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Which faces to keep: bool ``(N,)`` and the dropped count per reason.
+
+    A face is dropped when its plurality over all 10 columns is ``unknown`` or ``NF``, or when
+    none of its votes is an emotion.
+    """
+    votes = np.asarray(votes)
+    top = np.argmax(votes, axis=1)
+    no_emotion = votes[:, :NUM_CLASSES].sum(axis=1) == 0
+    is_unknown = (top == VOTE_COLUMNS.index("unknown")) & ~no_emotion
+    is_nf = (top == VOTE_COLUMNS.index("NF")) & ~no_emotion
+    keep = ~(is_unknown | is_nf | no_emotion)
+    dropped = {
+        "unknown": int(is_unknown.sum()),
+        "NF": int(is_nf.sum()),
+        "no_emotion_votes": int(no_emotion.sum()),
+    }
+    return keep, dropped
+
+
+# --------------------------------------------------------------------------------------
+# where the data is, and which layout it has
+
+
+def resolve_data_dir(data: str | os.PathLike[str] | None = None) -> Path:
+    """The FER+ folder: ``data`` if given, else ``$BNNFER_DATA``, else ``./data/ferplus``."""
+    if data is not None and str(data) != "":
+        return Path(data).expanduser()
+    env = os.environ.get("BNNFER_DATA")
+    if env:
+        return Path(env).expanduser()
+    return DEFAULT_DATA_DIR
+
+
+def default_cache_dir() -> Path:
+    """``$BNNFER_CACHE``, else ``$XDG_CACHE_HOME/bnnfer``, else ``~/.cache/bnnfer``."""
+    env = os.environ.get("BNNFER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "bnnfer"
+
+
+def detect_layout(root: Path) -> str:
+    """``"folders"`` or ``"kaggle"``; a `FerPlusError` that says what was looked for otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FerPlusError(
+            root,
+            "no such folder; point --data or BNNFER_DATA at a FER+ copy holding "
+            f"{'/'.join(SPLIT_FOLDERS.values())} folders (each with label.csv and PNGs), "
+            f"or {KAGGLE_PIXELS_CSV} beside {KAGGLE_VOTES_CSV}",
+        )
+    if any((root / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
+        return "folders"
+    if (root / KAGGLE_PIXELS_CSV).is_file() and (root / KAGGLE_VOTES_CSV).is_file():
+        return "kaggle"
+    raise FerPlusError(
+        root,
+        f"no FER+ data here: expected {', '.join(SPLIT_FOLDERS.values())} folder(s), "
+        f"or {KAGGLE_PIXELS_CSV} together with {KAGGLE_VOTES_CSV}",
+    )
+
+
+def available_splits(root: str | os.PathLike[str]) -> list[str]:
+    """The splits present under ``root``, in ``SPLITS`` order."""
+    root = Path(root)
+    layout = detect_layout(root)
+    if layout == "folders":
+        return [s for s in SPLITS if (root / SPLIT_FOLDERS[s] / "label.csv").is_file()]
+    usages = set()
+    with open(root / KAGGLE_VOTES_CSV, newline="") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            if row:
+                usages.add(row[0].strip())
+    return [s for s in SPLITS if SPLIT_USAGE[s] in usages]
+
+
+# --------------------------------------------------------------------------------------
+# parsing
+
+
+def _parse_counts(path: Path, row_number: int, cells: Sequence[str]) -> list[int]:
+    counts = []
+    for column, cell in zip(VOTE_COLUMNS, cells, strict=True):
+        try:
+            value = int(cell.strip())
+        except ValueError:
+            raise FerPlusError(
+                path, f"vote column '{column}' is {cell!r}, expected a whole number", row_number
+            ) from None
+        if value < 0:
+            raise FerPlusError(
+                path, f"vote column '{column}' is {value}, expected a count >= 0", row_number
+            )
+        counts.append(value)
+    return counts
+
+
+def _read_label_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """Names and votes ``(N, 10)`` of a FERPlus folder's ``label.csv``."""
+    if not path.is_file():
+        raise FerPlusError(path, "label file is missing")
+    names: list[str] = []
+    votes: list[list[int]] = []
+    seen: dict[str, int] = {}
+    with open(path, newline="") as f:
+        for row_number, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != 2 + NUM_VOTE_COLUMNS:
+                raise FerPlusError(
+                    path,
+                    f"has {len(row)} columns, expected {2 + NUM_VOTE_COLUMNS}: image name, "
+                    f"face box, then counts for {', '.join(VOTE_COLUMNS)} (no header row)",
+                    row_number,
+                )
+            name = row[0].strip()
+            if not name.lower().endswith(".png") or "/" in name or "\\" in name:
+                raise FerPlusError(
+                    path,
+                    f"image name {name!r} is not a PNG file name like fer0000000.png",
+                    row_number,
+                )
+            if name in seen:
+                raise FerPlusError(
+                    path, f"image name {name!r} repeats row {seen[name]}", row_number
+                )
+            seen[name] = row_number
+            votes.append(_parse_counts(path, row_number, row[2:]))
+            names.append(name)
+    if not names:
+        raise FerPlusError(path, "label file has no rows")
+    return names, np.asarray(votes, dtype=np.int64).reshape(-1, NUM_VOTE_COLUMNS)
+
+
+def _decode_png(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise FerPlusError(path, "image listed in label.csv is missing")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            size = image.size
+            array = np.asarray(image.convert("L"), dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise FerPlusError(path, f"cannot be decoded as an image ({error})") from None
+    if size != (IMAGE_SIZE, IMAGE_SIZE):
+        raise FerPlusError(
+            path, f"image is {size[0]}x{size[1]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}"
+        )
+    return array
+
+
+def _read_folder_split(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (unfiltered) images, votes and names of one FERPlus split folder."""
+    names, votes = _read_label_csv(folder / "label.csv")
+    # PIL releases the GIL while inflating, so a few threads help even on 2 cores.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        images = list(pool.map(_decode_png, (folder / name for name in names), chunksize=256))
+    return np.stack(images), votes, np.asarray(names, dtype=_NAME_DTYPE)
+
+
+def _read_kaggle(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Raw images, votes and names per split from ``fer2013.csv`` + ``fer2013new.csv``."""
+    pixels_path, votes_path = root / KAGGLE_PIXELS_CSV, root / KAGGLE_VOTES_CSV
+    usage_to_split = {usage: split for split, usage in SPLIT_USAGE.items()}
+    rows: dict[str, tuple[list[np.ndarray], list[list[int]], list[str]]] = {
+        s: ([], [], []) for s in SPLITS
+    }
+    with open(pixels_path, newline="") as fp, open(votes_path, newline="") as fv:
+        pixel_rows, vote_rows = csv.reader(fp), csv.reader(fv)
+        pixel_header, vote_header = next(pixel_rows, None), next(vote_rows, None)
+        if not pixel_header or [c.strip() for c in pixel_header] != ["emotion", "pixels", "Usage"]:
+            raise FerPlusError(
+                pixels_path, f"header is {pixel_header}, expected ['emotion', 'pixels', 'Usage']", 1
+            )
+        if not vote_header or len(vote_header) != 2 + NUM_VOTE_COLUMNS:
+            raise FerPlusError(
+                votes_path,
+                f"header is {vote_header}, expected Usage, Image name and the "
+                f"{NUM_VOTE_COLUMNS} vote columns",
+                1,
+            )
+        row_number = 1
+        seen: set[str] = set()
+        while True:
+            pixel_row, vote_row = next(pixel_rows, None), next(vote_rows, None)
+            row_number += 1
+            if pixel_row is None and vote_row is None:
+                break
+            if pixel_row is None or vote_row is None:
+                shorter = pixels_path if pixel_row is None else votes_path
+                raise FerPlusError(
+                    shorter,
+                    "ends before the other file: the two CSVs must have the same rows "
+                    "in the same order",
+                    row_number,
+                )
+            if len(vote_row) != 2 + NUM_VOTE_COLUMNS:
+                raise FerPlusError(
+                    votes_path,
+                    f"has {len(vote_row)} columns, expected {2 + NUM_VOTE_COLUMNS}",
+                    row_number,
+                )
+            name = vote_row[1].strip()
+            if not name:  # excluded by FER+ itself
+                continue
+            if len(pixel_row) != 3:
+                raise FerPlusError(
+                    pixels_path, f"has {len(pixel_row)} columns, expected 3", row_number
+                )
+            usage = vote_row[0].strip()
+            if usage not in usage_to_split:
+                raise FerPlusError(
+                    votes_path,
+                    f"Usage is {usage!r}, expected one of {sorted(usage_to_split)}",
+                    row_number,
+                )
+            if pixel_row[2].strip() != usage:
+                raise FerPlusError(
+                    pixels_path,
+                    f"Usage is {pixel_row[2].strip()!r} but {KAGGLE_VOTES_CSV} says {usage!r}: "
+                    "the rows of the two files are out of step",
+                    row_number,
+                )
+            if name in seen:
+                raise FerPlusError(votes_path, f"image name {name!r} repeats", row_number)
+            seen.add(name)
+            try:
+                image = np.array(pixel_row[1].split(), dtype=np.int64)
+            except ValueError:
+                raise FerPlusError(
+                    pixels_path, "pixels hold something other than whole numbers", row_number
+                ) from None
+            if image.size != IMAGE_SIZE * IMAGE_SIZE or image.min() < 0 or image.max() > 255:
+                raise FerPlusError(
+                    pixels_path,
+                    f"pixels hold {image.size} values, expected {IMAGE_SIZE * IMAGE_SIZE} "
+                    "numbers in 0..255",
+                    row_number,
+                )
+            split_rows = rows[usage_to_split[usage]]
+            split_rows[0].append(image.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
+            split_rows[1].append(_parse_counts(votes_path, row_number, vote_row[2:]))
+            split_rows[2].append(name)
+    return {
+        split: (
+            np.stack(images),
+            np.asarray(votes, dtype=np.int64),
+            np.asarray(names, dtype=_NAME_DTYPE),
+        )
+        for split, (images, votes, names) in rows.items()
+        if images
+    }
+
+
+# --------------------------------------------------------------------------------------
+# cache
+
+
+def _fingerprint(paths: Iterable[Path], hash_contents: Iterable[Path] = ()) -> str:
+    """sha256 over each file's name, size and mtime, plus the full bytes of ``hash_contents``."""
+    digest = hashlib.sha256(f"bnnfer-ferplus-cache-{_CACHE_FORMAT}".encode())
+    for path in hash_contents:
+        digest.update(path.read_bytes())
+    for path in paths:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            digest.update(f"{path.name}:missing".encode())
+            continue
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:24]
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    label = folder / "label.csv"
+    pngs = [entry for entry in os.scandir(folder) if entry.name.endswith(".png")]
+    digest = hashlib.sha256(_fingerprint([], [label]).encode())
+    for entry in sorted(pngs, key=lambda e: e.name):
+        stat = entry.stat()
+        digest.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:24]
+
+
+def _load_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The cached raw arrays, or None when the file is absent or incomplete."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = archive["images"], archive["votes"], archive["names"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    images, votes, names = arrays
+    n = len(images)
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or votes.shape != (n, NUM_VOTE_COLUMNS):
+        return None
+    if names.shape != (n,):
+        return None
+    return images.astype(np.uint8), votes.astype(np.int64), names
+
+
+def _save_cache(path: Path, images: np.ndarray, votes: np.ndarray, names: np.ndarray) -> None:
+    """Write atomically: a reader sees the old file, the new file, or none, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, images=images, votes=votes, names=names)
+            f.write(buffer.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache may be shared
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# the entry point
+
+
+def _filtered(split: str, raw: tuple[np.ndarray, np.ndarray, np.ndarray]) -> FerPlusSplit:
+    images, votes, names = raw
+    keep, dropped = filter_emotion_faces(votes)
+    return FerPlusSplit(
+        split=split, images=images[keep], votes=votes[keep], names=names[keep], dropped=dropped
+    )
+
+
+def load_ferplus(
+    data: str | os.PathLike[str] | None = None,
+    splits: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = None,
+) -> dict[str, FerPlusSplit]:
+    """Load FER+ splits from either layout, through the decoded-array cache.
+
+    Args:
+        data: the FER+ folder (see `resolve_data_dir` for the default).
+        splits: which of ``"train"``, ``"valid"``, ``"test"``; default every split present.
+            Asking for an absent split raises `FerPlusError` naming where it looked.
+        cache_dir: where the ``.npz`` caches go; None for `default_cache_dir`, False for none.
+
+    Returns:
+        ``{split: FerPlusSplit}`` in the order asked for.
+    """
+    root = resolve_data_dir(data)
+    layout = detect_layout(root)
+    present = available_splits(root)
+    wanted = list(splits) if splits is not None else present
+    for split in wanted:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        if split not in present:
+            where = (
+                root / SPLIT_FOLDERS[split] / "label.csv"
+                if layout == "folders"
+                else root / KAGGLE_VOTES_CSV
+            )
+            raise FerPlusError(
+                where,
+                f"split {split!r} is not here (present: {', '.join(present) or 'none'})",
+            )
+    cache_root = None if cache_dir is False else Path(cache_dir or default_cache_dir())
+
+    if layout == "kaggle":
+        key = _fingerprint([root / KAGGLE_PIXELS_CSV, root / KAGGLE_VOTES_CSV])
+        raw_splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        cached = {
+            s: _load_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz") if cache_root else None
+            for s in wanted
+        }
+        if all(c is not None for c in cached.values()):
+            raw_splits = cached  # type: ignore[assignment]
+        else:
+            raw_splits = _read_kaggle(root)
+            if cache_root:
+                for s, arrays in raw_splits.items():
+                    _save_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz", *arrays)
+        return {s: _filtered(s, raw_splits[s]) for s in wanted}
+
+    result = {}
+    for split in wanted:
+        folder = root / SPLIT_FOLDERS[split]
+        raw = None
+        cache_path = None
+        if cache_root:
+            cache_path = cache_root / f"ferplus-{split}-{_folder_fingerprint(folder)}.npz"
+            raw = _load_cache(cache_path)
+        if raw is None:
+            raw = _read_folder_split(folder)
+            if cache_path is not None:
+                _save_cache(cache_path, *raw)
+        result[split] = _filtered(split, raw)
+    return result
+
+
+def describe(split: FerPlusSplit) -> dict[str, object]:
+    """A JSON-able summary of one split: counts, dropped faces, class balance, human stats."""
+    stats = human_statistics(split.votes)
+    counts = np.bincount(stats["plurality"], minlength=NUM_CLASSES)
+    return {
+        "split": split.split,
+        "faces": len(split),
+        "dropped": dict(split.dropped),
+        "class_counts": {e: int(c) for e, c in zip(EMOTIONS, counts, strict=True)},
+        "class_prior_accuracy": float(counts.max() / max(1, len(split))),
+        "mean_vote_entropy": float(stats["entropy"].mean()),
+        "mean_agreement": float(stats["agreement"].mean()),
+        "unanimous_share": float(stats["unanimous"].mean()),
+        "mean_valid_votes": float(stats["valid_votes"].mean()),
+    }

@@ -1,0 +1,99 @@
+"""MC prediction: images in, probabilities ``(S, N, C)`` out; device choice and seeding.
+
+`mc_predict` is the one function every consumer (evaluation, the dashboard, the photo path)
+calls. It batches the images, runs under ``torch.inference_mode()``, draws every random mask
+from a per-call ``torch.Generator`` (never the global RNG), and never switches a network into
+training mode, so a model shared between threads or browser sessions is safe to call
+concurrently. The same seed with the same batch size gives the same samples.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .methods import Method
+from .transforms import to_input
+
+
+def select_device(preference: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/None -> cuda, then mps, then cpu; otherwise the device named (checked)."""
+    if preference is None or str(preference) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(preference)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} was asked for, but CUDA is not available here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device} was asked for, but MPS is not available here")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """A human name: the GPU's model, or "CPU (n threads)"."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def make_generator(device: torch.device, seed: int | None) -> torch.Generator:
+    """A fresh generator on ``device``; seeded with ``seed``, or from OS entropy when None."""
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+def mc_predict(
+    method: Method,
+    images: np.ndarray | torch.Tensor,
+    samples: int | None = None,
+    batch_size: int = 256,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Predictive samples of ``method`` for ``images``.
+
+    Args:
+        method: a `Method` in eval mode.
+        images: uint8 ``(N, 48, 48)`` or float ``(N, 1, 48, 48)`` in [0, 1].
+        samples: S; None for the method's default (30 for MC, M for an ensemble, 1 classical).
+        batch_size: images per forward pass.
+        seed: seeds this call's generator; None draws a fresh seed.
+        device: where to run; None uses the method's own device. A different device runs a
+            copy of the method there, leaving the caller's model where it was.
+        progress: called as ``progress(done, total)`` after each batch.
+
+    Returns:
+        float32 probabilities ``(S, N, C)`` on the CPU; each ``[s, n]`` sums to 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    samples = method.check_samples(samples)
+    inputs = to_input(images)
+    target = method.device if device is None else select_device(device)
+    model = method if target == method.device else copy.deepcopy(method).to(target)
+    generator = make_generator(target, seed)
+    total = inputs.shape[0]
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, total, batch_size):
+            batch = inputs[start : start + batch_size].to(target, non_blocking=True)
+            outputs.append(model(batch, samples=samples, generator=generator).float().cpu())
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
+    if not outputs:
+        num_classes = method.networks[0].config.num_classes
+        return torch.empty(samples, 0, num_classes)
+    return torch.cat(outputs, dim=1)

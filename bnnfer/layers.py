@@ -1,0 +1,95 @@
+"""Stochastic layers whose sampling the caller controls: MC dropout and DropConnect.
+
+Unlike ``nn.Dropout``, these layers do not look at ``module.training`` to decide whether to
+sample. The network passes ``stochastic`` and an optional ``torch.Generator`` down explicitly,
+so MC inference on a shared model in eval mode (BatchNorm on running statistics) never has
+to switch the model into training mode, and concurrent callers with their own generators do
+not disturb each other.
+
+* `MCDropout` zeroes each activation with probability p and scales the rest by 1/(1-p).
+* `DropConnectConv2d` / `DropConnectLinear` zero each *weight* with probability p and scale the
+  rest by 1/(1-p) (Wan et al., 2013; Mobiny et al., 2019 use it for MC-DropConnect). One weight
+  mask is drawn per forward call and shared by the batch: in MC inference one call is one
+  posterior sample of the weights, applied to every image. Biases are not dropped.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _check_rate(p: float) -> float:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"drop probability must be in [0, 1), got {p}")
+    return float(p)
+
+
+def _keep_mask(like: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Bernoulli(1-p) mask already divided by (1-p), same shape and dtype as ``like``."""
+    mask = torch.empty_like(like).bernoulli_(1.0 - p, generator=generator)
+    return mask.div_(1.0 - p)
+
+
+class StochasticLayer(nn.Module):
+    """Marker base class: ``forward(x, stochastic, generator)`` and a drop probability ``p``."""
+
+    p: float
+
+
+class MCDropout(StochasticLayer):
+    """Element-wise dropout, sampled when ``stochastic`` is true. Any input shape."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = _check_rate(p)
+
+    def forward(
+        self, x: torch.Tensor, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if not stochastic or self.p == 0.0:
+            return x
+        if generator is None:  # the fused kernel, for training
+            return F.dropout(x, self.p, training=True)
+        return x * _keep_mask(x, self.p, generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class DropConnectConv2d(nn.Conv2d, StochasticLayer):
+    """``nn.Conv2d`` whose weight ``(C_out, C_in, k, k)`` is masked when ``stochastic``."""
+
+    def __init__(self, *args: object, p: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.p = _check_rate(p)
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if not stochastic or self.p == 0.0:
+            return super().forward(x)
+        weight = self.weight * _keep_mask(self.weight, self.p, generator)
+        return self._conv_forward(x, weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"
+
+
+class DropConnectLinear(nn.Linear, StochasticLayer):
+    """``nn.Linear`` whose weight ``(out, in)`` is masked when ``stochastic``."""
+
+    def __init__(self, in_features: int, out_features: int, *, p: float, bias: bool = True):
+        super().__init__(in_features, out_features, bias=bias)
+        self.p = _check_rate(p)
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if not stochastic or self.p == 0.0:
+            return super().forward(x)
+        return F.linear(x, self.weight * _keep_mask(self.weight, self.p, generator), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"

@@ -1,0 +1,247 @@
+"""The four inference methods behind one interface: a batch in, ``(S, B, C)`` probabilities out.
+
+* `Classical`: one deterministic pass, S = 1.
+* `MCDropout`: S passes with the dropout masks sampled; BatchNorm stays on running statistics.
+* `MCDropConnect`: S passes with the weight masks sampled.
+* `DeepEnsemble`: one pass per member, S = M; members are independently initialised and trained.
+
+A method is a thin wrapper around trained `FaceCNN` network(s): ``classical`` and
+``mc_dropout`` can wrap the same dropout network. Wrappers validate what they are given (an
+MC method needs stochastic layers of its kind; an ensemble needs at least two members) and
+never change their networks: they sample through ``FaceCNN.forward(stochastic=True,
+generator=...)`` instead of switching modules into training mode.
+
+The deterministic prefix of a network (its layers before the first stochastic one) is
+computed once per batch and shared by the S samples, which then run as one large batch
+``(S * B, ...)`` through the rest; the result is the same in distribution as S full passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .layers import DropConnectConv2d, DropConnectLinear
+from .layers import MCDropout as MCDropoutLayer
+from .networks import FaceCNN, NetworkConfig
+
+METHOD_NAMES: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")
+_MAX_ROWS = 2048  # images per forward pass in the batched MC path (bounds activation memory)
+
+
+class Method(nn.Module):
+    """Base: ``forward(x, samples, generator) -> (S, B, C)`` probabilities.
+
+    Attributes:
+        name: one of `METHOD_NAMES`.
+        temperature: logits are divided by it before the softmax (1 = none).
+        default_samples: S used when the caller does not say.
+    """
+
+    name: str = ""
+    default_samples: int = 1
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    @property
+    def networks(self) -> list[FaceCNN]:
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_samples(self, samples: int | None) -> int:
+        """The S to draw: ``samples`` validated, or the method's default."""
+        if samples is None:
+            return self.default_samples
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        return samples
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float() / self.temperature, dim=-1)
+
+    def _require_eval(self) -> None:
+        if any(net.training for net in self.networks):
+            raise RuntimeError(
+                f"{self.name}: a network is in training mode; inference needs eval mode "
+                "(BatchNorm on running statistics). Call .eval() on the method first."
+            )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        samples: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``x`` float ``(B, 1, 48, 48)`` in [0, 1] -> probabilities ``(S, B, C)``."""
+        raise NotImplementedError
+
+
+class Classical(Method):
+    """Deterministic inference of one network: S = 1 (any stochastic layer is left off)."""
+
+    name = "classical"
+
+    def __init__(self, network: FaceCNN, temperature: float = 1.0) -> None:
+        super().__init__(temperature)
+        if not isinstance(network, FaceCNN):
+            raise TypeError(f"network must be a FaceCNN, got {type(network).__name__}")
+        self.network = network
+
+    @property
+    def networks(self) -> list[FaceCNN]:
+        return [self.network]
+
+    def check_samples(self, samples: int | None) -> int:
+        if samples not in (None, 1):
+            raise ValueError(
+                f"classical inference is deterministic: samples must be 1, got {samples}"
+            )
+        return 1
+
+    def forward(self, x, samples=None, generator=None):
+        self.check_samples(samples)
+        self._require_eval()
+        return self._probabilities(self.network(x, stochastic=False)).unsqueeze(0)
+
+
+class _MonteCarlo(Method):
+    """Shared body of MC-Dropout and MC-DropConnect: S stochastic passes of one network."""
+
+    layer_types: tuple[type, ...] = ()
+    kind: str = ""
+    default_samples = 30
+
+    def __init__(self, network: FaceCNN, default_samples: int = 30, temperature: float = 1.0):
+        super().__init__(temperature)
+        if not isinstance(network, FaceCNN):
+            raise TypeError(f"network must be a FaceCNN, got {type(network).__name__}")
+        own = [m for m in network.stochastic_layers if isinstance(m, self.layer_types)]
+        if not own:
+            raise ValueError(
+                f"{self.name} needs a network with {self.kind} layers of p > 0; this one has "
+                f"stochastic={network.config.stochastic!r}"
+            )
+        self.network = network
+        self.default_samples = self.check_samples(default_samples)
+
+    @property
+    def networks(self) -> list[FaceCNN]:
+        return [self.network]
+
+    def forward(self, x, samples=None, generator=None):
+        samples = self.check_samples(samples)
+        self._require_eval()
+        trunk_end = self.network.trunk_length
+        # (B, ...) deterministic features, computed once and shared by every sample.
+        features = self.network(x, stochastic=False, stop=trunk_end)
+        batch = x.shape[0]
+        if isinstance(self, MCDropConnect):
+            # One weight mask per sample, shared by the batch: S passes over (B, ...).
+            logits = torch.stack(
+                [
+                    self.network(features, stochastic=True, generator=generator, start=trunk_end)
+                    for _ in range(samples)
+                ]
+            )
+        else:
+            # Dropout masks are per element, so the S copies run as large (s * B, ...) batches,
+            # s samples at a time so that activations stay within _MAX_ROWS images.
+            chunk = max(1, _MAX_ROWS // max(1, batch))
+            parts = []
+            for first in range(0, samples, chunk):
+                s = min(chunk, samples - first)
+                repeated = features.unsqueeze(0).expand(s, *features.shape)
+                repeated = repeated.reshape(s * batch, *features.shape[1:])
+                out = self.network(repeated, stochastic=True, generator=generator, start=trunk_end)
+                parts.append(out.reshape(s, batch, -1))
+            logits = torch.cat(parts)
+        return self._probabilities(logits)
+
+
+class MCDropout(_MonteCarlo):
+    """MC-Dropout (Gal & Ghahramani, 2016): dropout sampled at inference, BN in eval mode."""
+
+    name = "mc_dropout"
+    kind = "dropout"
+    layer_types = (MCDropoutLayer,)
+
+
+class MCDropConnect(_MonteCarlo):
+    """MC-DropConnect (Mobiny et al., 2019): weight masks sampled at inference."""
+
+    name = "mc_dropconnect"
+    kind = "DropConnect"
+    layer_types = (DropConnectConv2d, DropConnectLinear)
+
+
+class DeepEnsemble(Method):
+    """Deep ensemble (Lakshminarayanan et al., 2017): S = M members, one pass each."""
+
+    name = "ensemble"
+
+    def __init__(self, members: Sequence[FaceCNN], temperature: float = 1.0) -> None:
+        super().__init__(temperature)
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        if not all(isinstance(m, FaceCNN) for m in members):
+            raise TypeError("ensemble members must all be FaceCNN networks")
+        classes = {m.config.num_classes for m in members}
+        if len(classes) != 1:
+            raise ValueError(f"ensemble members disagree on the number of classes: {classes}")
+        self.members = nn.ModuleList(members)
+        self.default_samples = len(members)
+
+    @property
+    def networks(self) -> list[FaceCNN]:
+        return list(self.members)
+
+    def check_samples(self, samples: int | None) -> int:
+        if samples not in (None, len(self.members)):
+            raise ValueError(
+                f"an ensemble of {len(self.members)} gives exactly {len(self.members)} "
+                f"samples (one per member), got samples={samples}"
+            )
+        return len(self.members)
+
+    def forward(self, x, samples=None, generator=None):
+        self.check_samples(samples)
+        self._require_eval()
+        return self._probabilities(torch.stack([m(x, stochastic=False) for m in self.members]))
+
+
+def network_config_for(method: str, base: NetworkConfig | None = None) -> NetworkConfig:
+    """The network config a method trains: DropConnect for ``mc_dropconnect``, else dropout."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHOD_NAMES}")
+    kind = "dropconnect" if method == "mc_dropconnect" else "dropout"
+    return NetworkConfig.from_dict({**(base or NetworkConfig()).to_dict(), "stochastic": kind})
+
+
+def build_method(
+    method: str,
+    networks: Sequence[FaceCNN],
+    samples: int = 30,
+    temperature: float = 1.0,
+) -> Method:
+    """Wrap trained network(s) as ``method``; ``networks`` has one entry, or M for an ensemble."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHOD_NAMES}")
+    networks = list(networks)
+    if method == "ensemble":
+        return DeepEnsemble(networks, temperature=temperature)
+    if len(networks) != 1:
+        raise ValueError(f"{method} wraps exactly one network, got {len(networks)}")
+    if method == "classical":
+        return Classical(networks[0], temperature=temperature)
+    cls = MCDropout if method == "mc_dropout" else MCDropConnect
+    return cls(networks[0], default_samples=samples, temperature=temperature)

@@ -1,0 +1,178 @@
+"""The CNN backbone for 48x48 grayscale faces and its config.
+
+A VGG-style network: ``len(widths)`` stages, each ``convs_per_stage`` x (3x3 conv, BatchNorm,
+ReLU) then 2x2 max-pooling, then a head (global average pool, one hidden layer, 8 logits)::
+
+    (B, 1, 48, 48) -> stage 0 -> (B, w0, 24, 24) -> ... -> (B, w_last, 48 / 2^k, ...)
+                   -> avgpool -> (B, w_last) -> hidden (B, head_width) -> logits (B, 8)
+
+Which layers are stochastic is part of the config: ``stochastic`` picks the kind (dropout
+after each pooled stage and before each head layer, DropConnect on the conv and linear
+weights, or none) and ``placement`` where (every stage and the head, the last stage and the
+head, or the head only). The layers run as one flat list, so the deterministic prefix before
+the first stochastic layer is well defined (`trunk_length`): MC inference can compute it once
+per image and reuse it for every sample.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .constants import NUM_CLASSES
+from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
+
+# FER2013 pixel statistics on [0, 1]; normalising inside the network keeps every caller's
+# preprocessing to "uint8 / 255".
+_PIXEL_MEAN, _PIXEL_STD = 0.507, 0.255
+
+Stochastic = Literal["dropout", "dropconnect", "none"]
+Placement = Literal["all", "last", "head"]
+STOCHASTIC_KINDS: tuple[str, ...] = ("dropout", "dropconnect", "none")
+PLACEMENTS: tuple[str, ...] = ("all", "last", "head")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Shape of the backbone and where its randomness sits."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # channels per stage; each stage halves H, W
+    convs_per_stage: int = 2  # 3x3 conv + BN + ReLU repeats per stage
+    head_width: int = 256  # hidden units before the logits; 0 for a linear head
+    stochastic: Stochastic = "dropout"  # kind of stochastic layer
+    placement: Placement = "all"  # which stages (besides the head) are stochastic
+    block_rate: float = 0.2  # drop probability in stochastic stages
+    head_rate: float = 0.5  # drop probability in the head
+    num_classes: int = NUM_CLASSES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if not self.widths or any(w <= 0 for w in self.widths):
+            raise ValueError(f"widths must be positive channel counts, got {self.widths}")
+        if len(self.widths) > 5:
+            raise ValueError(f"at most 5 stages fit a 48x48 input, got {len(self.widths)}")
+        if self.convs_per_stage < 1:
+            raise ValueError(f"convs_per_stage must be >= 1, got {self.convs_per_stage}")
+        if self.head_width < 0:
+            raise ValueError(f"head_width must be >= 0, got {self.head_width}")
+        if self.stochastic not in STOCHASTIC_KINDS:
+            raise ValueError(
+                f"stochastic must be one of {STOCHASTIC_KINDS}, got {self.stochastic!r}"
+            )
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        for name in ("block_rate", "head_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NetworkConfig:
+        """Build from a JSON dict, refusing keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown network config key(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def stage_is_stochastic(self, stage: int) -> bool:
+        if self.stochastic == "none":
+            return False
+        if self.placement == "all":
+            return True
+        if self.placement == "last":
+            return stage == len(self.widths) - 1
+        return False
+
+
+class FaceCNN(nn.Module):
+    """Backbone: float ``(B, 1, 48, 48)`` in [0, 1] -> logits ``(B, num_classes)``."""
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        in_channels = 1
+        for stage, width in enumerate(config.widths):
+            stochastic_stage = config.stage_is_stochastic(stage)
+            for _ in range(config.convs_per_stage):
+                if stochastic_stage and config.stochastic == "dropconnect":
+                    conv: nn.Module = DropConnectConv2d(
+                        in_channels, width, 3, padding=1, bias=False, p=config.block_rate
+                    )
+                else:
+                    conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+                layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                in_channels = width
+            layers.append(nn.MaxPool2d(2))
+            if stochastic_stage and config.stochastic == "dropout":
+                layers.append(MCDropout(config.block_rate))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        head_sizes = [in_channels, config.head_width] if config.head_width else [in_channels]
+        head_sizes.append(config.num_classes)
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(head_sizes)):
+            if config.stochastic == "dropout":
+                layers.append(MCDropout(config.head_rate))
+            if config.stochastic == "dropconnect":
+                layers.append(DropConnectLinear(n_in, n_out, p=config.head_rate))
+            else:
+                layers.append(nn.Linear(n_in, n_out))
+            if i < len(head_sizes) - 2:
+                layers.append(nn.ReLU(inplace=True))
+        self.layers = nn.ModuleList(layers)
+        self.register_buffer("pixel_mean", torch.tensor(_PIXEL_MEAN), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(_PIXEL_STD), persistent=False)
+
+    @property
+    def trunk_length(self) -> int:
+        """Number of leading layers with no randomness (computed once per image in MC)."""
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, StochasticLayer) and layer.p > 0:
+                return i
+        return len(self.layers)
+
+    @property
+    def stochastic_layers(self) -> list[StochasticLayer]:
+        return [m for m in self.layers if isinstance(m, StochasticLayer) and m.p > 0]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        stochastic: bool | None = None,
+        generator: torch.Generator | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> torch.Tensor:
+        """Run layers ``[start, stop)``; by default the whole network from pixels to logits.
+
+        Args:
+            x: ``(B, 1, 48, 48)`` in [0, 1] when ``start == 0``, else the output of layer
+                ``start - 1``.
+            stochastic: sample the stochastic layers; None means "when in training mode".
+            generator: the random source for the masks (None: torch's global one).
+        """
+        if stochastic is None:
+            stochastic = self.training
+        if start == 0:
+            x = (x - self.pixel_mean) / self.pixel_std
+        for layer in self.layers[start:stop]:
+            if isinstance(layer, StochasticLayer):
+                x = layer(x, stochastic=stochastic, generator=generator)
+            else:
+                x = layer(x)
+        return x
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,288 @@
+"""Training: the config dataclass and `fit`, which turns FER+ faces into a checkpoint.
+
+`fit` trains the network(s) a method needs (one dropout network serves ``classical`` and
+``mc_dropout``; one DropConnect network serves ``mc_dropconnect``; ``members`` independently
+seeded dropout networks make an ``ensemble``) with a soft cross-entropy
+``-sum_c t[c] log softmax(z)[c]`` against the chosen target, AdamW or SGD, a one-cycle or
+cosine schedule, and keeps each network's best epoch on Valid. It writes ``OUT.safetensors``,
+``OUT.json`` (network config, training config, per-epoch history) and ``OUT.log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from . import metrics
+from .checkpoints import save_checkpoint
+from .constants import NUM_CLASSES
+from .data import FerPlusSplit
+from .inference import mc_predict, select_device
+from .methods import METHOD_NAMES, Classical, network_config_for
+from .networks import FaceCNN, NetworkConfig
+from .targets import TARGETS, FerPlusTargets, TargetKind
+from .transforms import AugmentConfig, train_transform
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved beside the checkpoint."""
+
+    method: str = "mc_dropout"  # which method the weights serve (classical = mc_dropout net)
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # backbone shape
+    members: int = 5  # ensemble size (method="ensemble" only)
+    target: TargetKind = "soft"  # soft | majority | pld
+    strict_majority: bool = False  # with target=majority: keep faces with a >50% top class only
+    epochs: int = 12
+    max_steps: int | None = None  # stop each network after this many steps (short runs, tests)
+    batch_size: int = 64
+    lr: float = 2e-3  # peak learning rate
+    weight_decay: float = 5e-4
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    schedule: Literal["onecycle", "cosine"] = "onecycle"
+    augment: bool = True  # small affine moves + horizontal flip
+    select_by: Literal["accuracy", "nll"] = "accuracy"  # which Valid figure picks the best epoch
+    seed: int = 0  # member i uses seed + i
+    device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
+
+    def __post_init__(self) -> None:
+        if self.method not in METHOD_NAMES:
+            raise ValueError(f"method must be one of {METHOD_NAMES}, got {self.method!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        for name in ("epochs", "batch_size", "members"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.method == "ensemble" and self.members < 2:
+            raise ValueError(f"an ensemble needs members >= 2, got {self.members}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError(
+                f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in ("onecycle", "cosine"):
+            raise ValueError(f"schedule must be 'onecycle' or 'cosine', got {self.schedule!r}")
+        if self.select_by not in ("accuracy", "nll"):
+            raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
+
+    @property
+    def network_count(self) -> int:
+        return self.members if self.method == "ensemble" else 1
+
+    @property
+    def served_methods(self) -> list[str]:
+        if self.method == "ensemble":
+            return ["ensemble"]
+        if self.method == "mc_dropconnect":
+            return ["mc_dropconnect"]
+        return ["classical", "mc_dropout"]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["network"] = self.network.to_dict()
+        return d
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean_i -sum_c t_i[c] log softmax(z_i)[c]`` for logits and targets ``(B, C)``."""
+    return -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+
+
+def evaluate_network(
+    network: FaceCNN, split: FerPlusSplit, batch_size: int = 512
+) -> dict[str, float]:
+    """Deterministic accuracy and NLL on the plurality label; the network is left as found."""
+    was_training = network.training
+    network.eval()
+    try:
+        probs = mc_predict(Classical(network), split.images, batch_size=batch_size)[0].numpy()
+    finally:
+        network.train(was_training)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    labels = split.labels
+    return {"accuracy": metrics.accuracy(probs, labels), "nll": metrics.nll(probs, labels)}
+
+
+def _make_optimizer(config: TrainConfig, network: FaceCNN) -> torch.optim.Optimizer:
+    # No weight decay on BatchNorm and biases (1-D tensors): it only fights their scale.
+    decay = [p for p in network.parameters() if p.ndim > 1]
+    no_decay = [p for p in network.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
+
+
+def _make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.2
+        )
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+
+
+def _train_one(
+    config: TrainConfig,
+    member: int,
+    train_set: FerPlusTargets,
+    valid: FerPlusSplit | None,
+    device: torch.device,
+    log: Any,
+) -> tuple[FaceCNN, list[dict[str, Any]]]:
+    seed = config.seed + member
+    torch.manual_seed(seed)
+    network = FaceCNN(network_config_for(config.method, config.network)).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator
+    )
+    steps_per_epoch = len(loader)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(train_set)} training faces do not fill one batch of {config.batch_size}"
+        )
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    optimizer = _make_optimizer(config, network)
+    schedule = _make_schedule(config, optimizer, total_steps)
+    autocast = device.type == "cuda"
+
+    history: list[dict[str, Any]] = []
+    best_state, best_score = None, -math.inf
+    step = 0
+    for epoch in range(1, epochs + 1):
+        network.train()
+        started = time.perf_counter()
+        running, seen = 0.0, 0
+        bar = tqdm(
+            loader,
+            desc=f"member {member} epoch {epoch}/{epochs}",
+            leave=False,
+            total=min(steps_per_epoch, total_steps - step),
+            disable=None,
+        )
+        for images, targets in bar:
+            images, targets = images.to(device), targets.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                logits = network(images)
+            loss = soft_cross_entropy(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running += loss.item() * len(images)
+            seen += len(images)
+            step += 1
+            bar.set_postfix(loss=f"{running / seen:.3f}")
+            if step >= total_steps:
+                break
+        bar.close()
+        seconds = time.perf_counter() - started
+        record: dict[str, Any] = {
+            "member": member,
+            "epoch": epoch,
+            "step": step,
+            "train_loss": running / max(1, seen),
+            "seconds": round(seconds, 2),
+            "images_per_s": round(seen / max(seconds, 1e-9), 1),
+        }
+        if valid is not None:
+            scores = evaluate_network(network, valid)
+            record.update(valid_accuracy=scores["accuracy"], valid_nll=scores["nll"])
+            score = scores["accuracy"] if config.select_by == "accuracy" else -scores["nll"]
+        else:
+            score = epoch  # without Valid, the last epoch is the best one
+        if score > best_score:
+            best_score = score
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            record["best"] = True
+        history.append(record)
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        valid_text = (
+            f", valid acc {record['valid_accuracy']:.4f} nll {record['valid_nll']:.4f}"
+            if valid is not None
+            else ""
+        )
+        tqdm.write(
+            f"member {member} epoch {epoch}: loss {record['train_loss']:.4f}{valid_text}, "
+            f"{record['images_per_s']:.0f} img/s"
+        )
+    assert best_state is not None
+    network.load_state_dict(best_state)
+    return network.eval(), history
+
+
+def fit(
+    config: TrainConfig,
+    train: FerPlusSplit,
+    valid: FerPlusSplit | None,
+    out: str | Path,
+    half: bool = False,
+) -> Path:
+    """Train every network ``config.method`` needs and write the checkpoint ``out``.
+
+    Args:
+        config: the run.
+        train: training faces; valid: faces that pick the best epoch (None: keep the last).
+        out: checkpoint stem (``out.safetensors``, ``out.json``, ``out.log.jsonl``).
+        half: store the weights in float16.
+
+    Returns:
+        The path of the ``.safetensors`` file.
+    """
+    device = select_device(config.device)
+    transform = train_transform(AugmentConfig()) if config.augment else None
+    train_set = FerPlusTargets(
+        train, config.target, transform=transform, strict_majority=config.strict_majority
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    networks, history = [], []
+    with open(out.with_suffix(".log.jsonl"), "w") as log:
+        for member in range(config.network_count):
+            network, member_history = _train_one(config, member, train_set, valid, device, log)
+            networks.append(network)
+            history.extend(member_history)
+    best = [
+        max((h for h in history if h["member"] == m and h.get("best")), key=lambda h: h["step"])
+        for m in range(config.network_count)
+    ]
+    metadata = {
+        "train": config.to_dict(),
+        "train_faces": len(train_set),
+        "history": history,
+        "best_epochs": [h["epoch"] for h in best],
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "device": str(device),
+    }
+    if valid is not None:
+        metadata["valid_accuracy"] = [h["valid_accuracy"] for h in best]
+        metadata["valid_nll"] = [h["valid_nll"] for h in best]
+    weights, _ = save_checkpoint(out, networks, config.served_methods, metadata=metadata, half=half)
+    return weights
+
+
+def class_prior_accuracy(split: FerPlusSplit) -> float:
+    """Accuracy of always answering the most common plurality class of ``split``."""
+    counts = np.bincount(split.labels, minlength=NUM_CLASSES)
+    return float(counts.max() / max(1, len(split)))
