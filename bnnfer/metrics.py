@@ -34,6 +34,8 @@ def _as_distribution(name: str, p: np.ndarray, ndim: int) -> np.ndarray:
         raise ValueError(f"{name} must be {expected}, got shape {p.shape}")
     if p.shape[-1] < 2:
         raise ValueError(f"{name} needs at least 2 classes, got shape {p.shape}")
+    if p.size == 0:
+        raise ValueError(f"{name} is empty (shape {p.shape}); a metric of no images is undefined")
     if not np.all(np.isfinite(p)):
         raise ValueError(f"{name} contains NaN or inf")
     if np.any(p < 0):
@@ -109,8 +111,8 @@ def brier(probs: np.ndarray, labels: np.ndarray) -> float:
 def _bin_index(confidence: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
     """Bin of each confidence: equal-width bins ``[k/n, (k+1)/n)`` (1.0 in the last), or
     equal-mass bins of ``floor``/``ceil(N/n)`` items after sorting by confidence."""
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
     if strategy == "width":
         return np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
     if strategy == "mass":
@@ -181,6 +183,10 @@ def calibration_error(
     * ``norm="l1", weighting="uniform"``: ``mean over non-empty k of |acc_k - conf_k|``;
     * ``norm="max"``: ``MCE = max over non-empty k of |acc_k - conf_k|``.
     """
+    if weighting not in ("count", "uniform"):
+        raise ValueError(f"weighting must be 'count' or 'uniform', got {weighting!r}")
+    if norm not in ("l1", "max"):
+        raise ValueError(f"norm must be 'l1' or 'max', got {norm!r}")
     bins = reliability_bins(confidence, outcome, n_bins, strategy)
     filled = bins["count"] > 0
     if not filled.any():
@@ -188,13 +194,9 @@ def calibration_error(
     gaps = np.abs(bins["accuracy"][filled] - bins["confidence"][filled])
     if norm == "max":
         return float(gaps.max())
-    if norm != "l1":
-        raise ValueError(f"norm must be 'l1' or 'max', got {norm!r}")
     if weighting == "count":
         return float(np.sum(gaps * bins["count"][filled]) / bins["count"].sum())
-    if weighting == "uniform":
-        return float(gaps.mean())
-    raise ValueError(f"weighting must be 'count' or 'uniform', got {weighting!r}")
+    return float(gaps.mean())
 
 
 def _top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -420,10 +422,10 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
     Computed as the Mann-Whitney statistic ``(R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``
     with average ranks for ties; NaN when either class is absent.
     """
-    scores = _as_scores("scores", scores)
     positive = np.asarray(positive)
-    if positive.shape != scores.shape:
-        raise ValueError(f"positive must be {scores.shape}, got {positive.shape}")
+    if positive.ndim != 1:
+        raise ValueError(f"positive must be (B,), got {positive.shape}")
+    scores = _as_scores("scores", scores, len(positive))
     positive = positive.astype(bool)
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
@@ -437,6 +439,7 @@ def misclassification_auroc(scores: np.ndarray, probs: np.ndarray, labels: np.nd
     """How well an uncertainty score (higher = less sure) singles out misclassified images."""
     probs = _as_distribution("probs", probs, 2)
     labels = _as_labels("labels", labels, *probs.shape)
+    scores = _as_scores("scores", scores, len(labels))
     return auroc(scores, probs.argmax(axis=1) != labels)
 
 

@@ -1,0 +1,297 @@
+"""FaceCNN and NetworkConfig: shapes, sizes, where the stochastic layers sit, split forward."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from bnnfer.constants import NUM_CLASSES
+from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
+from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters
+
+TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_intra_op_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP spin contention on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(**overrides: object) -> NetworkConfig:
+    return NetworkConfig(**{**TINY, **overrides})
+
+
+def _randomise_batchnorm(net: nn.Module, seed: int = 0) -> None:
+    """Non-trivial running statistics and affine parameters, so eval-mode BN is not ~identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+
+
+def _images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 48, 48, generator=torch.Generator().manual_seed(seed))
+
+
+ALL_CONFIGS = [
+    tiny(stochastic=kind, placement=placement)
+    for kind in ("dropout", "dropconnect", "none")
+    for placement in ("all", "last", "head")
+]
+
+
+# --------------------------------------------------------------------------------------
+# shapes and sizes
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda c: f"{c.stochastic}-{c.placement}")
+def test_output_shape_is_batch_by_classes(config: NetworkConfig) -> None:
+    """(B, 1, 48, 48) -> (B, 8) logits, deterministic and stochastic."""
+    net = FaceCNN(config).eval()
+    x = _images(3)
+    with torch.no_grad():
+        assert net(x).shape == (3, NUM_CLASSES)
+        assert net(x, stochastic=True, generator=torch.Generator().manual_seed(0)).shape == (
+            3,
+            NUM_CLASSES,
+        )
+
+
+@pytest.mark.parametrize("widths", [(4,), (4, 8, 16, 32, 64)])
+def test_one_to_five_stages_and_linear_head(widths: tuple[int, ...]) -> None:
+    """Any stage count 1..5 fits 48x48; head_width=0 gives a single linear layer."""
+    net = FaceCNN(NetworkConfig(widths=widths, convs_per_stage=1, head_width=0)).eval()
+    assert sum(isinstance(m, nn.Linear) for m in net.layers) == 1
+    with torch.no_grad():
+        assert net(_images(2)).shape == (2, NUM_CLASSES)
+
+
+def test_parameter_count_matches_hand_count() -> None:
+    """widths (4, 8), 1 conv/stage, head 8, 8 classes: 36+8 + 288+16 + 72 + 72 = 492.
+
+    conv 3x3 without bias (1*4*9, 4*8*9), BN weight+bias per channel, two linear layers
+    with bias (8*8+8 each). DropConnect adds no parameters.
+    """
+    assert count_parameters(FaceCNN(tiny())) == 492
+    assert count_parameters(FaceCNN(tiny(stochastic="dropconnect"))) == 492
+    assert count_parameters(FaceCNN(tiny(stochastic="none"))) == 492
+
+
+def test_parameter_count_grows_with_widths() -> None:
+    """Wider stages (and more of them) mean strictly more parameters."""
+    counts = [
+        count_parameters(FaceCNN(NetworkConfig(widths=w, convs_per_stage=1, head_width=8)))
+        for w in [(4,), (4, 8), (8, 16), (8, 16, 32)]
+    ]
+    assert counts == sorted(counts)
+    assert len(set(counts)) == len(counts)
+
+
+def test_num_classes_is_configurable() -> None:
+    """num_classes sets the logit width."""
+    net = FaceCNN(tiny(num_classes=3)).eval()
+    with torch.no_grad():
+        assert net(_images(2)).shape == (2, 3)
+
+
+# --------------------------------------------------------------------------------------
+# placement of the stochastic layers
+
+
+# For TINY (2 stages, 1 conv each, head 8) the flat layer list is
+#   dropout:     conv bn relu pool [drop] conv bn relu pool [drop] avg flat drop lin relu drop lin
+#   dropconnect: [conv] bn relu pool [conv] bn relu pool avg flat [lin] relu [lin]
+@pytest.mark.parametrize(
+    ("kind", "placement", "n_stochastic", "trunk", "layer_type"),
+    [
+        ("dropout", "all", 4, 4, MCDropout),
+        ("dropout", "last", 3, 8, MCDropout),
+        ("dropout", "head", 2, 10, MCDropout),
+        ("dropconnect", "all", 4, 0, (DropConnectConv2d, DropConnectLinear)),
+        ("dropconnect", "last", 3, 4, (DropConnectConv2d, DropConnectLinear)),
+        ("dropconnect", "head", 2, 10, DropConnectLinear),
+    ],
+)
+def test_placement_sets_stochastic_layers_and_trunk_length(
+    kind: str, placement: str, n_stochastic: int, trunk: int, layer_type: type
+) -> None:
+    """Number/kind of stochastic layers per placement; trunk = index of the first of them."""
+    net = FaceCNN(tiny(stochastic=kind, placement=placement))
+    stochastic = net.stochastic_layers
+    assert len(stochastic) == n_stochastic
+    assert all(isinstance(m, layer_type) for m in stochastic)
+    assert net.trunk_length == trunk
+    first = next(i for i, m in enumerate(net.layers) if isinstance(m, StochasticLayer))
+    assert net.trunk_length == first
+    assert not any(isinstance(m, StochasticLayer) for m in net.layers[:trunk])
+
+
+def test_layer_rates_follow_block_and_head_rate() -> None:
+    """Stage layers use block_rate and head layers use head_rate."""
+    net = FaceCNN(tiny(stochastic="dropconnect", block_rate=0.1, head_rate=0.3))
+    convs = [m for m in net.layers if isinstance(m, DropConnectConv2d)]
+    linears = [m for m in net.layers if isinstance(m, DropConnectLinear)]
+    assert [m.p for m in convs] == [0.1, 0.1]
+    assert [m.p for m in linears] == [0.3, 0.3]
+    net = FaceCNN(tiny(stochastic="dropout", block_rate=0.1, head_rate=0.3))
+    assert [m.p for m in net.stochastic_layers] == [0.1, 0.1, 0.3, 0.3]
+
+
+@pytest.mark.parametrize("placement", ["all", "last", "head"])
+def test_stochastic_none_has_no_stochastic_layers(placement: str) -> None:
+    """stochastic='none': nothing random anywhere, trunk covers the whole network."""
+    net = FaceCNN(tiny(stochastic="none", placement=placement)).eval()
+    assert net.stochastic_layers == []
+    assert not any(isinstance(m, StochasticLayer) for m in net.layers)
+    assert net.trunk_length == len(net.layers)
+    x = _images(2)
+    with torch.no_grad():
+        assert torch.equal(net(x, stochastic=True, generator=torch.Generator()), net(x))
+
+
+def test_zero_rate_layers_do_not_count_as_stochastic() -> None:
+    """Dropout with block_rate=0: the p=0 stage layers exist but the trunk runs to the head."""
+    net = FaceCNN(tiny(stochastic="dropout", placement="all", block_rate=0.0))
+    assert len(net.stochastic_layers) == 2  # the two head dropouts
+    # conv bn relu pool drop(0) conv bn relu pool drop(0) avg flat | drop(0.5) ...
+    assert net.trunk_length == 12
+    assert isinstance(net.layers[12], MCDropout) and net.layers[12].p == 0.5
+
+
+# --------------------------------------------------------------------------------------
+# forward semantics
+
+
+def test_stochastic_none_argument_follows_training_mode() -> None:
+    """forward(stochastic=None) samples in train mode and not in eval mode."""
+    net = FaceCNN(tiny(stochastic="dropout", head_rate=0.5))
+    _randomise_batchnorm(net)
+    x = _images(4)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x, stochastic=False))
+    # train mode: BN uses batch statistics, so compare against an explicit stochastic=True call
+    net.train()
+    torch.manual_seed(0)
+    a = net(x)
+    torch.manual_seed(0)
+    b = net(x, stochastic=True)
+    torch.manual_seed(0)
+    c = net(x, stochastic=False)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda c: f"{c.stochastic}-{c.placement}")
+def test_split_forward_equals_full_forward(config: NetworkConfig) -> None:
+    """forward(stop=k) then forward(start=k) equals forward(), for every 1 <= k <= len(layers).
+
+    Also with sampling: one generator carried across the two halves draws the same masks
+    as a fresh generator with the same seed over the full pass.
+    """
+    net = FaceCNN(config).eval()
+    _randomise_batchnorm(net)
+    x = _images(2)
+    with torch.no_grad():
+        full = net(x)
+        full_sampled = net(x, stochastic=True, generator=torch.Generator().manual_seed(5))
+        for k in range(1, len(net.layers) + 1):
+            split = net(net(x, stop=k), start=k)
+            torch.testing.assert_close(split, full, rtol=0, atol=0, msg=f"k={k}")
+            g = torch.Generator().manual_seed(5)
+            head = net(x, stochastic=True, generator=g, stop=k)
+            split_sampled = net(head, stochastic=True, generator=g, start=k)
+            torch.testing.assert_close(split_sampled, full_sampled, rtol=0, atol=0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: forward(stop=0) returns the normalised input and forward(start=0) "
+    "normalises it again, so a split at k=0 (trunk_length of DropConnect 'all') "
+    "double-normalises",
+)
+def test_split_forward_at_zero_equals_full_forward() -> None:
+    """k = 0 is a valid split point: it is trunk_length of a DropConnect 'all' network."""
+    net = FaceCNN(tiny(stochastic="dropconnect", placement="all")).eval()
+    assert net.trunk_length == 0
+    x = _images(3)
+    with torch.no_grad():
+        torch.testing.assert_close(net(net(x, stop=0), start=0), net(x))
+
+
+def test_forward_normalises_pixels_inside_the_network() -> None:
+    """The network standardises [0, 1] pixels itself: a constant image at the pixel mean
+    reaches the first conv as zeros, so the first conv (no bias) outputs exactly zero."""
+    net = FaceCNN(tiny()).eval()
+    x = torch.full((1, 1, 48, 48), float(net.pixel_mean))
+    with torch.no_grad():
+        assert torch.count_nonzero(net(x, stop=1)) == 0
+
+
+# --------------------------------------------------------------------------------------
+# config validation and serialisation
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"widths": (4, -8)},
+        {"widths": (0,)},
+        {"widths": ()},
+        {"widths": (4, 4, 4, 4, 4, 4)},
+        {"convs_per_stage": 0},
+        {"head_width": -1},
+        {"stochastic": "gaussian"},
+        {"placement": "first"},
+        {"block_rate": 1.0},
+        {"head_rate": 1.0},
+        {"head_rate": -0.1},
+        {"num_classes": 1},
+    ],
+    ids=repr,
+)
+def test_bad_config_raises_value_error(overrides: dict[str, object]) -> None:
+    """Every invalid field is refused at construction."""
+    with pytest.raises(ValueError):
+        tiny(**overrides)
+
+
+def test_config_to_dict_from_dict_round_trip() -> None:
+    """to_dict is JSON-friendly (widths as a list) and from_dict restores an equal config."""
+    config = tiny(stochastic="dropconnect", placement="last", block_rate=0.1, head_rate=0.3)
+    d = config.to_dict()
+    assert d["widths"] == [4, 8]
+    assert set(d) == {f.name for f in dataclasses.fields(NetworkConfig)}
+    back = NetworkConfig.from_dict(d)
+    assert back == config
+    assert isinstance(back.widths, tuple)
+
+
+def test_config_from_dict_refuses_unknown_keys() -> None:
+    """An unknown key is an error naming the key, not silently ignored."""
+    d = {**tiny().to_dict(), "dropout_everywhere": True}
+    with pytest.raises(ValueError, match="dropout_everywhere"):
+        NetworkConfig.from_dict(d)
+
+
+def test_config_from_partial_dict_uses_defaults() -> None:
+    """Missing keys take the dataclass defaults."""
+    assert NetworkConfig.from_dict({"widths": [4, 8]}) == NetworkConfig(widths=(4, 8))
+
+
+def test_config_is_frozen() -> None:
+    """A config cannot be changed after a network was built from it."""
+    config = tiny()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.head_width = 16  # type: ignore[misc]
