@@ -77,9 +77,10 @@ def save_checkpoint(
     config = networks[0].config
     if any(net.config != config for net in networks):
         raise ValueError("all networks of one checkpoint must share one NetworkConfig")
-    unknown = [m for m in methods if m not in METHOD_NAMES]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {METHOD_NAMES}, got {methods}")
+    weights_path, json_path = checkpoint_paths(stem)
+    _check_served(json_path, config, len(networks), list(methods))
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     tensors: dict[str, torch.Tensor] = {}
     for i, net in enumerate(networks):
         for key, value in net.state_dict().items():
@@ -87,7 +88,6 @@ def save_checkpoint(
             if half and value.is_floating_point():
                 value = value.half()
             tensors[f"member{i}.{key}"] = value.contiguous()
-    weights_path, json_path = checkpoint_paths(stem)
     handle, tmp = tempfile.mkstemp(suffix=".safetensors", dir=weights_path.parent or ".")
     os.close(handle)
     try:
@@ -126,17 +126,44 @@ def read_checkpoint_json(stem: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(
             f"{json_path}: format {document.get('format')!r}, this bnnfer reads {FORMAT_VERSION}"
         )
-    bad = [m for m in document.get("methods", []) if m not in METHOD_NAMES]
-    if bad or not document.get("methods"):
-        raise CheckpointError(f"{json_path}: unknown method(s) {bad}; known: {METHOD_NAMES}")
-    members = document.get("members")
-    if not isinstance(members, int) or members < 1:
-        raise CheckpointError(f"{json_path}: members must be a positive integer, got {members!r}")
+    missing = sorted(_JSON_KEYS - set(document))
+    if missing:
+        raise CheckpointError(f"{json_path}: missing key(s) {missing}")
     try:
-        NetworkConfig.from_dict(document["network"])
-    except (KeyError, TypeError, ValueError) as error:
+        config = NetworkConfig.from_dict(document["network"])
+    except (TypeError, ValueError) as error:
         raise CheckpointError(f"{json_path}: bad network config ({error})") from None
+    _check_served(json_path, config, document["members"], document["methods"])
+    temperature = document["temperature"]
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise CheckpointError(f"{json_path}: temperature must be a number, got {temperature!r}")
+    if not temperature > 0:
+        raise CheckpointError(f"{json_path}: temperature must be > 0, got {temperature}")
+    if not isinstance(document["metadata"], dict):
+        raise CheckpointError(f"{json_path}: metadata must be a JSON object")
     return document
+
+
+def _check_served(where: Path, config: NetworkConfig, members: object, methods: object) -> None:
+    """Refuse a method list that these networks cannot serve."""
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise CheckpointError(f"{where}: members must be a positive integer, got {members!r}")
+    if not isinstance(methods, list) or not methods:
+        raise CheckpointError(f"{where}: methods must be a non-empty list, got {methods!r}")
+    bad = [m for m in methods if m not in METHOD_NAMES]
+    if bad:
+        raise CheckpointError(f"{where}: unknown method(s) {bad}; known: {METHOD_NAMES}")
+    needs = {"mc_dropout": "dropout", "mc_dropconnect": "dropconnect"}
+    for method in methods:
+        if method in needs and config.stochastic != needs[method]:
+            raise CheckpointError(
+                f"{where}: {method} needs a {needs[method]} network, this one is "
+                f"stochastic={config.stochastic!r}"
+            )
+        if method == "ensemble" and members < 2:
+            raise CheckpointError(f"{where}: an ensemble needs >= 2 members, got {members}")
+        if method != "ensemble" and members != 1:
+            raise CheckpointError(f"{where}: {method} serves one network, got {members} members")
 
 
 def load_networks(
@@ -228,8 +255,12 @@ def verify_manifest(folder: str | os.PathLike[str], names: Sequence[str] | None 
         listed = json.loads(path.read_text())["files"]
     except FileNotFoundError:
         raise CheckpointError(f"{path}: manifest is missing") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise CheckpointError(f"{path}: malformed manifest ({error})") from None
+    if not isinstance(listed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in listed.items()
+    ):
+        raise CheckpointError(f"{path}: 'files' must map file names to sha256 strings")
     for name in names if names is not None else sorted(listed):
         if name not in listed:
             raise CheckpointError(f"{path}: {name} is not listed, so it cannot be verified")

@@ -43,7 +43,8 @@ def _add_dataclass_options(
         hint = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{comments.get(f.name, '')} (default: {default})"
+        # argparse %-formats help strings, so a literal "%" must be doubled
+        help_text = f"{comments.get(f.name, '')} (default: {default})".replace("%", "%%")
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if hint is bool:
             parser.add_argument(

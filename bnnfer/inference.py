@@ -44,6 +44,13 @@ def describe_device(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def _concrete(device: torch.device) -> torch.device:
+    """``cuda`` -> ``cuda:N`` (the current one), so that equal devices compare equal."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def make_generator(device: torch.device, seed: int | None) -> torch.Generator:
     """A fresh generator on ``device``; seeded with ``seed``, or from OS entropy when None."""
     generator = torch.Generator(device=device)
@@ -82,8 +89,8 @@ def mc_predict(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     samples = method.check_samples(samples)
     inputs = to_input(images)
-    target = method.device if device is None else select_device(device)
-    model = method if target == method.device else copy.deepcopy(method).to(target)
+    target = method.device if device is None else _concrete(select_device(device))
+    model = method if target == _concrete(method.device) else copy.deepcopy(method).to(target)
     generator = make_generator(target, seed)
     total = inputs.shape[0]
     outputs = []

@@ -101,7 +101,9 @@ class Classical(Method):
         return [self.network]
 
     def check_samples(self, samples: int | None) -> int:
-        if samples not in (None, 1):
+        if samples is not None and (
+            isinstance(samples, bool) or samples != 1 or not isinstance(samples, int)
+        ):
             raise ValueError(
                 f"classical inference is deterministic: samples must be 1, got {samples}"
             )
@@ -206,7 +208,11 @@ class DeepEnsemble(Method):
         return list(self.members)
 
     def check_samples(self, samples: int | None) -> int:
-        if samples not in (None, len(self.members)):
+        if samples is not None and (
+            isinstance(samples, bool)
+            or not isinstance(samples, int)
+            or samples != len(self.members)
+        ):
             raise ValueError(
                 f"an ensemble of {len(self.members)} gives exactly {len(self.members)} "
                 f"samples (one per member), got samples={samples}"

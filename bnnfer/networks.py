@@ -50,7 +50,14 @@ class NetworkConfig:
     num_classes: int = NUM_CLASSES
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        for name in ("convs_per_stage", "head_width", "num_classes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        widths = tuple(self.widths)
+        if any(isinstance(w, bool) or not isinstance(w, int) for w in widths):
+            raise ValueError(f"widths must be integers, got {self.widths!r}")
+        object.__setattr__(self, "widths", widths)
         if not self.widths or any(w <= 0 for w in self.widths):
             raise ValueError(f"widths must be positive channel counts, got {self.widths}")
         if len(self.widths) > 5:
@@ -67,6 +74,8 @@ class NetworkConfig:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
         for name in ("block_rate", "head_rate"):
             value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
         if self.num_classes < 2:
@@ -96,13 +105,21 @@ class NetworkConfig:
         return False
 
 
+class PixelNormalize(nn.Module):
+    """``(x - mean) / std`` with FER2013's pixel statistics: a layer, so that any split of the
+    layer list (``start``/``stop``) normalises exactly once."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - _PIXEL_MEAN) / _PIXEL_STD
+
+
 class FaceCNN(nn.Module):
     """Backbone: float ``(B, 1, 48, 48)`` in [0, 1] -> logits ``(B, num_classes)``."""
 
     def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [PixelNormalize()]
         in_channels = 1
         for stage, width in enumerate(config.widths):
             stochastic_stage = config.stage_is_stochastic(stage)
@@ -131,8 +148,6 @@ class FaceCNN(nn.Module):
             if i < len(head_sizes) - 2:
                 layers.append(nn.ReLU(inplace=True))
         self.layers = nn.ModuleList(layers)
-        self.register_buffer("pixel_mean", torch.tensor(_PIXEL_MEAN), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(_PIXEL_STD), persistent=False)
 
     @property
     def trunk_length(self) -> int:
@@ -157,15 +172,13 @@ class FaceCNN(nn.Module):
         """Run layers ``[start, stop)``; by default the whole network from pixels to logits.
 
         Args:
-            x: ``(B, 1, 48, 48)`` in [0, 1] when ``start == 0``, else the output of layer
+            x: pixels ``(B, 1, 48, 48)`` in [0, 1] when ``start == 0``, else the output of layer
                 ``start - 1``.
             stochastic: sample the stochastic layers; None means "when in training mode".
             generator: the random source for the masks (None: torch's global one).
         """
         if stochastic is None:
             stochastic = self.training
-        if start == 0:
-            x = (x - self.pixel_mean) / self.pixel_std
         for layer in self.layers[start:stop]:
             if isinstance(layer, StochasticLayer):
                 x = layer(x, stochastic=stochastic, generator=generator)

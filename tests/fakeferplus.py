@@ -1,4 +1,4 @@
-"""Small synthetic FER+ copies, written in either layout, for tests that must not need the real data.
+"""Small synthetic FER+ copies in either layout, for tests that must not need the real data.
 
 The faces are random noise with a class-dependent brightness pattern; the votes are drawn so
 that every drop rule of `bnnfer.data` is exercised (unknown and NF pluralities, a face with no
@@ -79,8 +79,20 @@ def write_kaggle_layout(root: Path, made: dict, excluded_rows: int = 2) -> None:
         pixels, votes_csv = csv.writer(fp), csv.writer(fv)
         pixels.writerow(["emotion", "pixels", "Usage"])
         votes_csv.writerow(
-            ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger",
-             "disgust", "fear", "contempt", "unknown", "NF"]
+            [
+                "Usage",
+                "Image name",
+                "neutral",
+                "happiness",
+                "surprise",
+                "sadness",
+                "anger",
+                "disgust",
+                "fear",
+                "contempt",
+                "unknown",
+                "NF",
+            ]
         )
         for split in SPLITS:
             if split not in made:

@@ -209,7 +209,7 @@ def test_missing_or_wrong_size_image_is_named(fake_ferplus):
 def test_empty_label_file_is_refused(fake_ferplus):
     root, _ = fake_ferplus
     (root / "FER2013Test" / "label.csv").write_text("")
-    with pytest.raises(FerPlusError, match="label.csv: label file has no rows"):
+    with pytest.raises(FerPlusError, match=r"label\.csv: label file has no rows"):
         load_ferplus(root, splits=["test"])
 
 

@@ -215,7 +215,7 @@ def test_deterministic_methods_do_not_depend_on_batch_size(
     reference = mc_predict(method, faces, batch_size=256, seed=0)
     for batch_size in (1, 3, 7):
         out = mc_predict(method, faces, batch_size=batch_size, seed=batch_size)
-        torch.testing.assert_close(out, reference, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_mc_same_seed_and_batch_size_is_reproducible(mc_method: MCDropout) -> None:

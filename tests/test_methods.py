@@ -299,15 +299,7 @@ def test_mc_dropconnect_identical_images_share_each_weight_sample(placement: str
 @pytest.mark.parametrize(
     "placement",
     [
-        pytest.param(
-            "all",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: trunk_length is 0 for DropConnect 'all'; methods._MonteCarlo "
-                "runs network(x, stop=0) (normalises) then network(features, start=0) "
-                "(normalises again), so the input is normalised twice",
-            ),
-        ),
+        "all",
         "last",
         "head",
     ],

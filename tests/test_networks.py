@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
 from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
 from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters
@@ -110,17 +111,18 @@ def test_num_classes_is_configurable() -> None:
 
 
 # For TINY (2 stages, 1 conv each, head 8) the flat layer list is
-#   dropout:     conv bn relu pool [drop] conv bn relu pool [drop] avg flat drop lin relu drop lin
-#   dropconnect: [conv] bn relu pool [conv] bn relu pool avg flat [lin] relu [lin]
+#   dropout:     norm conv bn relu pool [drop] conv bn relu pool [drop] avg flat
+#                drop lin relu drop lin
+#   dropconnect: norm [conv] bn relu pool [conv] bn relu pool avg flat [lin] relu [lin]
 @pytest.mark.parametrize(
     ("kind", "placement", "n_stochastic", "trunk", "layer_type"),
     [
-        ("dropout", "all", 4, 4, MCDropout),
-        ("dropout", "last", 3, 8, MCDropout),
-        ("dropout", "head", 2, 10, MCDropout),
-        ("dropconnect", "all", 4, 0, (DropConnectConv2d, DropConnectLinear)),
-        ("dropconnect", "last", 3, 4, (DropConnectConv2d, DropConnectLinear)),
-        ("dropconnect", "head", 2, 10, DropConnectLinear),
+        ("dropout", "all", 4, 5, MCDropout),
+        ("dropout", "last", 3, 9, MCDropout),
+        ("dropout", "head", 2, 11, MCDropout),
+        ("dropconnect", "all", 4, 1, (DropConnectConv2d, DropConnectLinear)),
+        ("dropconnect", "last", 3, 5, (DropConnectConv2d, DropConnectLinear)),
+        ("dropconnect", "head", 2, 11, DropConnectLinear),
     ],
 )
 def test_placement_sets_stochastic_layers_and_trunk_length(
@@ -164,9 +166,9 @@ def test_zero_rate_layers_do_not_count_as_stochastic() -> None:
     """Dropout with block_rate=0: the p=0 stage layers exist but the trunk runs to the head."""
     net = FaceCNN(tiny(stochastic="dropout", placement="all", block_rate=0.0))
     assert len(net.stochastic_layers) == 2  # the two head dropouts
-    # conv bn relu pool drop(0) conv bn relu pool drop(0) avg flat | drop(0.5) ...
-    assert net.trunk_length == 12
-    assert isinstance(net.layers[12], MCDropout) and net.layers[12].p == 0.5
+    # norm conv bn relu pool drop(0) conv bn relu pool drop(0) avg flat | drop(0.5) ...
+    assert net.trunk_length == 13
+    assert isinstance(net.layers[13], MCDropout) and net.layers[13].p == 0.5
 
 
 # --------------------------------------------------------------------------------------
@@ -215,28 +217,25 @@ def test_split_forward_equals_full_forward(config: NetworkConfig) -> None:
             torch.testing.assert_close(split_sampled, full_sampled, rtol=0, atol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: forward(stop=0) returns the normalised input and forward(start=0) "
-    "normalises it again, so a split at k=0 (trunk_length of DropConnect 'all') "
-    "double-normalises",
-)
-def test_split_forward_at_zero_equals_full_forward() -> None:
-    """k = 0 is a valid split point: it is trunk_length of a DropConnect 'all' network."""
+def test_split_forward_at_zero_and_one_equals_full_forward() -> None:
+    """k = 0 (nothing run) and k = 1 (pixels normalised, the trunk of a DropConnect 'all'
+    network) are valid split points: the input is normalised exactly once."""
     net = FaceCNN(tiny(stochastic="dropconnect", placement="all")).eval()
-    assert net.trunk_length == 0
+    assert net.trunk_length == 1
     x = _images(3)
     with torch.no_grad():
         torch.testing.assert_close(net(net(x, stop=0), start=0), net(x))
+        torch.testing.assert_close(net(net(x, stop=1), start=1), net(x))
 
 
 def test_forward_normalises_pixels_inside_the_network() -> None:
     """The network standardises [0, 1] pixels itself: a constant image at the pixel mean
     reaches the first conv as zeros, so the first conv (no bias) outputs exactly zero."""
     net = FaceCNN(tiny()).eval()
-    x = torch.full((1, 1, 48, 48), float(net.pixel_mean))
+    x = torch.full((1, 1, 48, 48), networks._PIXEL_MEAN)
     with torch.no_grad():
         assert torch.count_nonzero(net(x, stop=1)) == 0
+        assert torch.count_nonzero(net(x, stop=2)) == 0
 
 
 # --------------------------------------------------------------------------------------

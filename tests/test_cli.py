@@ -1,0 +1,83 @@
+"""The `bnnfer` command line: help texts, `data info` (text and JSON), `train`, and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bnnfer.cli import main
+
+
+def test_help_of_every_command_explains_itself(capsys):
+    for argv in (["--help"], ["data", "--help"], ["data", "info", "--help"], ["train", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "class balance" in out
+    # training options come from the dataclasses, with the comments as help
+    assert "--block-rate" in out and "drop probability in stochastic stages" in out
+    assert "--target {soft,majority,pld}" in out
+
+
+def test_data_info_prints_per_split_summary(fake_ferplus, capsys):
+    root, _ = fake_ferplus
+    assert main(["data", "info", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "train: 37 faces kept, 3 dropped (plurality unknown 1, NF 1, no emotion vote 1)" in out
+    assert "valid: 21 faces kept" in out and "test: 13 faces kept" in out
+    assert "mean vote entropy" in out and "unanimous" in out
+
+
+def test_data_info_json_and_env_variable(fake_ferplus, capsys, monkeypatch):
+    root, _ = fake_ferplus
+    monkeypatch.setenv("BNNFER_DATA", str(root))
+    assert main(["data", "info", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [s["split"] for s in document["splits"]] == ["train", "valid", "test"]
+    assert document["splits"][1]["faces"] == 21
+
+
+def test_missing_data_is_one_line_error_and_exit_2(tmp_path, capsys):
+    assert main(["data", "info", "--data", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bnnfer: error: ") and "absent: no such folder" in err
+
+
+def test_train_command_writes_a_checkpoint(fake_ferplus, tmp_path, capsys):
+    root, _ = fake_ferplus
+    out = tmp_path / "run" / "net"
+    argv = [
+        "train",
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--widths",
+        "4",
+        "8",
+        "--convs-per-stage",
+        "1",
+        "--head-width",
+        "8",
+        "--no-augment",
+    ]
+    assert main(argv) == 0
+    document = json.loads(out.with_suffix(".json").read_text())
+    assert document["network"]["widths"] == [4, 8]
+    assert document["metadata"]["train"]["augment"] is False
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "bnnfer.cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and "data" in result.stdout and "train" in result.stdout

@@ -1,0 +1,108 @@
+"""bnnfer.train on synthetic faces: fit writes a loadable checkpoint for each method, keeps the
+best Valid epoch, logs every epoch, and refuses bad configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
+from bnnfer.train import soft_cross_entropy
+
+TINY = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
+
+
+@pytest.fixture
+def splits(fake_ferplus):
+    root, _ = fake_ferplus
+    return load_ferplus(root, splits=["train", "valid"])
+
+
+@pytest.mark.parametrize(
+    ("method", "served", "members"),
+    [
+        ("mc_dropout", ["classical", "mc_dropout"], 1),
+        ("classical", ["classical", "mc_dropout"], 1),
+        ("mc_dropconnect", ["mc_dropconnect"], 1),
+        ("ensemble", ["ensemble"], 2),
+    ],
+)
+def test_fit_writes_a_checkpoint_that_serves_its_methods(splits, tmp_path, method, served, members):
+    config = TrainConfig(method=method, network=TINY, members=2, epochs=2, batch_size=8)
+    weights = fit(config, splits["train"], splits["valid"], tmp_path / method)
+    document = json.loads(weights.with_suffix(".json").read_text())
+    assert document["methods"] == served
+    assert document["members"] == members
+    assert document["metadata"]["train"]["method"] == method
+    log = [json.loads(line) for line in (tmp_path / f"{method}.log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 * members
+    assert {"train_loss", "valid_accuracy", "valid_nll", "images_per_s"} <= set(log[0])
+    for name in served:
+        model = load_method(weights, name)
+        probs = mc_predict(
+            model, splits["valid"].images, samples=None if name != "mc_dropout" else 3
+        )
+        assert probs.shape[1:] == (len(splits["valid"]), 8)
+        torch.testing.assert_close(probs.sum(-1), torch.ones(probs.shape[:2]))
+
+
+def test_best_epoch_on_valid_is_kept(splits, tmp_path):
+    config = TrainConfig(method="mc_dropout", network=TINY, epochs=3, batch_size=8, lr=0.05)
+    weights = fit(config, splits["train"], splits["valid"], tmp_path / "net")
+    metadata = json.loads(weights.with_suffix(".json").read_text())["metadata"]
+    history = metadata["history"]
+    best = max(history, key=lambda h: (h["valid_accuracy"], -h["epoch"]))
+    assert metadata["best_epochs"] == [best["epoch"]]
+    assert metadata["valid_accuracy"] == [best["valid_accuracy"]]
+    # the saved weights reproduce the best epoch's Valid accuracy
+    model = load_method(weights, "classical")
+    probs = mc_predict(model, splits["valid"].images)[0].numpy()
+    accuracy = float(np.mean(probs.argmax(1) == splits["valid"].labels))
+    assert accuracy == pytest.approx(best["valid_accuracy"])
+
+
+def test_max_steps_caps_training_and_seed_makes_it_reproducible(splits, tmp_path):
+    config = TrainConfig(method="mc_dropout", network=TINY, epochs=5, max_steps=3, batch_size=8)
+    a = fit(config, splits["train"], None, tmp_path / "a")
+    b = fit(config, splits["train"], None, tmp_path / "b")
+    history = json.loads(a.with_suffix(".json").read_text())["metadata"]["history"]
+    assert [h["step"] for h in history] == [3]
+    images = splits["valid"].images
+    torch.testing.assert_close(
+        mc_predict(load_method(a, "classical"), images),
+        mc_predict(load_method(b, "classical"), images),
+    )
+
+
+def test_soft_cross_entropy_by_hand():
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
+    target = torch.tensor([[0.5, 0.5, 0.0]])
+    expected = -(0.5 * np.log(0.5) + 0.5 * np.log(0.25))
+    assert soft_cross_entropy(logits, target).item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "bayes"}, "method must be one of"),
+        ({"target": "hard"}, "target must be one of"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"method": "ensemble", "members": 1}, "an ensemble needs members >= 2"),
+        ({"max_steps": 0}, "max_steps must be >= 1"),
+        ({"lr": 0.0}, "need lr > 0"),
+        ({"optimizer": "adam"}, "optimizer must be"),
+        ({"schedule": "step"}, "schedule must be"),
+    ],
+)
+def test_bad_train_configs_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
+    config = TrainConfig(network=TINY, batch_size=1000)
+    with pytest.raises(ValueError, match="do not fill one batch of 1000"):
+        fit(config, splits["train"], None, tmp_path / "x")
