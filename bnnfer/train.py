@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,14 @@ from .inference import mc_predict, select_device
 from .methods import METHOD_NAMES, Classical, network_config_for
 from .networks import FaceCNN, NetworkConfig
 from .targets import TARGETS, FerPlusTargets, TargetKind
+from .trainstate import (
+    TrainState,
+    capture_rng,
+    load_state,
+    restore_rng,
+    save_state,
+    state_paths,
+)
 from .transforms import AugmentConfig, train_transform
 
 
@@ -54,6 +63,7 @@ class TrainConfig:
     select_by: Literal["accuracy", "nll"] = "accuracy"  # which Valid figure picks the best epoch
     seed: int = 0  # member i uses seed + i
     device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # bf16 autocast; auto = on CUDA only
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_NAMES:
@@ -75,6 +85,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("onecycle", "cosine"):
             raise ValueError(f"schedule must be 'onecycle' or 'cosine', got {self.schedule!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.select_by not in ("accuracy", "nll"):
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
 
@@ -94,6 +106,10 @@ class TrainConfig:
         d = asdict(self)
         d["network"] = self.network.to_dict()
         return d
+
+    def resume_key(self) -> dict[str, Any]:
+        """What must match for a saved state to be resumed (the device may change)."""
+        return {k: v for k, v in self.to_dict().items() if k != "device"}
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -144,10 +160,13 @@ def _train_one(
     valid: FerPlusSplit | None,
     device: torch.device,
     log: Any,
+    state_dir: Path,
+    resume: bool,
 ) -> tuple[FaceCNN, list[dict[str, Any]]]:
     seed = config.seed + member
     torch.manual_seed(seed)
     network = FaceCNN(network_config_for(config.method, config.network)).to(device)
+    network = network.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator
@@ -163,12 +182,36 @@ def _train_one(
     epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = _make_optimizer(config, network)
     schedule = _make_schedule(config, optimizer, total_steps)
-    autocast = device.type == "cuda"
+    autocast = _autocast_dtype(config.precision, device)
 
+    # Resume: a finished member is loaded as it is; an interrupted one continues after the
+    # last epoch it saved, with every generator restored.
+    key = config.resume_key()
+    last_stem, done_stem = state_dir / f"member{member}.last", state_dir / f"member{member}.done"
     history: list[dict[str, Any]] = []
-    best_state, best_score = None, -math.inf
-    step = 0
-    for epoch in range(1, epochs + 1):
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score, step, first_epoch = -math.inf, 0, 1
+    if resume:
+        done = load_state(done_stem, key)
+        if done is not None:
+            network.load_state_dict(done.best)
+            for record in done.history:
+                log.write(json.dumps(record) + "\n")
+            tqdm.write(f"member {member}: finished earlier, loaded from {done_stem}")
+            return network.eval(), done.history
+        state = load_state(last_stem, key)
+        if state is not None:
+            network.load_state_dict(state.model)
+            optimizer.load_state_dict(state.optimizer)
+            schedule.load_state_dict(state.scheduler)
+            restore_rng(state.rng, generator, device)
+            history, best_state, best_score = state.history, state.best, state.best_score
+            step, first_epoch = state.step, state.epoch + 1
+            for record in history:
+                log.write(json.dumps(record) + "\n")
+            tqdm.write(f"member {member}: resuming after epoch {state.epoch} (step {step})")
+
+    for epoch in range(first_epoch, epochs + 1):
         network.train()
         started = time.perf_counter()
         running, seen = 0.0, 0
@@ -180,8 +223,9 @@ def _train_one(
             disable=None,
         )
         for images, targets in bar:
-            images, targets = images.to(device), targets.to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            images = images.to(device, memory_format=torch.channels_last)
+            targets = targets.to(device)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 logits = network(images)
             loss = soft_cross_entropy(logits, targets)
             optimizer.zero_grad(set_to_none=True)
@@ -200,6 +244,7 @@ def _train_one(
             "member": member,
             "epoch": epoch,
             "step": step,
+            "lr": schedule.get_last_lr()[0],
             "train_loss": running / max(1, seen),
             "seconds": round(seconds, 2),
             "images_per_s": round(seen / max(seconds, 1e-9), 1),
@@ -215,6 +260,19 @@ def _train_one(
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
             record["best"] = True
         history.append(record)
+        assert best_state is not None
+        state = TrainState(
+            epoch=epoch,
+            step=step,
+            best_score=best_score,
+            history=history,
+            model=network.state_dict(),
+            best=best_state,
+            optimizer=optimizer.state_dict(),
+            scheduler=schedule.state_dict(),
+            rng=capture_rng(generator, device),
+        )
+        save_state(last_stem, state, key)
         log.write(json.dumps(record) + "\n")
         log.flush()
         valid_text = (
@@ -223,12 +281,22 @@ def _train_one(
             else ""
         )
         tqdm.write(
-            f"member {member} epoch {epoch}: loss {record['train_loss']:.4f}{valid_text}, "
-            f"{record['images_per_s']:.0f} img/s"
+            f"member {member} epoch {epoch}/{epochs}: loss {record['train_loss']:.4f}"
+            f"{valid_text}, {record['images_per_s']:.0f} img/s, {seconds:.0f} s"
         )
     assert best_state is not None
+    # the finished member: its final state becomes the "done" marker, the running one goes
+    for last_path, done_path in zip(state_paths(last_stem), state_paths(done_stem), strict=True):
+        os.replace(last_path, done_path)
     network.load_state_dict(best_state)
     return network.eval(), history
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where asked (``auto``: on CUDA only), else None for full fp32."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
 
 
 def fit(
@@ -237,6 +305,7 @@ def fit(
     valid: FerPlusSplit | None,
     out: str | Path,
     half: bool = False,
+    resume: bool = False,
 ) -> Path:
     """Train every network ``config.method`` needs and write the checkpoint ``out``.
 
@@ -245,6 +314,9 @@ def fit(
         train: training faces; valid: faces that pick the best epoch (None: keep the last).
         out: checkpoint stem (``out.safetensors``, ``out.json``, ``out.log.jsonl``).
         half: store the weights in float16.
+        resume: continue from the per-epoch state in ``out.state/`` (members already finished
+            are loaded, an interrupted one continues after its last saved epoch); the result
+            equals an uninterrupted run with the same config.
 
     Returns:
         The path of the ``.safetensors`` file.
@@ -258,9 +330,12 @@ def fit(
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     networks, history = [], []
+    state_dir = out.with_suffix(".state")
     with open(out.with_suffix(".log.jsonl"), "w") as log:
         for member in range(config.network_count):
-            network, member_history = _train_one(config, member, train_set, valid, device, log)
+            network, member_history = _train_one(
+                config, member, train_set, valid, device, log, state_dir, resume
+            )
             networks.append(network)
             history.extend(member_history)
     best = [

@@ -54,6 +54,11 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def state_paths(stem: Path) -> tuple[Path, Path]:
+    """``(STEM.safetensors, STEM.json)``; the stem's own dots (``member0.last``) are kept."""
+    return Path(f"{stem}.safetensors"), Path(f"{stem}.json")
+
+
 def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
     """Write the state of one member; the JSON is written last and marks the state complete."""
     tensors: dict[str, torch.Tensor] = {}
@@ -81,14 +86,15 @@ def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
         "scheduler": state.scheduler,
     }
     # the tensors first, then the JSON that points at them: a state is complete when both match
-    _atomic(stem.with_suffix(".safetensors"), lambda tmp: save_file(tensors, tmp))
+    tensor_path, json_path = state_paths(stem)
+    _atomic(tensor_path, lambda tmp: save_file(tensors, tmp))
     text = json.dumps(document)
-    _atomic(stem.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    _atomic(json_path, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
     """The saved state, or None when there is none; refuses one from a different config."""
-    json_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    tensor_path, json_path = state_paths(stem)
     if not json_path.is_file() or not tensor_path.is_file():
         return None
     try:

@@ -106,3 +106,66 @@ def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
     config = TrainConfig(network=TINY, batch_size=1000)
     with pytest.raises(ValueError, match="do not fill one batch of 1000"):
         fit(config, splits["train"], None, tmp_path / "x")
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at_evaluation(monkeypatch, after: int) -> None:
+    """Make the (after+1)-th Valid evaluation raise, as if the run were killed mid-training."""
+    from bnnfer import train as train_module
+
+    real = train_module.evaluate_network
+    calls = {"n": 0}
+
+    def flaky(network, split, batch_size=512):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise _Interrupt
+        return real(network, split, batch_size)
+
+    monkeypatch.setattr(train_module, "evaluate_network", flaky)
+
+
+@pytest.mark.parametrize(("method", "interrupt_after"), [("mc_dropout", 1), ("ensemble", 3)])
+def test_resume_equals_an_uninterrupted_run(splits, tmp_path, monkeypatch, method, interrupt_after):
+    """Stopped after an epoch (for the ensemble: in its second member), then resumed, a run
+    ends with exactly the weights and history of one that was never stopped. Augmentation
+    and PLD targets make sure every random generator is restored."""
+    config = TrainConfig(
+        method=method, network=TINY, members=2, epochs=3, batch_size=8, target="pld", augment=True
+    )
+    whole = fit(config, splits["train"], splits["valid"], tmp_path / "whole")
+
+    with monkeypatch.context() as patch:
+        _interrupt_at_evaluation(patch, after=interrupt_after)
+        with pytest.raises(_Interrupt):
+            fit(config, splits["train"], splits["valid"], tmp_path / "split")
+    assert list((tmp_path / "split.state").iterdir())
+    resumed = fit(config, splits["train"], splits["valid"], tmp_path / "split", resume=True)
+
+    from safetensors.torch import load_file
+
+    a, b = load_file(whole), load_file(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    history = lambda p: [  # noqa: E731
+        {k: v for k, v in h.items() if k not in ("seconds", "images_per_s")}
+        for h in json.loads(p.with_suffix(".json").read_text())["metadata"]["history"]
+    ]
+    assert history(whole) == history(resumed)
+    log = (tmp_path / "split.log.jsonl").read_text().splitlines()
+    assert len(log) == 3 * config.network_count
+
+
+def test_resume_refuses_a_state_from_another_config(splits, tmp_path, monkeypatch):
+    config = TrainConfig(method="mc_dropout", network=TINY, epochs=2, batch_size=8)
+    with monkeypatch.context() as patch:
+        _interrupt_at_evaluation(patch, after=1)
+        with pytest.raises(_Interrupt):
+            fit(config, splits["train"], splits["valid"], tmp_path / "run")
+    other = TrainConfig(method="mc_dropout", network=TINY, epochs=2, batch_size=8, lr=0.1)
+    with pytest.raises(ValueError, match="written by a different config"):
+        fit(other, splits["train"], splits["valid"], tmp_path / "run", resume=True)
