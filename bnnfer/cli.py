@@ -17,9 +17,12 @@ import re
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 
 from .constants import EMOTIONS
 from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
+
+DATA_HELP = "FER+ folder (default: $BNNFER_DATA, else ./data/ferplus)"
 
 
 def _field_comments(cls: type) -> dict[str, str]:
@@ -97,8 +100,29 @@ def _train(args: argparse.Namespace) -> int:
     network = NetworkConfig(**{k: values[k] for k in network_fields if k in values})
     config = TrainConfig(network=network, **{k: values[k] for k in train_fields})
     splits = load_ferplus(args.data, splits=["train", "valid"])
-    weights = fit(config, splits["train"], splits["valid"], args.out, half=args.half)
+    weights = fit(
+        config, splits["train"], splits["valid"], args.out, half=args.half, resume=args.resume
+    )
     print(f"wrote {weights} and {weights.with_suffix('.json')}")
+    return 0
+
+
+def _train_all(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .bundle import BUNDLE_TRAINING, assemble_bundle, bundle_jobs, job_finished, train_all
+
+    base = replace(BUNDLE_TRAINING, device=args.device, precision=args.precision)
+    if args.epochs is not None:
+        base = replace(base, epochs=args.epochs)
+    splits = load_ferplus(args.data, splits=["train", "valid"])
+    train_all(args.out, splits["train"], splits["valid"], base=base, only=args.only)
+    unfinished = [j.name for j in bundle_jobs(base) if not job_finished(Path(args.out), j)]
+    if unfinished:
+        print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
+    if not args.no_assemble:
+        report = assemble_bundle(args.out, splits["valid"])
+        print(f"wrote the bundle into {args.out}: " + json.dumps(report, indent=2))
     return 0
 
 
@@ -122,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "unknown/NF), class balance of the plurality label, mean vote entropy, agreement and "
         "the share of unanimous faces.",
     )
-    info.add_argument("--data", help="FER+ folder (default: $BNNFER_DATA, else ./data/ferplus)")
+    info.add_argument("--data", help=DATA_HELP)
     info.add_argument("--json", action="store_true", help="print one JSON document")
     info.add_argument("--no-cache", action="store_true", help="decode the PNGs, skip the cache")
     info.set_defaults(handler=_data_info)
@@ -133,12 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the network(s) a method needs on FER+ Train, keep the best epoch on "
         "Valid, and write STEM.safetensors + STEM.json + STEM.log.jsonl.",
     )
-    train.add_argument("--data", help="FER+ folder (default: $BNNFER_DATA, else ./data/ferplus)")
+    train.add_argument("--data", help=DATA_HELP)
     train.add_argument("--out", required=True, help="checkpoint stem, e.g. runs/mc_dropout")
     train.add_argument("--half", action="store_true", help="store weights as float16")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from STEM.state/ (the last finished epoch) instead of starting afresh",
+    )
     _add_dataclass_options(train, TrainConfig, skip=("network",))
     _add_dataclass_options(train, NetworkConfig, skip=("stochastic", "num_classes"))
     train.set_defaults(handler=_train)
+
+    train_all = commands.add_parser(
+        "train-all",
+        help="train (or continue training) every network of the bundled set, then assemble it",
+        description="Train the bundle's networks one after the other (one process per GPU when "
+        "several are present) into DIR/runs/, skipping finished ones and resuming an "
+        "interrupted one; when all are done, write the bundle (checkpoints, models.json, "
+        "manifest.json) into DIR. Run it again to continue after a stop.",
+    )
+    train_all.add_argument("--out", required=True, help="bundle folder, e.g. assets/models")
+    train_all.add_argument("--data", help=DATA_HELP)
+    train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    train_all.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto", help="autocast precision"
+    )
+    train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
+    train_all.add_argument(
+        "--no-assemble", action="store_true", help="train only; do not write the bundle"
+    )
+    train_all.set_defaults(handler=_train_all)
     return parser
 
 

@@ -1,0 +1,313 @@
+"""The bundled model set: its recipe, how it is trained (`train_all`), assembled and loaded.
+
+The comparison the paper is about, plus two rows that ask whether Bayesian inference is needed:
+
+    row key          checkpoint     method          trained on
+    classical        dropout        classical       plurality label (one-hot, cross-entropy)
+    classical_ts     dropout_ts     classical       same network, temperature fitted on Valid NLL
+    mc_dropout       dropout        mc_dropout      plurality label
+    mc_dropconnect   dropconnect    mc_dropconnect  plurality label
+    ensemble         ensemble       ensemble        5 dropout networks (the first is `dropout`)
+    classical_soft   soft           classical       vote distributions (soft target)
+    mc_dropout_soft  soft           mc_dropout      vote distributions
+
+Training runs one network per job into ``DIR/runs/<job>`` (fp32, resumable, skipped once
+finished); assembling writes the bundle checkpoints into ``DIR`` (fp16 where Valid accuracy and
+NLL do not move), ``models.json`` (the rows) and ``manifest.json`` (sha256 of every file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import metrics
+from .calibration import fit_temperature
+from .checkpoints import (
+    CheckpointError,
+    load_method,
+    load_networks,
+    save_checkpoint,
+    verify_manifest,
+    write_manifest,
+)
+from .data import FerPlusSplit
+from .inference import mc_predict
+from .methods import Method, build_method
+from .networks import NetworkConfig
+from .train import TrainConfig, fit
+
+REGISTRY_NAME = "models.json"
+DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+ENSEMBLE_SIZE = 5
+
+# The backbone of every bundled network, chosen on Valid (see assets/models/README.md).
+BUNDLE_NETWORK = NetworkConfig(
+    widths=(32, 64, 128, 256),
+    convs_per_stage=2,
+    head_width=256,
+    placement="all",
+    block_rate=0.1,
+    head_rate=0.5,
+)
+BUNDLE_TRAINING = TrainConfig(
+    network=BUNDLE_NETWORK, epochs=15, batch_size=64, lr=2e-3, weight_decay=5e-4, augment=True
+)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One row of the comparison: a method served by a bundled checkpoint."""
+
+    key: str
+    label: str
+    checkpoint: str
+    method: str
+    target: str
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+ROWS: tuple[ModelRow, ...] = (
+    ModelRow("classical", "Classical", "dropout", "classical", "majority"),
+    ModelRow("classical_ts", "Classical + temperature", "dropout_ts", "classical", "majority"),
+    ModelRow("mc_dropout", "MC-Dropout", "dropout", "mc_dropout", "majority"),
+    ModelRow("mc_dropconnect", "MC-DropConnect", "dropconnect", "mc_dropconnect", "majority"),
+    ModelRow("ensemble", f"Ensemble ({ENSEMBLE_SIZE})", "ensemble", "ensemble", "majority"),
+    ModelRow("classical_soft", "Classical, soft-trained", "soft", "classical", "soft"),
+    ModelRow("mc_dropout_soft", "MC-Dropout, soft-trained", "soft", "mc_dropout", "soft"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One network to train: its run name and config."""
+
+    name: str
+    config: TrainConfig
+
+
+def bundle_jobs(base: TrainConfig = BUNDLE_TRAINING) -> list[Job]:
+    """The networks the bundle needs, most important first (each a separate resumable run)."""
+    majority = replace(base, target="majority", method="mc_dropout")
+    jobs = [
+        Job("dropout", replace(majority, seed=0)),
+        Job("dropconnect", replace(majority, method="mc_dropconnect", seed=100)),
+        Job("soft", replace(base, target="soft", method="mc_dropout", seed=200)),
+    ]
+    jobs += [Job(f"member{i}", replace(majority, seed=i)) for i in range(1, ENSEMBLE_SIZE)]
+    return jobs
+
+
+def _run_stem(out: Path, job: Job) -> Path:
+    return out / "runs" / job.name
+
+
+def job_finished(out: Path, job: Job) -> bool:
+    """True when the job's checkpoint exists and was written by this job's config."""
+    json_path = _run_stem(out, job).with_suffix(".json")
+    if not json_path.is_file() or not json_path.with_suffix(".safetensors").is_file():
+        return False
+    try:
+        trained = json.loads(json_path.read_text())["metadata"]["train"]
+    except (json.JSONDecodeError, KeyError):
+        return False
+    return trained == job.config.to_dict() or (
+        {k: v for k, v in trained.items() if k != "device"} == job.config.resume_key()
+    )
+
+
+def _run_jobs(jobs: Sequence[Job], out: Path, train: FerPlusSplit, valid: FerPlusSplit) -> None:
+    for job in jobs:
+        if job_finished(out, job):
+            print(f"[train-all] {job.name}: finished earlier, skipped")
+            continue
+        print(f"[train-all] {job.name}: training ({job.config.method}, {job.config.target})")
+        fit(job.config, train, valid, _run_stem(out, job), resume=True)
+
+
+def _gpu_worker(rank: int, jobs: list[Job], out: Path, data: Any, splits: Any) -> None:
+    from .data import load_ferplus
+
+    loaded = splits or load_ferplus(data, splits=["train", "valid"])
+    mine = [replace(j, config=replace(j.config, device=f"cuda:{rank}")) for j in jobs]
+    n = torch.cuda.device_count()
+    _run_jobs(mine[rank::n], out, loaded["train"], loaded["valid"])
+
+
+def train_all(
+    out: str | os.PathLike[str],
+    train: FerPlusSplit,
+    valid: FerPlusSplit,
+    base: TrainConfig = BUNDLE_TRAINING,
+    only: Sequence[str] | None = None,
+) -> list[Job]:
+    """Train every unfinished job of the bundle into ``out/runs``; one process per GPU when
+    several are present (``torch.multiprocessing``), else one after the other here."""
+    out = Path(out)
+    jobs = [j for j in bundle_jobs(base) if only is None or j.name in only]
+    if only is not None and len(jobs) != len(set(only)):
+        known = [j.name for j in bundle_jobs(base)]
+        raise ValueError(f"unknown job(s) in {list(only)}; known: {known}")
+    gpus = torch.cuda.device_count() if base.device in ("auto", "cuda") else 0
+    if gpus > 1:
+        import torch.multiprocessing as mp
+
+        todo = [j for j in jobs if not job_finished(out, j)]
+        mp.spawn(
+            _gpu_worker,
+            args=(todo, out, None, {"train": train, "valid": valid}),
+            nprocs=min(gpus, len(todo)) or 1,
+            join=True,
+        )
+    else:
+        _run_jobs(jobs, out, train, valid)
+    return jobs
+
+
+# --------------------------------------------------------------------------------------
+# assembling
+
+
+def _valid_scores(method: Method, valid: FerPlusSplit) -> tuple[float, float]:
+    probs = mc_predict(method, valid.images, seed=0).numpy().mean(axis=0).astype(np.float64)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return metrics.accuracy(probs, valid.labels), metrics.nll(probs, valid.labels)
+
+
+def _write(
+    out: Path,
+    stem: str,
+    networks: list,
+    methods: list[str],
+    valid: FerPlusSplit,
+    temperature: float = 1.0,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write in fp16 when Valid accuracy moves < 0.1 point and NLL < 0.002; else fp32."""
+    check = methods[0] if methods[0] != "mc_dropout" else "classical"
+    full = build_method(check, networks, temperature=temperature).eval()
+    reference = _valid_scores(full, valid)
+    save_checkpoint(out / stem, networks, methods, temperature, metadata, half=True)
+    halved = _valid_scores(load_method(out / stem, check), valid)
+    half = abs(halved[0] - reference[0]) < 1e-3 and abs(halved[1] - reference[1]) < 2e-3
+    if not half:
+        save_checkpoint(out / stem, networks, methods, temperature, metadata, half=False)
+    return {
+        "fp16": half,
+        "valid_accuracy_fp32": reference[0],
+        "valid_nll_fp32": reference[1],
+        "valid_accuracy_fp16": halved[0],
+        "valid_nll_fp16": halved[1],
+    }
+
+
+def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[str, Any]:
+    """Write the bundle checkpoints, ``models.json`` and ``manifest.json`` into ``out`` from the
+    finished runs in ``out/runs``. Rows whose runs have not finished yet are left out (and
+    listed under ``missing``), so a partly trained bundle is usable. Returns a report
+    (precision per file, the fitted temperature, what is missing)."""
+    out = Path(out)
+    done = {job.name: job for job in bundle_jobs() if job_finished_any(out, job.name)}
+    loaded = {name: load_networks(out / "runs" / name) for name in done}
+    meta = {name: doc["metadata"] for name, (_, doc) in loaded.items()}
+    members = ["dropout"] + [f"member{i}" for i in range(1, ENSEMBLE_SIZE)]
+    plan: list[tuple[str, list[str], list[str]]] = [
+        ("dropout", ["dropout"], ["classical", "mc_dropout"]),
+        ("dropconnect", ["dropconnect"], ["mc_dropconnect"]),
+        ("soft", ["soft"], ["classical", "mc_dropout"]),
+        ("ensemble", members, ["ensemble"]),
+    ]
+    report: dict[str, Any] = {"missing": sorted({j.name for j in bundle_jobs()} - set(done))}
+    written = set()
+    for stem, runs, methods in plan:
+        if not all(run in loaded for run in runs):
+            continue
+        networks = [loaded[run][0][0] for run in runs]
+        report[stem] = _write(
+            out, stem, networks, methods, valid, metadata={"runs": {r: meta[r] for r in runs}}
+        )
+        written.add(stem)
+    if "dropout" in written:
+        # temperature scaling of the classical network, fitted on Valid NLL
+        classical = build_method("classical", loaded["dropout"][0]).eval()
+        probs = mc_predict(classical, valid.images).numpy()[0].astype(np.float64)
+        probs /= probs.sum(axis=1, keepdims=True)
+        temperature = fit_temperature(probs, valid.labels)
+        report["dropout_ts"] = _write(
+            out,
+            "dropout_ts",
+            loaded["dropout"][0],
+            ["classical"],
+            valid,
+            temperature=temperature,
+            metadata={"temperature_fitted_on": "valid NLL", "runs": {"dropout": meta["dropout"]}},
+        )
+        report["temperature"] = temperature
+        written.add("dropout_ts")
+    rows = [row.to_dict() for row in ROWS if row.checkpoint in written]
+    registry = {"rows": rows, "report": report}
+    (out / REGISTRY_NAME).write_text(json.dumps(registry, indent=2) + "\n")
+    write_manifest(out)
+    return report
+
+
+def job_finished_any(out: Path, name: str) -> bool:
+    """A run named ``name`` has a complete checkpoint in ``out/runs`` (whatever its config)."""
+    stem = out / "runs" / name
+    return stem.with_suffix(".json").is_file() and stem.with_suffix(".safetensors").is_file()
+
+
+# --------------------------------------------------------------------------------------
+# loading
+
+
+def read_registry(folder: str | os.PathLike[str] = DEFAULT_BUNDLE_DIR) -> list[ModelRow]:
+    """The rows of a bundle folder's ``models.json``."""
+    path = Path(folder) / REGISTRY_NAME
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        return [ModelRow(**row) for row in rows]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no model registry (not a bundle folder?)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: malformed model registry ({error})") from None
+
+
+def load_bundle(
+    folder: str | os.PathLike[str] = DEFAULT_BUNDLE_DIR,
+    device: str | torch.device = "cpu",
+    rows: Sequence[str] | None = None,
+    samples: int = 30,
+) -> dict[str, Method]:
+    """``{row key: Method}`` for the bundle in ``folder``, each file checked against the
+    manifest's sha256 before it is read. ``rows`` picks some (default all)."""
+    folder = Path(folder)
+    verify_manifest(folder, [REGISTRY_NAME])
+    registry = read_registry(folder)
+    wanted = [r for r in registry if rows is None or r.key in rows]
+    if rows is not None and len(wanted) != len(set(rows)):
+        raise ValueError(
+            f"unknown row(s) {sorted(set(rows) - {r.key for r in wanted})}; "
+            f"known: {[r.key for r in registry]}"
+        )
+    stems = sorted({r.checkpoint for r in wanted})
+    verify_manifest(folder, [f"{s}{ext}" for s in stems for ext in (".safetensors", ".json")])
+    networks = {stem: load_networks(folder / stem, device) for stem in stems}
+    methods = {}
+    for row in wanted:
+        nets, document = networks[row.checkpoint]
+        if row.method not in document["methods"]:
+            raise CheckpointError(f"{folder / row.checkpoint}.json does not serve {row.method}")
+        methods[row.key] = build_method(
+            row.method, nets, samples=samples, temperature=document["temperature"]
+        ).eval()
+    return methods

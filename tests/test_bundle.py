@@ -1,0 +1,125 @@
+"""bnnfer.bundle: train-all trains each job once (skipping finished ones), assembling writes the
+seven comparison rows with a manifest, loading verifies checksums, and temperature scaling
+fits the NLL-optimal temperature."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
+from bnnfer.bundle import (
+    BUNDLE_TRAINING,
+    ROWS,
+    assemble_bundle,
+    bundle_jobs,
+    job_finished,
+    load_bundle,
+    read_registry,
+    train_all,
+)
+from bnnfer.calibration import fit_temperature, scale_probabilities
+from bnnfer.metrics import nll
+
+TINY_BASE = replace(
+    BUNDLE_TRAINING,
+    network=NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8),
+    epochs=1,
+    batch_size=8,
+    augment=False,
+)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from fakeferplus import write_folder_layout
+
+    root = tmp_path_factory.mktemp("data")
+    write_folder_layout(root, {"train": 40, "valid": 24})
+    splits = load_ferplus(root, cache_dir=False)
+    out = tmp_path_factory.mktemp("bundle")
+    partial = train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=["dropout"])
+    report_partial = assemble_bundle(out, splits["valid"])
+    rows_partial = [r.key for r in read_registry(out)]
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
+    report = assemble_bundle(out, splits["valid"])
+    return out, splits, report, (partial, report_partial, rows_partial)
+
+
+def test_jobs_cover_the_comparison():
+    names = [job.name for job in bundle_jobs()]
+    assert names[:3] == ["dropout", "dropconnect", "soft"]
+    assert len(names) == 7 and len(set(names)) == 7
+    targets = {job.name: job.config.target for job in bundle_jobs()}
+    assert targets["soft"] == "soft" and targets["dropout"] == "majority"
+    seeds = [job.config.seed for job in bundle_jobs()]
+    assert len(set(seeds)) == len(seeds)  # independently initialised networks
+
+
+def test_a_partial_bundle_serves_the_rows_it_can(bundle):
+    _, _, _, (partial, report_partial, rows_partial) = bundle
+    assert [j.name for j in partial] == ["dropout"]
+    assert rows_partial == ["classical", "classical_ts", "mc_dropout"]
+    assert "ensemble" in " ".join(report_partial["missing"]) or report_partial["missing"]
+
+
+def test_train_all_skips_finished_jobs(bundle, capsys):
+    out, splits, _, _ = bundle
+    assert all(job_finished(out, job) for job in bundle_jobs(TINY_BASE))
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
+    after = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
+    assert before == after
+    assert "finished earlier, skipped" in capsys.readouterr().out
+
+
+def test_full_bundle_loads_every_row(bundle):
+    out, splits, report, _ = bundle
+    assert report["missing"] == []
+    methods = load_bundle(out)
+    assert list(methods) == [row.key for row in ROWS]
+    images = splits["valid"].images[:5]
+    for key, method in methods.items():
+        samples = mc_predict(method, images, samples=None if key != "mc_dropout" else 4)
+        assert samples.shape[1:] == (5, 8)
+    assert methods["ensemble"].default_samples == 5
+    assert methods["classical_ts"].temperature == pytest.approx(report["temperature"])
+    manifest = json.loads((out / "manifest.json").read_text())["files"]
+    assert "models.json" in manifest and "ensemble.safetensors" in manifest
+
+
+def test_a_changed_weight_file_is_refused(bundle, tmp_path):
+    import shutil
+
+    out, _, _, _ = bundle
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("runs"))
+    target = copy / "dropconnect.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    load_bundle(copy, rows=["classical"])  # other files are still fine
+    with pytest.raises(
+        CheckpointError, match=r"dropconnect\.safetensors: sha256 .* does not match"
+    ):
+        load_bundle(copy, rows=["mc_dropconnect"])
+    with pytest.raises(ValueError, match="unknown row"):
+        load_bundle(copy, rows=["bayes"])
+
+
+def test_temperature_scaling_finds_the_nll_minimum():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(500, 8)) * 3
+    labels = np.array([rng.choice(8, p=np.exp(z / 3) / np.exp(z / 3).sum()) for z in logits])
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    temperature = fit_temperature(probs, labels)
+    assert temperature == pytest.approx(3.0, rel=0.2)  # the data were drawn at T = 3
+    best = nll(scale_probabilities(probs, temperature), labels)
+    for other in (temperature * 0.9, temperature * 1.1, 1.0):
+        assert best <= nll(scale_probabilities(probs, other), labels) + 1e-12
+    np.testing.assert_allclose(scale_probabilities(probs, 1.0), probs, atol=1e-12)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        scale_probabilities(probs, 0.0)
