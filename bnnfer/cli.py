@@ -112,7 +112,9 @@ def _train_all(args: argparse.Namespace) -> int:
 
     from .bundle import BUNDLE_TRAINING, assemble_bundle, bundle_jobs, job_finished, train_all
 
-    base = replace(BUNDLE_TRAINING, device=args.device, precision=args.precision)
+    base = replace(BUNDLE_TRAINING, device=args.device)
+    if args.precision is not None:
+        base = replace(base, precision=args.precision)
     if args.epochs is not None:
         base = replace(base, epochs=args.epochs)
     splits = load_ferplus(args.data, splits=["train", "valid"])
@@ -182,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto", help="autocast precision"
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        help="autocast precision (default: the recipe's bf16)",
     )
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
     train_all.add_argument(
