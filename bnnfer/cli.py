@@ -19,6 +19,9 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from .checkpoints import CheckpointError
 from .constants import EMOTIONS
 from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
 
@@ -128,6 +131,108 @@ def _train_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .bundle import load_bundle, read_registry
+    from .evaluate import evaluate_methods, markdown_table, write_evaluation
+    from .inference import select_device
+
+    root = resolve_data_dir(args.data)
+    split = load_ferplus(root, splits=[args.split])[args.split]
+    device = select_device(args.device)
+    methods = load_bundle(args.models, device=device, rows=args.rows)
+    labels = {row.key: row.label for row in read_registry(args.models)}
+    evaluation = evaluate_methods(
+        methods,
+        split,
+        samples=args.samples,
+        seed=args.seed,
+        n_boot=args.n_boot,
+        labels=labels,
+        progress=lambda text: print(f"[evaluate] {text}", file=sys.stderr),
+    )
+    paths = write_evaluation(evaluation, args.out, args.models)
+    print(markdown_table(evaluation))
+    print(f"\nwrote {paths['markdown']}, {paths['json']} and {paths['predictions']}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .bundle import load_bundle
+    from .faces import PhotoError
+    from .inference import select_device
+    from .predict import predict_photo
+
+    device = select_device(args.device)
+    methods = load_bundle(args.models, device=device, rows=args.rows)
+    documents, failed = [], 0
+    for path in args.images:
+        try:
+            data = Path(path).read_bytes()
+            result = predict_photo(
+                methods, data, samples=args.samples, seed=args.seed, device=str(device)
+            )
+        except (OSError, PhotoError) as error:
+            print(f"bnnfer: {path}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        documents.append(_photo_document(path, result))
+        if not args.json:
+            _print_photo(documents[-1])
+    if args.json:
+        print(json.dumps({"photos": documents}, indent=2))
+    return 1 if failed else 0
+
+
+def _photo_document(path: str, result) -> dict:
+    faces = []
+    for i, face in enumerate(result.faces, start=1):
+        faces.append(
+            {
+                "face": i,
+                "box": [round(v, 1) for v in face.box],
+                "detector_probability": round(face.probability, 4),
+                "reading": face.reading,
+                "methods": {
+                    key: {
+                        "top": p.top,
+                        "mean": dict(zip(EMOTIONS, np.round(p.mean, 4).tolist(), strict=True)),
+                        "spread": dict(zip(EMOTIONS, np.round(p.spread, 4).tolist(), strict=True)),
+                        "uncertainty": {k: round(v, 4) for k, v in p.scores.items()},
+                        "samples": len(p.samples),
+                    }
+                    for key, p in face.methods.items()
+                },
+            }
+        )
+    return {
+        "image": str(path),
+        "size": list(result.detection.image.size),
+        "faces": faces,
+        "faces_not_analysed": result.detection.dropped,
+    }
+
+
+def _print_photo(document: dict) -> None:
+    faces = document["faces"]
+    print(
+        f"{document['image']}: {len(faces)} face(s) found"
+        + (
+            f", {document['faces_not_analysed']} more not analysed"
+            if document["faces_not_analysed"]
+            else ""
+        )
+    )
+    for face in faces:
+        print(f"  face {face['face']} at {face['box']}: {face['reading']}")
+        for key, p in face["methods"].items():
+            top = sorted(p["mean"].items(), key=lambda kv: -kv[1])[:3]
+            shown = ", ".join(f"{e} {v:.2f}±{p['spread'][e]:.2f}" for e, v in top)
+            print(
+                f"    {key:<16} {shown}  (entropy {p['uncertainty']['predictive_entropy']:.2f},"
+                f" MI {p['uncertainty']['mutual_information']:.3f})"
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .networks import NetworkConfig
     from .train import TrainConfig
@@ -193,6 +298,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-assemble", action="store_true", help="train only; do not write the bundle"
     )
     train_all.set_defaults(handler=_train_all)
+
+    from .bundle import DEFAULT_BUNDLE_DIR
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="metrics table with bootstrap intervals and per-image predictions for a split",
+        description="Run every bundled method on a FER+ split; print the metrics table (95%% "
+        "bootstrap intervals) and write metrics.md, metrics.json and predictions-SPLIT.npz "
+        "(per-image samples, mean distributions and uncertainty scores) into --out.",
+    )
+    evaluate.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    evaluate.add_argument("--data", help=DATA_HELP)
+    evaluate.add_argument("--split", choices=("train", "valid", "test"), default="valid")
+    evaluate.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
+    evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    evaluate.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
+    evaluate.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    evaluate.add_argument("--out", default="bnnfer-evaluation", help="output folder")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser(
+        "predict",
+        help="detect faces in photos and run every method on each face",
+        description="Find faces with MTCNN, run every bundled method on each, and print the "
+        "box, mean distribution, MC spread and uncertainty per face (or one JSON document "
+        "with --json). A file that cannot be used gets a one-line error and exit status 1.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files")
+    predict.add_argument("--json", action="store_true", help="print one JSON document")
+    predict.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    predict.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
+    predict.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
+    predict.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    predict.set_defaults(handler=_predict)
     return parser
 
 
@@ -201,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (FerPlusError, ValueError, FileNotFoundError) as error:
+    except (FerPlusError, CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"bnnfer: error: {error}", file=sys.stderr)
         return 2
 

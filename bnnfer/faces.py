@@ -1,0 +1,171 @@
+"""Photos -> FER-style face crops: safe decoding, EXIF orientation, MTCNN detection, 48x48 crops.
+
+A user's photo goes through three steps:
+
+1. `decode_photo`: bytes -> RGB ``PIL.Image``. The size in bytes and the pixel count in the
+   header are checked *before* any pixel is decoded (decompression bombs are refused), the EXIF
+   orientation is applied, the first frame of an animation is taken, and every mode (CMYK,
+   16-bit, RGBA/LA/P with transparency on white, 1-bit, grayscale) becomes RGB.
+2. `detect_faces`: facenet-pytorch's MTCNN runs on a copy downscaled to at most
+   ``DETECT_MAX_SIDE`` pixels (a 3000 px photo takes seconds at full size on a CPU); boxes are
+   scaled back. At most ``max_faces`` faces are kept (the largest), the rest are counted.
+3. Each box is widened to a square with a small margin (FER2013 faces are tight crops of the
+   whole face) and cut from the full-resolution grayscale photo, then resized to 48x48 uint8.
+
+Every refusal is a `PhotoError` whose message can be shown to the user as it is.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .constants import IMAGE_SIZE
+
+MAX_PHOTO_BYTES = 20 * 1024 * 1024  # 20 MiB, the same cap as .streamlit/config.toml
+MAX_PHOTO_PIXELS = 40_000_000  # width x height read from the header, before decoding
+MAX_FACES = 12  # faces analysed per photo; the largest are kept
+DETECT_MAX_SIDE = 1024  # MTCNN runs on a copy no larger than this
+FACE_MARGIN = 0.15  # the square crop extends the box by this share of its side on each side
+MIN_FACE_PROBABILITY = 0.9
+
+
+class PhotoError(ValueError):
+    """A photo that cannot be used; the message says why, in words for the person uploading."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: its box in the photo's pixels, the detector's probability, the crop."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the (oriented) photo
+    probability: float
+    crop: np.ndarray  # uint8 (48, 48)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Faces found in one photo (largest first) and how many more were set aside."""
+
+    image: Image.Image  # the decoded, oriented RGB photo
+    faces: list[Face] = field(default_factory=list)
+    dropped: int = 0  # faces beyond max_faces, not analysed
+
+
+def decode_photo(
+    data: bytes, max_bytes: int = MAX_PHOTO_BYTES, max_pixels: int = MAX_PHOTO_PIXELS
+) -> Image.Image:
+    """Image bytes -> an oriented RGB image, or a `PhotoError` that says what is wrong."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise PhotoError(f"expected the photo's bytes, got {type(data).__name__}")
+    size = len(data)
+    if size == 0:
+        raise PhotoError("the file is empty (0 bytes)")
+    if size > max_bytes:
+        raise PhotoError(
+            f"the file is {size / 2**20:.1f} MiB; photos up to {max_bytes / 2**20:.0f} MiB "
+            "are accepted"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(bytes(data)))  # reads the header only
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PhotoError(
+                    f"the image is {width}x{height} pixels; at most {max_pixels // 1_000_000} "
+                    "megapixels are accepted"
+                )
+            if width < 1 or height < 1:
+                raise PhotoError(f"the image has no pixels ({width}x{height})")
+            image.seek(0)  # first frame of an animated GIF/WebP or multi-page TIFF
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return _to_rgb(image)
+    except PhotoError:
+        raise
+    except UnidentifiedImageError:
+        raise PhotoError("this file is not an image bnnfer can read (JPEG, PNG, WebP...)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(
+            f"the image is too large to decode safely (more than {max_pixels:,} pixels)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
+        raise PhotoError(f"the image is damaged or truncated ({error})") from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; transparent pixels become white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@lru_cache(maxsize=4)
+def load_detector(device: str = "cpu"):
+    """facenet-pytorch's MTCNN (its weights ship in the wheel), one per device and process."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, device=device, post_process=False)
+
+
+def square_crop(gray: Image.Image, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The face in ``box`` as a 48x48 uint8 crop: the box made square around its centre and
+    widened by ``FACE_MARGIN``; parts outside the photo are filled with edge pixels."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * FACE_MARGIN)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left, top = cx - side / 2, cy - side / 2
+    array = np.asarray(gray)
+    pad = int(np.ceil(side))
+    padded = np.pad(array, pad, mode="edge")
+    x, y = round(left) + pad, round(top) + pad
+    size = max(1, round(side))
+    patch = Image.fromarray(padded[y : y + size, x : x + size])
+    return np.asarray(patch.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
+
+
+def detect_faces(
+    image: Image.Image,
+    max_faces: int = MAX_FACES,
+    device: str = "cpu",
+    min_probability: float = MIN_FACE_PROBABILITY,
+) -> Detection:
+    """Find faces in an RGB photo with MTCNN; returns the largest ``max_faces`` with crops."""
+    if max_faces < 1:
+        raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+    scale = min(1.0, DETECT_MAX_SIDE / max(image.size))
+    small = image
+    if scale < 1.0:
+        small = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+            Image.Resampling.BILINEAR,
+        )
+    if min(small.size) < 12:  # smaller than MTCNN's smallest window: no face can be found
+        return Detection(image=image)
+    boxes, probabilities = load_detector(device).detect(small)
+    if boxes is None:
+        return Detection(image=image)
+    found = [
+        (tuple(float(v) / scale for v in box), float(p))
+        for box, p in zip(boxes, probabilities, strict=True)
+        if p is not None and p >= min_probability
+    ]
+    found.sort(key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), reverse=True)
+    gray = image.convert("L")
+    faces = [
+        Face(box=box, probability=p, crop=square_crop(gray, box)) for box, p in found[:max_faces]
+    ]
+    return Detection(image=image, faces=faces, dropped=max(0, len(found) - max_faces))

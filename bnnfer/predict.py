@@ -1,0 +1,115 @@
+"""Predictions for faces in photos: every method on every face, and a reading in plain words.
+
+`predict_faces` runs each method once over all the faces of a photo (one batch ``(F, 1, 48,
+48)``), so a photo costs one forward pass per method however many faces it shows. Each face
+gets, per method, the mean distribution ``(C,)``, the spread of the MC samples (standard
+deviation per class), and the uncertainty scores. `reading` turns the methods' distributions
+into a sentence: "the methods agree: happiness", "uncertain between surprise and fear", ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import metrics
+from .constants import EMOTIONS
+from .faces import MAX_FACES, Detection, decode_photo, detect_faces
+from .inference import mc_predict
+from .methods import Method
+
+AMBIGUOUS_RATIO = 0.6  # a runner-up holding >= 60% of the top class's probability is a contender
+
+
+@dataclass(frozen=True)
+class MethodPrediction:
+    """One method on one face."""
+
+    samples: np.ndarray  # (S, C)
+    mean: np.ndarray  # (C,)
+    spread: np.ndarray  # (C,) standard deviation over the samples
+    scores: dict[str, float]  # predictive/expected entropy, mutual information, ...
+
+    @property
+    def top(self) -> str:
+        return EMOTIONS[int(np.argmax(self.mean))]
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    box: tuple[float, float, float, float]
+    probability: float
+    crop: np.ndarray  # uint8 (48, 48)
+    methods: dict[str, MethodPrediction]
+    reading: str
+
+
+@dataclass(frozen=True)
+class PhotoPrediction:
+    detection: Detection
+    faces: list[FacePrediction]
+
+
+def predict_faces(
+    methods: Mapping[str, Method], crops: np.ndarray, samples: int = 30, seed: int = 0
+) -> list[dict[str, MethodPrediction]]:
+    """Per face, per method key: its `MethodPrediction`. ``crops`` is uint8 ``(F, 48, 48)``."""
+    per_face: list[dict[str, MethodPrediction]] = [{} for _ in range(len(crops))]
+    if len(crops) == 0:
+        return per_face
+    for key, method in methods.items():
+        draws = samples if method.name.startswith("mc_") else None
+        array = mc_predict(method, crops, samples=draws, seed=seed).numpy().astype(np.float64)
+        array /= array.sum(axis=2, keepdims=True)  # (S, F, C)
+        scores = metrics.uncertainty_scores(array)
+        for f in range(len(crops)):
+            per_face[f][key] = MethodPrediction(
+                samples=array[:, f],
+                mean=array[:, f].mean(axis=0),
+                spread=array[:, f].std(axis=0),
+                scores={name: float(values[f]) for name, values in scores.items()},
+            )
+    return per_face
+
+
+def reading(predictions: Mapping[str, MethodPrediction]) -> str:
+    """A sentence on what the methods make of one face."""
+    if not predictions:
+        return "no method was run"
+    tops = {p.top for p in predictions.values()}
+    average = np.mean([p.mean for p in predictions.values()], axis=0)
+    order = np.argsort(average)[::-1]
+    first, second = EMOTIONS[order[0]], EMOTIONS[order[1]]
+    contenders = average[order[1]] >= AMBIGUOUS_RATIO * average[order[0]]
+    if len(tops) > 1:
+        return f"the methods disagree: {', '.join(sorted(tops))}"
+    if contenders:
+        return f"uncertain between {first} and {second}"
+    if len(predictions) == 1:
+        return f"{first} ({average[order[0]]:.0%})"
+    return f"the methods agree: {first} ({average[order[0]]:.0%})"
+
+
+def predict_photo(
+    methods: Mapping[str, Method],
+    data: bytes,
+    samples: int = 30,
+    seed: int = 0,
+    max_faces: int = MAX_FACES,
+    device: str = "cpu",
+) -> PhotoPrediction:
+    """Decode a photo, find its faces, and run every method on them (one batch per method)."""
+    detection = detect_faces(decode_photo(data), max_faces=max_faces, device=device)
+    crops = (
+        np.stack([face.crop for face in detection.faces])
+        if detection.faces
+        else np.empty((0, 48, 48), np.uint8)
+    )
+    per_face = predict_faces(methods, crops, samples=samples, seed=seed)
+    faces = [
+        FacePrediction(face.box, face.probability, face.crop, predictions, reading(predictions))
+        for face, predictions in zip(detection.faces, per_face, strict=True)
+    ]
+    return PhotoPrediction(detection=detection, faces=faces)
