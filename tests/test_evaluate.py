@@ -1,0 +1,141 @@
+"""bnnfer.evaluate and the `evaluate` / `predict` commands on a tiny synthetic bundle: the output
+schema (metrics.json, metrics.md, predictions npz), interval ordering, an absent split, and
+predict's JSON and its error for a file that is not an image."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skimage_data
+
+from bnnfer import NetworkConfig, load_ferplus
+from bnnfer.bundle import BUNDLE_TRAINING, ROWS, assemble_bundle, load_bundle, train_all
+from bnnfer.cli import main
+from bnnfer.evaluate import METRICS, evaluate_methods, read_predictions, write_evaluation
+
+TINY_BASE = replace(
+    BUNDLE_TRAINING,
+    network=NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8),
+    epochs=1,
+    batch_size=8,
+    augment=False,
+    precision="fp32",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    from fakeferplus import write_folder_layout
+
+    root = tmp_path_factory.mktemp("data")
+    write_folder_layout(root, {"train": 40, "valid": 24})
+    splits = load_ferplus(root, cache_dir=False)
+    out = tmp_path_factory.mktemp("bundle")
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
+    assemble_bundle(out, splits["valid"])
+    return root, out, splits
+
+
+def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
+    _, models, splits = tiny_bundle
+    methods = load_bundle(models)
+    labels = {row.key: row.label for row in ROWS}
+    evaluation = evaluate_methods(methods, splits["valid"], samples=6, n_boot=30, labels=labels)
+    paths = write_evaluation(evaluation, tmp_path, models)
+    document = json.loads(paths["json"].read_text())
+    assert document["split"] == "valid" and document["samples"] == 6
+    assert document["models_digest"]
+    assert list(document["metrics"]) == [row.key for row in ROWS]
+    for key, row in document["metrics"].items():
+        assert set(row) == set(METRICS), key
+        for name, cell in row.items():
+            if np.isfinite(cell["low"]):
+                assert cell["low"] <= cell["high"], (key, name)
+        # a percentile interval of a mean holds the mean (binned ECEs are biased upwards on
+        # resamples, so theirs need not)
+        for name in ("accuracy", "jsd", "soft_brier"):
+            cell = row[name]
+            assert cell["low"] - 1e-9 <= cell["value"] <= cell["high"] + 1e-9, (key, name)
+    assert 0 <= document["metrics"]["mc_dropout"]["jsd"]["value"] <= np.log(2)
+    markdown = paths["markdown"].read_text()
+    assert "| MC-Dropout |" in markdown and "JSD to votes" in markdown
+
+    meta, arrays = read_predictions(paths["predictions"])
+    n = len(splits["valid"])
+    assert meta["split"] == "valid" and meta["methods"] == [row.key for row in ROWS]
+    assert arrays["names"].shape == (n,) and arrays["votes"].shape == (n, 10)
+    assert arrays["mc_dropout.samples"].shape == (6, n, 8)
+    assert arrays["ensemble.samples"].shape == (5, n, 8)
+    assert arrays["classical.samples"].shape == (1, n, 8)
+    np.testing.assert_allclose(arrays["mc_dropout.mean"].sum(1), 1, atol=1e-3)
+    for score in ("predictive_entropy", "expected_entropy", "mutual_information"):
+        assert arrays[f"mc_dropout.{score}"].shape == (n,)
+    assert np.all(arrays["classical.mutual_information"] < 1e-6)
+
+
+def test_evaluate_command_prints_the_table_and_paths(tiny_bundle, tmp_path, capsys):
+    root, models, _ = tiny_bundle
+    argv = [
+        "evaluate",
+        "--models",
+        str(models),
+        "--data",
+        str(root),
+        "--split",
+        "valid",
+        "--samples",
+        "4",
+        "--n-boot",
+        "10",
+        "--out",
+        str(tmp_path / "eval"),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| Classical + temperature |" in out and "predictions-valid.npz" in out
+    assert (tmp_path / "eval" / "predictions-valid.npz").is_file()
+
+
+def test_evaluate_refuses_an_absent_split(tiny_bundle, tmp_path, capsys):
+    root, models, _ = tiny_bundle
+    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "test"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "FER2013Test" in err and "split 'test' is not here" in err
+
+
+def test_predict_command_json_and_bad_file(tiny_bundle, tmp_path, capsys):
+    _, models, _ = tiny_bundle
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(photo)
+    argv = ["predict", str(photo), "--models", str(models), "--json", "--samples", "5"]
+    assert main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    (face,) = document["photos"][0]["faces"]
+    assert len(face["box"]) == 4 and face["reading"]
+    assert set(face["methods"]) == {row.key for row in ROWS}
+    assert face["methods"]["mc_dropout"]["samples"] == 5
+    assert sum(face["methods"]["ensemble"]["mean"].values()) == pytest.approx(1, abs=1e-3)
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    assert main(["predict", str(text), str(photo), "--models", str(models)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().count("\n") == 0  # one line
+    assert "notes.txt: this file is not an image" in captured.err
+    assert "1 face(s) found" in captured.out
+
+
+def test_predict_readable_summary(tiny_bundle, tmp_path, capsys):
+    _, models, _ = tiny_bundle
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(buffer, "PNG")
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(buffer.getvalue())
+    assert main(["predict", str(blank), "--models", str(models), "--rows", "classical"]) == 0
+    assert "0 face(s) found" in capsys.readouterr().out
