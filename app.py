@@ -1,0 +1,27 @@
+"""bnnfer dashboard: the Streamlit entry point (page config, the shared sidebar, navigation).
+
+Run with ``streamlit run app.py``. The pages in ``pages/`` lay out what ``bnnfer`` computes; no
+page imports torch. Settings come from the sidebar: the FER+ folder (prefilled from
+``BNNFER_DATA``), the split, the methods, and the number of MC samples S.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import shared
+
+st.set_page_config(page_title="bnnfer: emotions with uncertainty", page_icon="🙂", layout="wide")
+
+shared.sidebar()
+
+navigation = st.navigation(
+    [
+        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+        st.Page("pages/explore.py", title="Explore faces", icon="🔎"),
+        st.Page("pages/calibration.py", title="Calibration", icon="📐"),
+        st.Page("pages/uncertainty.py", title="Uncertainty", icon="🌫️"),
+        st.Page("pages/photo.py", title="Your photo", icon="📷"),
+    ]
+)
+navigation.run()

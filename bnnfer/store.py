@@ -1,0 +1,185 @@
+"""Predictions of the bundled methods on a FER+ split, served from the cheapest source that fits.
+
+The dashboard needs, for every face of a split, every method's MC samples ``(S, N, C)``.
+`get_predictions` looks, in order, for:
+
+1. the file ``bnnfer evaluate`` wrote (``predictions-<split>.npz``), if it was made from the same
+   bundle (manifest digest), the same split and faces, and holds at least S samples;
+2. bnnfer's own prediction cache (``<cache>/predictions-<digest>-<split>.npz``), same checks;
+3. fresh inference, which it then writes to that cache (keeping the larger S).
+
+A smaller S than a file holds is served by its first S samples, so moving the S slider down costs
+nothing; moving it up past what is cached computes once and caches the larger set. The cache
+holds probabilities only, never pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import FerPlusSplit, default_cache_dir, human_statistics
+from .evaluate import models_digest, read_predictions
+from .inference import mc_predict
+from .methods import Method
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class SplitPredictions:
+    """Faces of one split with every method's samples.
+
+    Attributes:
+        split: the split name; names ``(N,)``; images uint8 ``(N, 48, 48)``; votes ``(N, 10)``.
+        samples: ``{method key: float32 (S, N, C)}``.
+        source: where the samples came from (``evaluate file``, ``cache``, ``computed``).
+    """
+
+    split: str
+    names: np.ndarray
+    images: np.ndarray
+    votes: np.ndarray
+    samples: dict[str, np.ndarray]
+    source: str
+
+    @property
+    def human(self) -> dict[str, np.ndarray]:
+        return human_statistics(self.votes)
+
+    def mean(self, key: str) -> np.ndarray:
+        """``(N, C)`` predictive distribution of a method, rows renormalised in float64."""
+        probs = self.samples[key].astype(np.float64).mean(axis=0)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def samples64(self, key: str) -> np.ndarray:
+        array = self.samples[key].astype(np.float64)
+        return array / array.sum(axis=2, keepdims=True)
+
+
+def _is_mc(method: Method) -> bool:
+    return method.name.startswith("mc_")
+
+
+def _usable(
+    path: Path,
+    digest: str,
+    split: FerPlusSplit,
+    keys: Sequence[str],
+    methods: Mapping[str, Method],
+    samples: int,
+) -> dict[str, np.ndarray] | None:
+    """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit."""
+    if not path.is_file():
+        return None
+    try:
+        meta, arrays = read_predictions(path)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    if meta.get("models_digest") != digest or meta.get("split") != split.split:
+        return None
+    if arrays["names"].shape != split.names.shape or not np.array_equal(
+        arrays["names"], split.names.astype(str)
+    ):
+        return None
+    found = {}
+    for key in keys:
+        array = arrays.get(f"{key}.samples")
+        if array is None:
+            return None
+        if _is_mc(methods[key]):
+            if array.shape[0] < samples:
+                return None
+            array = array[:samples]
+        found[key] = array.astype(np.float32)
+    return found
+
+
+def cache_path(cache_dir: Path, digest: str, split: str) -> Path:
+    return cache_dir / f"predictions-{digest[:16]}-{split}.npz"
+
+
+def get_predictions(
+    methods: Mapping[str, Method],
+    models_folder: str | os.PathLike[str],
+    split: FerPlusSplit,
+    samples: int = 30,
+    keys: Sequence[str] | None = None,
+    evaluation_file: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SplitPredictions:
+    """Every requested method's samples on ``split``, from a file when one fits (see module)."""
+    keys = list(keys if keys is not None else methods)
+    unknown = [k for k in keys if k not in methods]
+    if unknown:
+        raise ValueError(f"unknown method key(s) {unknown}; loaded: {list(methods)}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    digest = models_digest(models_folder)
+    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
+
+    def result(found: dict[str, np.ndarray], source: str) -> SplitPredictions:
+        return SplitPredictions(split.split, split.names, split.images, split.votes, found, source)
+
+    if evaluation_file is not None:
+        found = _usable(Path(evaluation_file), digest, split, keys, methods, samples)
+        if found is not None:
+            return result(found, "evaluate file")
+    found = _usable(cache, digest, split, keys, methods, samples)
+    if found is not None:
+        return result(found, "cache")
+
+    # compute what is missing, then merge into the cache (keeping more samples where it had them)
+    existing: dict[str, np.ndarray] = {}
+    if cache.is_file():
+        try:
+            meta, arrays = read_predictions(cache)
+            if meta.get("models_digest") == digest and np.array_equal(
+                arrays["names"], split.names.astype(str)
+            ):
+                existing = {
+                    k.removesuffix(".samples"): v
+                    for k, v in arrays.items()
+                    if k.endswith(".samples")
+                }
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            existing = {}
+    computed: dict[str, np.ndarray] = {}
+    for i, key in enumerate(keys):
+        method = methods[key]
+        have = existing.get(key)
+        if have is not None and (not _is_mc(method) or have.shape[0] >= samples):
+            computed[key] = have[:samples] if _is_mc(method) else have
+            continue
+        if progress is not None:
+            progress(i / len(keys), f"running {key} on {len(split)} faces")
+        computed[key] = mc_predict(
+            method, split.images, samples=samples if _is_mc(method) else None, seed=seed
+        ).numpy()
+        existing[key] = computed[key]
+    if progress is not None:
+        progress(1.0, "done")
+    _write_cache(cache, digest, split, existing)
+    return result({k: v.astype(np.float32) for k, v in computed.items()}, "computed")
+
+
+def _write_cache(
+    path: Path, digest: str, split: FerPlusSplit, samples: Mapping[str, np.ndarray]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"models_digest": digest, "split": split.split, "methods": list(samples)}
+    arrays = {
+        "meta": np.array(json.dumps(meta)),
+        "names": split.names.astype(str),
+        **{f"{k}.samples": v.astype(np.float16) for k, v in samples.items()},
+    }
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)

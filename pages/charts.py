@@ -1,0 +1,143 @@
+"""Plotly figures for the dashboard: one builder per chart kind, with titles, axis labels, hover
+text and each method's colour (the same on every page)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from bnnfer.constants import EMOTIONS, METHOD_COLORS
+
+
+def _color(key: str) -> str:
+    return METHOD_COLORS.get(key, "#7f7f7f")
+
+
+def distribution_chart(
+    votes: np.ndarray | None,
+    samples: Mapping[str, np.ndarray],
+    labels: Mapping[str, str],
+    title: str,
+) -> go.Figure:
+    """Grouped bars per emotion: the annotators' distribution and each method's mean, with the
+    MC spread (one standard deviation over the samples ``(S, C)``) as error bars."""
+    figure = go.Figure()
+    if votes is not None:
+        figure.add_bar(
+            x=list(EMOTIONS), y=votes, name="Annotators", marker_color=_color("human"),
+            hovertemplate="annotators<br>%{x}: %{y:.2f}<extra></extra>",
+        )  # fmt: skip
+    for key, array in samples.items():
+        mean, spread = array.mean(axis=0), array.std(axis=0)
+        figure.add_bar(
+            x=list(EMOTIONS), y=mean, name=labels.get(key, key), marker_color=_color(key),
+            error_y={"type": "data", "array": spread, "visible": len(array) > 1},
+            customdata=np.stack([spread, np.full(len(mean), len(array))], axis=1),
+            hovertemplate=f"{labels.get(key, key)}<br>%{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
+            " (S = %{customdata[1]:.0f})<extra></extra>",
+        )  # fmt: skip
+    figure.update_layout(
+        title=title, barmode="group", xaxis_title="emotion", yaxis_title="probability",
+        yaxis_range=[0, 1], legend_title="source", margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    return figure
+
+
+def reliability_chart(
+    frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str], title: str, outcome: str
+) -> go.Figure:
+    """Mean outcome against mean confidence per bin; the diagonal is perfect calibration."""
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+        line={"dash": "dash", "color": "#999999"}, hoverinfo="skip",
+    )  # fmt: skip
+    for key, frame in frames.items():
+        filled = frame[frame["count"] > 0]
+        figure.add_scatter(
+            x=filled["confidence"], y=filled["accuracy"], mode="lines+markers",
+            name=labels.get(key, key), line={"color": _color(key)},
+            marker={"size": 6 + 14 * np.sqrt(filled["count"] / max(1, frame["count"].max()))},
+            customdata=np.stack([filled.index, filled["count"], filled["lower"],
+                                 filled["upper"]], axis=1),
+            hovertemplate=f"{labels.get(key, key)}<br>bin %{{customdata[0]}} "
+            "[%{customdata[2]:.2f}, %{customdata[3]:.2f}]<br>confidence %{x:.3f}<br>"
+            f"{outcome} %{{y:.3f}}<br>%{{customdata[1]}} faces<extra></extra>",
+        )  # fmt: skip
+    figure.update_layout(
+        title=title, xaxis_title="mean confidence (max probability)", yaxis_title=outcome,
+        xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    return figure
+
+
+def histogram_chart(
+    values: Mapping[str, np.ndarray], labels: Mapping[str, str], title: str, axis: str
+) -> go.Figure:
+    """Overlaid histograms, one per source (``"human"`` for the annotators)."""
+    figure = go.Figure()
+    for key, array in values.items():
+        figure.add_histogram(
+            x=array, name=labels.get(key, key), marker_color=_color(key), opacity=0.55,
+            nbinsx=40, hovertemplate=f"{labels.get(key, key)}<br>{axis} %{{x}}<br>"
+            "%{y} faces<extra></extra>",
+        )  # fmt: skip
+    figure.update_layout(
+        title=title, barmode="overlay", xaxis_title=axis, yaxis_title="faces",
+        margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    return figure
+
+
+def scatter_chart(
+    x: np.ndarray, y: np.ndarray, names: np.ndarray, key: str, title: str, xaxis: str, yaxis: str
+) -> go.Figure:
+    figure = go.Figure()
+    figure.add_scattergl(
+        x=x, y=y, mode="markers", marker={"color": _color(key), "size": 4, "opacity": 0.5},
+        text=names, name=key,
+        hovertemplate="%{text}<br>" + xaxis + " %{x:.3f}<br>" + yaxis + " %{y:.3f}<extra></extra>",
+    )  # fmt: skip
+    figure.update_layout(
+        title=title, xaxis_title=xaxis, yaxis_title=yaxis, margin={"t": 50, "b": 40}
+    )
+    return figure
+
+
+def confusion_chart(matrix: np.ndarray, title: str) -> go.Figure:
+    """Heatmap of counts: rows the annotators' plurality, columns the prediction."""
+    shares = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+    figure = go.Figure(
+        go.Heatmap(
+            z=shares, x=list(EMOTIONS), y=list(EMOTIONS), colorscale="Blues", zmin=0, zmax=1,
+            text=matrix, texttemplate="%{text}", colorbar={"title": "row share"},
+            hovertemplate="annotators: %{y}<br>predicted: %{x}<br>%{text} faces "
+            "(%{z:.0%} of the row)<extra></extra>",
+        )
+    )  # fmt: skip
+    figure.update_layout(
+        title=title, xaxis_title="predicted emotion", yaxis_title="annotators' plurality emotion",
+        yaxis_autorange="reversed", margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    return figure
+
+
+def rejection_chart(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str]) -> go.Figure:
+    figure = go.Figure()
+    for key, frame in frames.items():
+        figure.add_scatter(
+            x=frame["rejected"], y=frame["accuracy"], mode="lines+markers",
+            name=labels.get(key, key), line={"color": _color(key)},
+            hovertemplate=f"{labels.get(key, key)}<br>%{{x:.0%}} set aside<br>"
+            "accuracy %{y:.3f}<extra></extra>",
+        )  # fmt: skip
+    figure.update_layout(
+        title="Accuracy when the most uncertain faces are set aside",
+        xaxis_title="share of faces set aside (most uncertain first)",
+        yaxis_title="accuracy on the faces kept", xaxis_tickformat=".0%",
+        margin={"t": 50, "b": 40},
+    )  # fmt: skip
+    return figure

@@ -1,0 +1,122 @@
+"""Explore faces: a filtered, sorted, paged grid of FER+ faces; each face's detail compares the
+annotators' votes with every method's distribution and its MC spread."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bnnfer import views
+from bnnfer.constants import EMOTIONS
+from pages import charts, shared
+
+PAGE_SIZE = 24
+COLUMNS = 8
+
+st.title("Explore faces")
+
+
+@st.cache_data(show_spinner="Tabulating faces...", max_entries=8)
+def _frame(_preds, cache_key: tuple, keys: tuple[str, ...]) -> pd.DataFrame:
+    return views.faces_frame(_preds, list(keys))
+
+
+loaded = shared.require_predictions()
+if loaded is not None:
+    preds, keys, labels = loaded
+    chosen = shared.settings()
+    frame = _frame(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys))
+
+    with st.expander("Filters and order", expanded=True):
+        top = st.columns([2, 2, 2, 2])
+        preset = top[0].selectbox(
+            "Preset", ["(none)", *views.PRESETS], key="explore_preset",
+            help="; ".join(f"{k}: {p.description}" for k, p in views.PRESETS.items()),
+        )  # fmt: skip
+        method = top[1].selectbox(
+            "Method (for prediction filters and sorting)", keys, key="explore_method",
+            format_func=lambda k: labels.get(k, k),
+        )  # fmt: skip
+        sort = top[2].selectbox("Sort by", list(views.SORTS), key="explore_sort")
+        descending = top[3].toggle("Highest first", value=True, key="explore_desc")
+        row = st.columns([2, 2, 1, 2, 2])
+        human = row[0].multiselect("Annotators' plurality", EMOTIONS, key="explore_human")
+        predicted = row[1].multiselect("Predicted by the method", EMOTIONS, key="explore_pred")
+        correct = row[2].radio("Method is", ["any", "right", "wrong"], key="explore_correct")
+        agreement = row[3].slider("Agreement", 0.0, 1.0, (0.0, 1.0), 0.05, key="explore_agree")
+        entropy = row[4].slider(
+            "Vote entropy (nats)", 0.0, round(math.log(8), 2), (0.0, round(math.log(8), 2)),
+            0.05, key="explore_entropy",
+        )  # fmt: skip
+
+    filters = views.Filters(
+        human=human, method=method, predicted=predicted,
+        correct={"any": None, "right": True, "wrong": False}[correct],
+        agreement=agreement, vote_entropy=entropy,
+    )  # fmt: skip
+    shown = views.apply_filters(frame, filters)
+    if preset != "(none)":
+        shown = views.apply_preset(shown, preset, method)
+        st.caption(f"Preset: {views.PRESETS[preset].description}.")
+    else:
+        shown = views.sort_faces(shown, sort, method, descending)
+
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+    header = st.columns([3, 1, 2])
+    header[0].markdown(f"**{len(shown)} faces** match (of {len(frame)}).")
+    page = header[1].number_input("Page", 1, pages, 1, key="explore_page")
+    header[2].download_button(
+        "Export the filtered table (CSV)", shown.to_csv(index=False).encode(),
+        file_name=f"bnnfer-{preds.split}-faces.csv", mime="text/csv", key="explore_csv",
+    )  # fmt: skip
+    current = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+
+    for start in range(0, len(current), COLUMNS):
+        cells = st.columns(COLUMNS)
+        for cell, (_, face) in zip(
+            cells, current.iloc[start : start + COLUMNS].iterrows(), strict=False
+        ):
+            cell.image(
+                shared.enlarge(preds.images[int(face["index"])], 2),
+                caption=f"{face['name']}: people {face['human']} "
+                f"({face['agreement']:.0%}), model {face[f'{method}:pred']}",
+            )
+
+    st.subheader("Face detail")
+    if len(current) == 0:
+        st.info("No face matches these filters.")
+    else:
+        name = st.selectbox("Face", list(current["name"]), key="explore_face")
+        face = frame[frame["name"] == name].iloc[0]
+        index = int(face["index"])
+        left, right = st.columns([1, 3])
+        left.image(shared.enlarge(preds.images[index], 4), caption=name)
+        left.markdown(
+            f"Annotators: **{face['human']}**, agreement {face['agreement']:.0%}, vote entropy "
+            f"{face['vote_entropy']:.2f} nats, {face['votes']} emotion votes."
+        )
+        votes = preds.human["distribution"][index]
+        samples = {k: preds.samples64(k)[:, index] for k in keys}
+        right.plotly_chart(
+            charts.distribution_chart(votes, samples, labels, f"{name}: people and models"),
+            key="explore_detail_chart",
+        )
+        table = pd.DataFrame(
+            {
+                "method": [labels.get(k, k) for k in keys],
+                "prediction": [face[f"{k}:pred"] for k in keys],
+                "total (entropy)": [face[f"{k}:entropy"] for k in keys],
+                "aleatoric (expected entropy)": [face[f"{k}:aleatoric"] for k in keys],
+                "epistemic (mutual information)": [face[f"{k}:mi"] for k in keys],
+                "JSD to votes": [face[f"{k}:jsd"] for k in keys],
+            }
+        )
+        st.dataframe(table.round(4), hide_index=True, key="explore_detail_table")
+        st.caption(
+            "Uncertainty in nats over the S samples: total = H(mean), aleatoric = mean of "
+            "H(sample), epistemic = total - aleatoric. Error bars: one standard deviation over "
+            f"the samples. Vote distribution sums to {np.sum(votes):.0f}."
+        )

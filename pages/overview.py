@@ -1,0 +1,53 @@
+"""Overview: what bnnfer shows, the methods' comparison on the chosen split, the paper's claims."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from bnnfer import views
+from bnnfer.evaluate import METRICS
+from pages import shared
+
+st.title("bnnfer: facial emotions, with the uncertainty people have")
+st.markdown(
+    "Ten annotators labelled every FER+ face, and they often disagree. This dashboard compares "
+    "a **classical** CNN with Bayesian approximations of it (**MC-Dropout**, "
+    "**MC-DropConnect**, a **deep ensemble**) and two non-Bayesian controls (temperature "
+    "scaling; training on the vote distributions), asking whose predictive distribution is "
+    "closest to the people's. It reproduces Matin & Valdenegro-Toro (arXiv 2008.07426)."
+)
+
+
+@st.cache_data(show_spinner="Computing the comparison table...", max_entries=8)
+def _table(_preds, cache_key: tuple, keys: tuple[str, ...], labels: dict) -> object:
+    return views.comparison_table(_preds, list(keys), labels, n_boot=200)
+
+
+loaded = shared.require_predictions()
+if loaded is not None:
+    preds, keys, labels = loaded
+    chosen = shared.settings()
+    table = _table(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys), labels)
+    st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
+    shown = table[["method", "S"]].copy()
+    for name in views.OVERVIEW_METRICS:
+        header = METRICS[name][0]
+        shown[header] = [
+            f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+            for v, lo, hi in zip(
+                table[name], table[f"{name}_low"], table[f"{name}_high"], strict=True
+            )
+        ]
+    st.dataframe(shown, hide_index=True, key="comparison")
+    st.caption(
+        "Value [95% bootstrap interval, 200 resamples]. Accuracy, NLL and ECE are measured "
+        "against the annotators' plurality emotion; JSD (natural log, at most ln 2) and human "
+        "ECE against their vote distribution; Spearman correlates model entropy with vote "
+        f"entropy. Predictions: {preds.source}."
+    )
+    st.subheader("The paper's claims, on this data")
+    claims = views.paper_claims(table)
+    if not claims:
+        st.info("Select the classical method in the sidebar to judge the claims.")
+    for claim in claims:
+        st.markdown(f"**{claim['claim']}** — {claim['verdict']}.")

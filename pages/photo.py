@@ -1,0 +1,90 @@
+"""Your photo: upload photos (or take one); faces are found, boxed and numbered, and every
+method's distribution is shown per face with its spread and a reading in plain words."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from PIL import ImageDraw
+
+from bnnfer.faces import MAX_FACES, MAX_PHOTO_BYTES, PhotoError
+from bnnfer.predict import predict_photo
+from pages import charts, shared
+
+st.title("Your photo")
+st.markdown(
+    "Upload one or more photos (JPEG, PNG, WebP) or take one with your camera. Faces are found "
+    f"with MTCNN (up to {MAX_FACES} per photo, the largest first), cut to 48x48 grayscale like "
+    "FER+ faces, and shown to every method. Photos are processed in memory and not stored."
+)
+
+
+@st.cache_data(show_spinner="Finding faces and running the models...", max_entries=32)
+def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str):
+    methods, _, _ = shared.load_models(models_folder)
+    return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
+
+
+def _boxed(result):
+    image = result.detection.image.copy()
+    draw = ImageDraw.Draw(image)
+    width = max(2, image.width // 200)
+    for number, face in enumerate(result.faces, start=1):
+        draw.rectangle(face.box, outline=(255, 64, 64), width=width)
+        x0, y0 = face.box[0], max(0, face.box[1] - 12 * width)
+        draw.text((x0 + width, y0), str(number), fill=(255, 64, 64), font_size=max(12, 10 * width))
+    return image
+
+
+loaded = shared.models()
+if loaded is not None:
+    methods, labels, _ = loaded
+    chosen = shared.settings()
+    keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
+    uploads = st.file_uploader(
+        "Photos", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
+        key="photo_upload", help=f"Up to {MAX_PHOTO_BYTES // 2**20} MB each.",
+    )  # fmt: skip
+    camera = st.camera_input("Or take a photo", key="photo_camera")
+    photos = [(u.name, u.getvalue()) for u in uploads or []]
+    if camera is not None:
+        photos.append(("camera", camera.getvalue()))
+    if not keys:
+        st.info("Choose at least one method in the sidebar.")
+    for name, data in photos:
+        st.subheader(name)
+        try:
+            result = _analyse(data, int(chosen["samples"]), tuple(keys), str(shared.models_dir()))
+        except PhotoError as error:
+            st.error(f"{name}: {error}")
+            continue
+        faces = result.faces
+        note = f"{len(faces)} face(s) found"
+        if result.detection.dropped:
+            note += f"; {result.detection.dropped} smaller face(s) not analysed"
+        st.image(_boxed(result), caption=note, width=min(700, result.detection.image.width))
+        if not faces:
+            st.warning(
+                f"{name}: no face found. Try a photo where the face is frontal, well lit and at "
+                "least about 40 pixels across."
+            )
+        for number, face in enumerate(faces, start=1):
+            left, right = st.columns([1, 3])
+            left.image(shared.enlarge(face.crop, 3), caption=f"face {number} as the models see it")
+            left.markdown(f"**Face {number}:** {face.reading}")
+            samples = {k: p.samples for k, p in face.methods.items()}
+            right.plotly_chart(
+                charts.distribution_chart(None, samples, labels, f"{name}, face {number}"),
+                key=f"photo_chart_{name}_{number}",
+            )
+            table = pd.DataFrame(
+                {
+                    "method": [labels.get(k, k) for k in face.methods],
+                    "prediction": [p.top for p in face.methods.values()],
+                    "confidence": [float(p.mean.max()) for p in face.methods.values()],
+                    "total": [p.scores["predictive_entropy"] for p in face.methods.values()],
+                    "aleatoric": [p.scores["expected_entropy"] for p in face.methods.values()],
+                    "epistemic": [p.scores["mutual_information"] for p in face.methods.values()],
+                }
+            )
+            st.dataframe(table.round(3), hide_index=True, key=f"photo_table_{name}_{number}")

@@ -1,0 +1,165 @@
+"""What every dashboard page shares: the sidebar settings, cached models, data and predictions.
+
+Models are loaded once per process (`st.cache_resource`) and never changed by a page; the split
+and the predictions are cached with `st.cache_data`, and predictions also on disk by
+`bnnfer.store`, so a second launch serves them in seconds. Session state holds only the
+sidebar's widget values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+import bnnfer
+from bnnfer import bundle, data, store
+from bnnfer.constants import METHOD_COLORS
+
+EVALUATION_DIR = Path(os.environ.get("BNNFER_EVALUATION", "bnnfer-evaluation"))
+
+
+def models_dir() -> Path:
+    """``$BNNFER_MODELS``, else the bundled ``assets/models``."""
+    return Path(os.environ.get("BNNFER_MODELS", bundle.DEFAULT_BUNDLE_DIR))
+
+
+@st.cache_resource(show_spinner="Loading the models...")
+def load_models(folder: str) -> tuple[dict, dict[str, str], str]:
+    """``(methods by key, labels by key, device description)``, loaded once per process."""
+    device = bnnfer.select_device("auto")
+    methods = bundle.load_bundle(folder, device=device)
+    labels = {row.key: row.label for row in bundle.read_registry(folder)}
+    return methods, labels, bnnfer.describe_device(device)
+
+
+def models() -> tuple[dict, dict[str, str], str] | None:
+    """The bundled methods, or None after showing why they could not be loaded."""
+    try:
+        return load_models(str(models_dir()))
+    except (bnnfer.CheckpointError, OSError, ValueError) as error:
+        st.error(f"The models could not be loaded from `{models_dir()}`: {error}")
+        return None
+
+
+def color(key: str) -> str:
+    return METHOD_COLORS.get(key, "#7f7f7f")
+
+
+@st.cache_data(show_spinner="Reading FER+...", max_entries=4)
+def load_split(folder: str, split: str) -> bnnfer.FerPlusSplit:
+    return bnnfer.load_ferplus(folder, splits=[split])[split]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _predictions(
+    models_folder: str,
+    data_folder: str,
+    split: str,
+    samples: int,
+    keys: tuple[str, ...],
+    _progress=None,
+) -> store.SplitPredictions:
+    methods, _, _ = load_models(models_folder)
+    faces = load_split(data_folder, split)
+    evaluation = EVALUATION_DIR / f"predictions-{split}.npz"
+    return store.get_predictions(
+        methods, models_folder, faces, samples=samples, keys=list(keys),
+        evaluation_file=evaluation if evaluation.is_file() else None, progress=_progress,
+    )  # fmt: skip
+
+
+def settings() -> dict:
+    """The sidebar's current values."""
+    return {
+        "data": st.session_state.get("data_dir", str(data.resolve_data_dir(None))),
+        "split": st.session_state.get("split", "valid"),
+        "methods": st.session_state.get("methods"),
+        "samples": st.session_state.get("samples", 30),
+    }
+
+
+def sidebar() -> None:
+    """The shared sidebar: data folder, split, methods, S, and the device in use."""
+    loaded = models()
+    with st.sidebar:
+        st.header("Settings")
+        st.text_input(
+            "FER+ data folder",
+            value=str(data.resolve_data_dir(None)),
+            key="data_dir",
+            help="A FERPlus folder (FER2013Train/, FER2013Valid/, FER2013Test/) or a folder "
+            "with fer2013.csv and fer2013new.csv. Prefilled from BNNFER_DATA.",
+        )
+        try:
+            splits = data.available_splits(st.session_state["data_dir"])
+        except data.FerPlusError:
+            splits = []
+        options = splits or ["valid"]
+        st.selectbox(
+            "Split", options, index=options.index("valid") if "valid" in options else 0,
+            key="split",
+        )  # fmt: skip
+        if loaded is not None:
+            methods, labels, device = loaded
+            st.multiselect(
+                "Methods", list(methods), default=list(methods), key="methods",
+                format_func=lambda k: labels.get(k, k),
+            )  # fmt: skip
+            st.slider(
+                "MC samples S",
+                5,
+                100,
+                30,
+                step=5,
+                key="samples",
+                help="Samples drawn by MC-Dropout and MC-DropConnect (ensembles give one "
+                "per member, the classical network one).",
+            )
+            st.caption(f"Device: {device}")
+
+
+def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, str]] | None:
+    """The predictions the sidebar asks for; on missing data or models, a message and None."""
+    loaded = models()
+    if loaded is None:
+        return None
+    methods, labels, _ = loaded
+    chosen = settings()
+    keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
+    if not keys:
+        st.info("Choose at least one method in the sidebar.")
+        return None
+    try:
+        load_split(chosen["data"], chosen["split"])
+    except data.FerPlusError as error:
+        no_data_help(chosen["data"], error)
+        return None
+    bar = st.progress(0.0, text="Checking for cached predictions...")
+    preds = _predictions(
+        str(models_dir()), chosen["data"], chosen["split"], int(chosen["samples"]), tuple(keys),
+        _progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text),
+    )  # fmt: skip
+    bar.empty()
+    return preds, keys, labels
+
+
+def no_data_help(folder: str, error: Exception) -> None:
+    st.warning(
+        f"No FER+ data could be read from `{folder}`.\n\n{error}\n\n"
+        "Point the app at your copy in the sidebar, or start it with "
+        "`BNNFER_DATA=/path/to/ferplus streamlit run app.py`. Either layout works:\n"
+        "- the FERPlus folders `FER2013Train/`, `FER2013Valid/`, `FER2013Test/`, each with "
+        "`label.csv` and the PNGs;\n"
+        "- the Kaggle layout: `fer2013.csv` beside FERPlus's `fer2013new.csv`.\n\n"
+        "The **Your photo** page works without the data."
+    )
+
+
+def enlarge(face: np.ndarray, scale: int = 3) -> Image.Image:
+    """A 48x48 face shown at ``48 * scale`` px, pixels kept square and sharp."""
+    image = Image.fromarray(face)
+    return image.resize((face.shape[1] * scale, face.shape[0] * scale), Image.Resampling.NEAREST)
