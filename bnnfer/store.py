@@ -104,6 +104,40 @@ def cache_path(cache_dir: Path, digest: str, split: str) -> Path:
     return cache_dir / f"predictions-{digest[:16]}-{split}.npz"
 
 
+def _check(methods: Mapping[str, Method], keys: Sequence[str] | None, samples: int) -> list[str]:
+    keys = list(keys if keys is not None else methods)
+    unknown = [k for k in keys if k not in methods]
+    if unknown:
+        raise ValueError(f"unknown method key(s) {unknown}; loaded: {list(methods)}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    return keys
+
+
+def find_predictions(
+    methods: Mapping[str, Method],
+    models_folder: str | os.PathLike[str],
+    split: FerPlusSplit,
+    samples: int = 30,
+    keys: Sequence[str] | None = None,
+    evaluation_file: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> SplitPredictions | None:
+    """The predictions from the evaluate file or the cache when one fits, else None (no
+    inference is run)."""
+    keys = _check(methods, keys, samples)
+    digest = models_digest(models_folder)
+    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
+    sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
+    for path, source in [*sources, (cache, "cache")]:
+        found = _usable(path, digest, split, keys, methods, samples)
+        if found is not None:
+            return SplitPredictions(
+                split.split, split.names, split.images, split.votes, found, source
+            )
+    return None
+
+
 def get_predictions(
     methods: Mapping[str, Method],
     models_folder: str | os.PathLike[str],
@@ -115,26 +149,16 @@ def get_predictions(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> SplitPredictions:
-    """Every requested method's samples on ``split``, from a file when one fits (see module)."""
-    keys = list(keys if keys is not None else methods)
-    unknown = [k for k in keys if k not in methods]
-    if unknown:
-        raise ValueError(f"unknown method key(s) {unknown}; loaded: {list(methods)}")
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
+    """Every requested method's samples on ``split``, from a file when one fits, else computed
+    and cached (see the module docstring)."""
+    keys = _check(methods, keys, samples)
+    found = find_predictions(
+        methods, models_folder, split, samples, keys, evaluation_file, cache_dir
+    )
+    if found is not None:
+        return found
     digest = models_digest(models_folder)
     cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
-
-    def result(found: dict[str, np.ndarray], source: str) -> SplitPredictions:
-        return SplitPredictions(split.split, split.names, split.images, split.votes, found, source)
-
-    if evaluation_file is not None:
-        found = _usable(Path(evaluation_file), digest, split, keys, methods, samples)
-        if found is not None:
-            return result(found, "evaluate file")
-    found = _usable(cache, digest, split, keys, methods, samples)
-    if found is not None:
-        return result(found, "cache")
 
     # compute what is missing, then merge into the cache (keeping more samples where it had them)
     existing: dict[str, np.ndarray] = {}
@@ -167,7 +191,10 @@ def get_predictions(
     if progress is not None:
         progress(1.0, "done")
     _write_cache(cache, digest, split, existing)
-    return result({k: v.astype(np.float32) for k, v in computed.items()}, "computed")
+    computed32 = {k: v.astype(np.float32) for k, v in computed.items()}
+    return SplitPredictions(
+        split.split, split.names, split.images, split.votes, computed32, "computed"
+    )
 
 
 def _write_cache(

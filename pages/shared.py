@@ -54,22 +54,37 @@ def load_split(folder: str, split: str) -> bnnfer.FerPlusSplit:
     return bnnfer.load_ferplus(folder, splits=[split])[split]
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+def _evaluation_file(split: str) -> Path | None:
+    path = EVALUATION_DIR / f"predictions-{split}.npz"
+    return path if path.is_file() else None
+
+
+@st.cache_data(show_spinner="Reading cached predictions...", max_entries=8)
 def _predictions(
-    models_folder: str,
-    data_folder: str,
-    split: str,
-    samples: int,
-    keys: tuple[str, ...],
-    _progress=None,
-) -> store.SplitPredictions:
+    models_folder: str, data_folder: str, split: str, samples: int, keys: tuple[str, ...]
+) -> store.SplitPredictions | None:
+    """Predictions from the evaluate file or bnnfer's disk cache; None when neither fits."""
     methods, _, _ = load_models(models_folder)
     faces = load_split(data_folder, split)
-    evaluation = EVALUATION_DIR / f"predictions-{split}.npz"
-    return store.get_predictions(
+    return store.find_predictions(
         methods, models_folder, faces, samples=samples, keys=list(keys),
-        evaluation_file=evaluation if evaluation.is_file() else None, progress=_progress,
+        evaluation_file=_evaluation_file(split),
     )  # fmt: skip
+
+
+def _compute_predictions(
+    models_folder: str, data_folder: str, split: str, samples: int, keys: tuple[str, ...]
+) -> None:
+    """Run the models with a progress bar; the result lands in bnnfer's disk cache."""
+    methods, _, _ = load_models(models_folder)
+    faces = load_split(data_folder, split)
+    bar = st.progress(0.0, text=f"Running the models on {len(faces)} faces...")
+    store.get_predictions(
+        methods, models_folder, faces, samples=samples, keys=list(keys),
+        evaluation_file=_evaluation_file(split),
+        progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text),
+    )  # fmt: skip
+    bar.empty()
 
 
 def settings() -> dict:
@@ -138,12 +153,12 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
     except data.FerPlusError as error:
         no_data_help(chosen["data"], error)
         return None
-    bar = st.progress(0.0, text="Checking for cached predictions...")
-    preds = _predictions(
-        str(models_dir()), chosen["data"], chosen["split"], int(chosen["samples"]), tuple(keys),
-        _progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text),
-    )  # fmt: skip
-    bar.empty()
+    args = (str(models_dir()), chosen["data"], chosen["split"], int(chosen["samples"]), tuple(keys))
+    preds = _predictions(*args)
+    if preds is None:  # not on disk yet: compute once with a progress bar, then read the cache
+        _compute_predictions(*args)
+        _predictions.clear()
+        preds = _predictions(*args)
     return preds, keys, labels
 
 

@@ -40,3 +40,29 @@ def real_ferplus() -> Path:
     if root is None:
         pytest.skip("the real FER+ data is not present (../shared/data/ferplus)")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """A synthetic FER+ folder (train 40, valid 24 faces) and a bundle of tiny networks trained
+    on it for one epoch: every row of the comparison, in the real bundle's format."""
+    from dataclasses import replace
+
+    from bnnfer import NetworkConfig, load_ferplus
+    from bnnfer.bundle import BUNDLE_TRAINING, assemble_bundle, train_all
+
+    root = tmp_path_factory.mktemp("tiny-data")
+    write_folder_layout(root, {"train": 40, "valid": 24})
+    splits = load_ferplus(root, cache_dir=False)
+    out = tmp_path_factory.mktemp("tiny-bundle")
+    base = replace(
+        BUNDLE_TRAINING,
+        network=NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8),
+        epochs=1,
+        batch_size=8,
+        augment=False,
+        precision="fp32",
+    )
+    train_all(out, splits["train"], splits["valid"], base=base)
+    assemble_bundle(out, splits["valid"])
+    return root, out, splits

@@ -6,39 +6,15 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import NetworkConfig, load_ferplus
-from bnnfer.bundle import BUNDLE_TRAINING, ROWS, assemble_bundle, load_bundle, train_all
+from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
 from bnnfer.evaluate import METRICS, evaluate_methods, read_predictions, write_evaluation
-
-TINY_BASE = replace(
-    BUNDLE_TRAINING,
-    network=NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8),
-    epochs=1,
-    batch_size=8,
-    augment=False,
-    precision="fp32",
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory):
-    from fakeferplus import write_folder_layout
-
-    root = tmp_path_factory.mktemp("data")
-    write_folder_layout(root, {"train": 40, "valid": 24})
-    splits = load_ferplus(root, cache_dir=False)
-    out = tmp_path_factory.mktemp("bundle")
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
-    assemble_bundle(out, splits["valid"])
-    return root, out, splits
 
 
 def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
