@@ -117,6 +117,7 @@ def test_app_opens_without_data_and_says_where_it_looked(app_env, monkeypatch, t
 
 def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
     at = _app("photo")
+    assert at.get("file_uploader") and at.get("camera_input")
     buffer = io.BytesIO()
     Image.fromarray(skimage_data.astronaut()).save(buffer, "JPEG")
     from pages.photo import _analyse
