@@ -11,17 +11,21 @@ import streamlit as st
 
 from pages import shared
 
-st.set_page_config(page_title="bnnfer: emotions with uncertainty", page_icon="🙂", layout="wide")
+st.set_page_config(
+    page_title="bnnfer: emotions with uncertainty",
+    page_icon=":material/sentiment_satisfied:",
+    layout="wide",
+)
 
 shared.sidebar()
 
 navigation = st.navigation(
     [
-        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
-        st.Page("pages/explore.py", title="Explore faces", icon="🔎"),
-        st.Page("pages/calibration.py", title="Calibration", icon="📐"),
-        st.Page("pages/uncertainty.py", title="Uncertainty", icon="🌫️"),
-        st.Page("pages/photo.py", title="Your photo", icon="📷"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+        st.Page("pages/explore.py", title="Explore faces", icon=":material/face:"),
+        st.Page("pages/calibration.py", title="Calibration", icon=":material/straighten:"),
+        st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
+        st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
     ]
 )
 navigation.run()

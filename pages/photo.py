@@ -45,7 +45,8 @@ if loaded is not None:
         "Photos", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
         key="photo_upload", help=f"Up to {MAX_PHOTO_BYTES // 2**20} MB each.",
     )  # fmt: skip
-    camera = st.camera_input("Or take a photo", key="photo_camera")
+    with st.expander("Or take a photo with your camera"):
+        camera = st.camera_input("Camera", key="photo_camera")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
     if camera is not None:
         photos.append(("camera", camera.getvalue()))

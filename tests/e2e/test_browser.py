@@ -1,0 +1,134 @@
+"""End to end: `streamlit run app.py` on a free localhost port, driven in Debian's Chromium by
+Playwright. Every page is visited, a real face photo is uploaded, and a screenshot of each page
+is saved (under $BNNFER_SCREENSHOTS, else the test's tmp folder).
+
+By default the app runs on the tiny test bundle and synthetic FER+ folder; with
+BNNFER_E2E_REAL=1 it runs on the bundled models and the real FER+ data (how the README's
+screenshots are made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from skimage import data as skimage_data
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [("", "overview"), ("explore", "explore"), ("calibration", "calibration"),
+         ("uncertainty", "uncertainty"), ("photo", "photo")]  # fmt: skip
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout} s")
+
+
+@pytest.fixture
+def server(tiny_bundle, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    env = dict(os.environ)
+    if os.environ.get("BNNFER_E2E_REAL") == "1":
+        from conftest import real_data_dir
+
+        env["BNNFER_DATA"] = str(real_data_dir())
+        env.pop("BNNFER_MODELS", None)
+    else:
+        root, models, _ = tiny_bundle
+        env.update(BNNFER_DATA=str(root), BNNFER_MODELS=str(models))
+        env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
+    port = _free_port()
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url, chromium
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, chromium = server
+    expect.set_options(timeout=180_000)  # the first page load runs the models
+    shots = Path(os.environ.get("BNNFER_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(photo)
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.set_default_timeout(180_000)
+        for path, name in PAGES:
+            page.goto(f"{url}/{path}")
+            main = page.locator("section.stMain, [data-testid='stMain']").first
+            expect(main).to_be_visible()
+            # wait for the page's script to finish: its title is drawn and nothing is running
+            expect(page.locator("h1").first).to_be_visible()
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
+                " && !document.querySelector('.stSpinner')"
+            )
+            exceptions = page.locator("[data-testid='stException']")
+            assert exceptions.count() == 0, exceptions.first.inner_text()
+            if name != "photo":
+                expect(
+                    page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first
+                ).to_be_visible()
+            if name == "photo":
+                page.locator("input[type='file']").first.set_input_files(str(photo))
+                expect(page.get_by_text("1 face(s) found")).to_be_visible()
+                expect(page.locator(".js-plotly-plot").first).to_be_visible()
+                expect(page.get_by_text("Face 1:")).to_be_visible()
+            page.wait_for_timeout(1500)  # let charts finish drawing before the screenshot
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        browser.close()
+    assert sorted(p.name for p in shots.glob("*.png")) == sorted(f"{n}.png" for _, n in PAGES)
