@@ -65,7 +65,7 @@ def server(tiny_bundle, tmp_path):
         env.update(BNNFER_DATA=str(root), BNNFER_MODELS=str(models))
         env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
     port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115
+    log = open(tmp_path / "streamlit.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
