@@ -74,6 +74,7 @@ def decode_photo(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # e.g. odd TIFF tags: not the user's news
             image = Image.open(io.BytesIO(bytes(data)))  # reads the header only
             width, height = image.size
             if width * height > max_pixels:
@@ -93,7 +94,8 @@ def decode_photo(
         raise PhotoError("this file is not an image bnnfer can read (JPEG, PNG, WebP...)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PhotoError(
-            f"the image is too large to decode safely (more than {max_pixels:,} pixels)"
+            "the image is too large to decode safely; at most "
+            f"{max_pixels // 1_000_000} megapixels are accepted"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
         raise PhotoError(f"the image is damaged or truncated ({error})") from None
