@@ -256,3 +256,29 @@ def test_real_ferplus_counts_and_cached_reload_speed(real_ferplus):
     elapsed = time.perf_counter() - started
     np.testing.assert_array_equal(again["valid"].images, splits["valid"].images)
     print(f"cached reload of Train+Valid: {elapsed:.2f} s")
+
+
+def test_kaggle_csv_without_its_header_is_refused(fake_ferplus, tmp_path):
+    _, made = fake_ferplus
+    kaggle = tmp_path / "kaggle"
+    write_kaggle_layout(kaggle, made)
+    lines = (kaggle / "fer2013.csv").read_text().splitlines()
+    (kaggle / "fer2013.csv").write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(FerPlusError, match=r"fer2013.csv, row 1: header is .* expected"):
+        load_ferplus(kaggle, cache_dir=False)
+
+
+def test_kaggle_negative_vote_and_unknown_usage_are_named(fake_ferplus, tmp_path):
+    _, made = fake_ferplus
+    kaggle = tmp_path / "kaggle"
+    write_kaggle_layout(kaggle, made)
+    path = kaggle / "fer2013new.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[6].split(",")
+    path.write_text("\n".join([*lines[:6], ",".join([*cells[:2], "-1", *cells[3:]]), *lines[7:]]))
+    with pytest.raises(FerPlusError, match=r"fer2013new.csv, row 7: vote column 'neutral' is -1"):
+        load_ferplus(kaggle, cache_dir=False)
+    lines[6] = ",".join(["Validation", *cells[1:]])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FerPlusError, match=r"row 7: Usage is 'Validation', expected one of"):
+        load_ferplus(kaggle, cache_dir=False)
