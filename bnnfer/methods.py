@@ -11,9 +11,9 @@ MC method needs stochastic layers of its kind; an ensemble needs at least two me
 never change their networks: they sample through ``FaceCNN.forward(stochastic=True,
 generator=...)`` instead of switching modules into training mode.
 
-The deterministic prefix of a network (its layers before the first stochastic one) is
-computed once per batch and shared by the S samples, which then run as one large batch
-``(S * B, ...)`` through the rest; the result is the same in distribution as S full passes.
+The sampling itself is `bnnfer.engine`'s: the deterministic trunk runs once per image and the S
+samples run as a few large passes (same samples as S full passes, in distribution for dropout,
+exactly for DropConnect).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from . import engine
 from .layers import DropConnectConv2d, DropConnectLinear
 from .layers import MCDropout as MCDropoutLayer
 from .networks import FaceCNN, NetworkConfig
 
 METHOD_NAMES: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")
-_MAX_ROWS = 2048  # images per forward pass in the batched MC path (bounds activation memory)
 
 
 class Method(nn.Module):
@@ -142,31 +142,7 @@ class _MonteCarlo(Method):
     def forward(self, x, samples=None, generator=None):
         samples = self.check_samples(samples)
         self._require_eval()
-        trunk_end = self.network.trunk_length
-        # (B, ...) deterministic features, computed once and shared by every sample.
-        features = self.network(x, stochastic=False, stop=trunk_end)
-        batch = x.shape[0]
-        if isinstance(self, MCDropConnect):
-            # One weight mask per sample, shared by the batch: S passes over (B, ...).
-            logits = torch.stack(
-                [
-                    self.network(features, stochastic=True, generator=generator, start=trunk_end)
-                    for _ in range(samples)
-                ]
-            )
-        else:
-            # Dropout masks are per element, so the S copies run as large (s * B, ...) batches,
-            # s samples at a time so that activations stay within _MAX_ROWS images.
-            chunk = max(1, _MAX_ROWS // max(1, batch))
-            parts = []
-            for first in range(0, samples, chunk):
-                s = min(chunk, samples - first)
-                repeated = features.unsqueeze(0).expand(s, *features.shape)
-                repeated = repeated.reshape(s * batch, *features.shape[1:])
-                out = self.network(repeated, stochastic=True, generator=generator, start=trunk_end)
-                parts.append(out.reshape(s, batch, -1))
-            logits = torch.cat(parts)
-        return self._probabilities(logits)
+        return self._probabilities(self.sampler(self.network, x, samples, generator))
 
 
 class MCDropout(_MonteCarlo):
@@ -175,6 +151,7 @@ class MCDropout(_MonteCarlo):
     name = "mc_dropout"
     kind = "dropout"
     layer_types = (MCDropoutLayer,)
+    sampler = staticmethod(engine.dropout_samples)
 
 
 class MCDropConnect(_MonteCarlo):
@@ -183,6 +160,7 @@ class MCDropConnect(_MonteCarlo):
     name = "mc_dropconnect"
     kind = "DropConnect"
     layer_types = (DropConnectConv2d, DropConnectLinear)
+    sampler = staticmethod(engine.dropconnect_samples)
 
 
 class DeepEnsemble(Method):

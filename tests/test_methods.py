@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer import methods as methods_module
+from bnnfer import engine
 from bnnfer.inference import mc_predict
 from bnnfer.methods import (
     Classical,
@@ -339,10 +339,10 @@ def _assert_same_distribution(a: torch.Tensor, b: torch.Tensor, samples: int) ->
 def test_mc_dropout_batched_path_matches_naive_loop_in_distribution(
     placement: str, max_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Trunk shared + samples run as one (S*B) batch (or in chunks when _MAX_ROWS is small)
+    """Trunk shared + samples run as one (S*B) batch (or in chunks when MAX_ROWS is small)
     gives the same per-class mean and std of the probabilities as S = 400 independent full
     stochastic passes net(x, stochastic=True)."""
-    monkeypatch.setattr(methods_module, "_MAX_ROWS", max_rows)
+    monkeypatch.setattr(engine, "MAX_ROWS", max_rows)
     net = make_net("dropout", placement)
     method = MCDropout(net)
     x = images(3)
