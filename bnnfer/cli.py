@@ -233,6 +233,83 @@ def _print_photo(document: dict) -> None:
             )
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    from . import bench
+    from .bundle import load_bundle
+    from .checkpoints import load_networks
+    from .data import FerPlusError as DataError
+    from .inference import select_device
+    from .networks import FaceCNN, NetworkConfig
+
+    device = select_device(args.device)
+    models = Path(args.models)
+    if (models / "dropout.json").is_file() and (models / "dropconnect.json").is_file():
+        networks = {
+            "mc_dropout": load_networks(models / "dropout", device)[0][0],
+            "mc_dropconnect": load_networks(models / "dropconnect", device)[0][0],
+        }
+        trained = True
+    else:  # timing does not depend on the weights
+        print(f"[bench] no trained bundle in {models}: timing untrained networks", file=sys.stderr)
+        networks = {
+            "mc_dropout": FaceCNN(NetworkConfig()).eval(),
+            "mc_dropconnect": FaceCNN(NetworkConfig(stochastic="dropconnect")).eval(),
+        }
+        trained = False
+    document: dict = {"machine": bench.machine(), "device": str(device)}
+    document["matmul_peak_gflops"] = bench.matmul_peak(device)
+    print(f"matmul peak on {device}: {document['matmul_peak_gflops']:.1f} GFLOP/s")
+    records = bench.engine_vs_naive(
+        networks, samples=args.samples, batch=args.batch, device=device, min_seconds=args.seconds
+    )
+    for record in records:
+        record["engine_share_of_peak"] = record["engine_gflops"] / document["matmul_peak_gflops"]
+    document["engine_vs_naive"] = records
+    print(
+        bench.format_table(
+            records,
+            [
+                "method",
+                "samples",
+                "engine_per_s",
+                "naive_per_s",
+                "speedup",
+                "engine_gflops",
+                "engine_share_of_peak",
+                "engine_peak_mib",
+            ],
+        )
+    )
+    split = None
+    try:
+        started = time.perf_counter()
+        split = load_ferplus(args.data, splits=["valid"])["valid"]
+        document["load_valid_from_cache_s"] = time.perf_counter() - started
+    except DataError as error:
+        print(f"[bench] no FER+ data ({error}): skipping the quality figures", file=sys.stderr)
+    if split is not None and trained:
+        subset = split.subset(slice(0, args.quality_faces))
+        document["placements"] = bench.placement_tradeoff(
+            networks, subset.images, subset.labels, subset.distribution, device=device
+        )
+        print(
+            bench.format_table(
+                document["placements"],
+                ["method", "placement", "images", "images_per_s", "accuracy", "jsd", "auroc_mi"],
+            )
+        )
+        methods = load_bundle(models, device=device)
+        document["end_to_end"] = bench.end_to_end(
+            methods, split.images[0], split.images if args.whole_split else None
+        )
+        print(json.dumps(document["end_to_end"], indent=2))
+    bench.write_json(args.out, document)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .networks import NetworkConfig
     from .train import TrainConfig
@@ -334,6 +411,32 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
     predict.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     predict.set_defaults(handler=_predict)
+
+    bench_parser = commands.add_parser(
+        "bench",
+        help="benchmark MC inference: engine vs naive loop, GFLOP/s, placements, end to end",
+        description="Measure images x samples per second of the MC engine and of the naive "
+        "loop (S full passes) for each method and S, the achieved GFLOP/s against a large "
+        "matmul in the same run, peak memory, the cost and Valid quality of each stochastic-"
+        "layer placement, and end-to-end timings. Prints tables and writes JSON.",
+    )
+    bench_parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    bench_parser.add_argument("--data", help=DATA_HELP)
+    bench_parser.add_argument("--samples", type=int, nargs="+", default=[1, 10, 30, 100])
+    bench_parser.add_argument("--batch", type=int, default=64, help="images per pass")
+    bench_parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    bench_parser.add_argument(
+        "--quality-faces",
+        type=int,
+        default=3555,
+        help="Valid faces for the placement quality figures",
+    )
+    bench_parser.add_argument(
+        "--whole-split", action="store_true", help="also time all methods on the whole Valid split"
+    )
+    bench_parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    bench_parser.add_argument("--out", default="benchmarks/results/mc_inference.json")
+    bench_parser.set_defaults(handler=_bench)
     return parser
 
 

@@ -1,0 +1,261 @@
+"""Benchmarks of MC inference: the engine against the naive loop, achieved GFLOP/s against the
+same run's matmul peak, peak memory, and the cost/quality of each stochastic-layer placement.
+
+Figures are measured, printed and written as JSON; nothing here asserts a speed. Run it with
+``bnnfer bench`` or ``python benchmarks/mc_inference.py`` (same options).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import engine, metrics
+from .layers import StochasticLayer
+from .networks import FaceCNN, NetworkConfig
+
+
+def with_placement(network: FaceCNN, placement: str) -> FaceCNN:
+    """A copy of ``network`` whose stochastic layers outside ``placement`` are switched off
+    (p = 0, i.e. their expectation): MC sampling over the last stage and head, or the head only,
+    with the weights trained for sampling everywhere."""
+    if placement not in ("all", "last", "head"):
+        raise ValueError(f"placement must be all, last or head, got {placement!r}")
+    copied = copy.deepcopy(network)
+    config = copied.config
+    # the layers of the last stage start after the last-but-one pooling layer
+    pools = [i for i, m in enumerate(copied.layers) if isinstance(m, nn.MaxPool2d)]
+    head_start = next(i for i, m in enumerate(copied.layers) if isinstance(m, nn.Flatten))
+    keep_from = {"all": 0, "last": pools[-2] + 1 if len(pools) > 1 else 0, "head": head_start}
+    for i, layer in enumerate(copied.layers):
+        if isinstance(layer, StochasticLayer) and i < keep_from[placement]:
+            layer.p = 0.0
+    copied.config = NetworkConfig.from_dict({**config.to_dict(), "placement": placement})
+    return copied.eval()
+
+
+def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> float:
+    """Multiply-adds x 2 of the conv and linear layers in ``[start, stop)`` for one image."""
+    flops = 0.0
+    x = torch.zeros(1, 1, 48, 48)
+    with torch.inference_mode():
+        for i, layer in enumerate(network.layers):
+            out = layer(x)  # stochastic layers default to their deterministic pass
+            if (stop is None or i < stop) and i >= start:
+                if isinstance(layer, nn.Conv2d):
+                    k = layer.weight[0].numel()
+                    flops += 2.0 * out.numel() * k
+                elif isinstance(layer, nn.Linear):
+                    flops += 2.0 * layer.in_features * layer.out_features
+            x = out
+    return flops
+
+
+def matmul_peak(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a large float32 matmul: the practical peak of ``device`` in this run."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.mm(a, b)
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    _sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    elif os.path.exists("/proc/self/clear_refs"):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
+        except OSError:
+            pass
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0) -> float:
+    """Seconds per call: one warm-up, then repeats for at least ``min_seconds``."""
+    with torch.inference_mode():
+        fn()
+        _sync(device)
+        calls, started = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            _sync(device)
+            elapsed = time.perf_counter() - started
+            if elapsed >= min_seconds:
+                return elapsed / calls
+
+
+def engine_vs_naive(
+    networks: dict[str, FaceCNN],
+    samples: Sequence[int] = (1, 10, 30, 100),
+    batch: int = 64,
+    device: torch.device | None = None,
+    min_seconds: float = 1.0,
+) -> list[dict[str, Any]]:
+    """One record per method and S: images x samples per second of the engine and of S full
+    passes, their ratio, the engine's GFLOP/s and its peak memory."""
+    device = device or torch.device("cpu")
+    x = torch.rand(batch, 1, 48, 48, device=device)
+    records = []
+    for method, network in networks.items():
+        network = network.to(device).eval()
+        fast = engine.dropconnect_samples if method == "mc_dropconnect" else engine.dropout_samples
+        trunk = network.trunk_length
+        trunk_flops, rest_flops = layer_flops(network, 0, trunk), layer_flops(network, trunk)
+        for s in samples:
+            generator = torch.Generator(device=device).manual_seed(0)
+            _reset_peak(device)
+            engine_seconds = _timed(
+                lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g), device, min_seconds
+            )
+            peak = _peak_mib(device)
+            naive_seconds = _timed(
+                lambda n=network, s=s, g=generator: engine.naive_samples(n, x, s, g),
+                device,
+                min_seconds,
+            )
+            flops = batch * (trunk_flops + s * rest_flops)
+            records.append(
+                {
+                    "method": method,
+                    "samples": s,
+                    "batch": batch,
+                    "engine_per_s": batch * s / engine_seconds,
+                    "naive_per_s": batch * s / naive_seconds,
+                    "speedup": naive_seconds / engine_seconds,
+                    "engine_gflops": flops / engine_seconds / 1e9,
+                    "naive_gflops": batch * s * (trunk_flops + rest_flops) / naive_seconds / 1e9,
+                    "engine_peak_mib": peak,
+                }
+            )
+    return records
+
+
+def placement_tradeoff(
+    networks: dict[str, FaceCNN],
+    images: np.ndarray,
+    labels: np.ndarray,
+    votes: np.ndarray,
+    samples: int = 30,
+    device: torch.device | None = None,
+) -> list[dict[str, Any]]:
+    """Per method and placement: seconds for ``samples`` samples of all ``images`` beside the
+    quality (accuracy, JSD to the votes, misclassification AUROC by mutual information)."""
+    from .inference import mc_predict
+    from .methods import build_method
+
+    device = device or torch.device("cpu")
+    records = []
+    for method, network in networks.items():
+        for placement in ("all", "last", "head"):
+            variant = with_placement(network, placement).to(device)
+            model = build_method(method, [variant], samples=samples).eval()
+            started = time.perf_counter()
+            drawn = mc_predict(model, images, samples=samples, seed=0).numpy().astype(np.float64)
+            seconds = time.perf_counter() - started
+            drawn /= drawn.sum(axis=2, keepdims=True)
+            mean = drawn.mean(axis=0)
+            records.append(
+                {
+                    "method": method,
+                    "placement": placement,
+                    "samples": samples,
+                    "images": len(images),
+                    "seconds": seconds,
+                    "images_per_s": len(images) / seconds,
+                    "accuracy": metrics.accuracy(mean, labels),
+                    "jsd": float(metrics.js_divergence(votes, mean).mean()),
+                    "auroc_mi": metrics.misclassification_auroc(
+                        metrics.mutual_information(drawn), mean, labels
+                    ),
+                }
+            )
+    return records
+
+
+def end_to_end(
+    methods: dict[str, Any], face: np.ndarray, split_images: np.ndarray | None, samples: int = 30
+) -> dict[str, float]:
+    """Seconds for one face through every method (after a warm-up; detection excluded) and,
+    when given, for a whole split."""
+    from .inference import mc_predict
+
+    def run(images: np.ndarray) -> None:
+        for method in methods.values():
+            draws = samples if method.name.startswith("mc_") else None
+            mc_predict(method, images, samples=draws, seed=0)
+
+    run(face[None])
+    started = time.perf_counter()
+    run(face[None])
+    result = {"one_face_all_methods_s": time.perf_counter() - started}
+    if split_images is not None:
+        started = time.perf_counter()
+        run(split_images)
+        result["split_all_methods_s"] = time.perf_counter() - started
+        result["split_images"] = float(len(split_images))
+    return result
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def format_table(records: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for record in records:
+        cells = []
+        for c in columns:
+            value = record[c]
+            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path, document: dict[str, Any]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(document, indent=2) + "\n")

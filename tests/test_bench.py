@@ -1,0 +1,84 @@
+"""bnnfer.bench: FLOP counts by hand, placements switch the right layers off, and the benchmark
+records have the documented fields (no speed is asserted: the benchmark measures, tests check)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bnnfer import bench
+from bnnfer.cli import main
+from bnnfer.networks import FaceCNN, NetworkConfig
+
+TINY = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
+
+
+def test_layer_flops_by_hand():
+    net = FaceCNN(TINY)
+    # conv 1->4 at 48x48 (3x3), conv 4->8 at 24x24, linear 8->8, linear 8->8; 2 FLOPs per MAC
+    expected = 2 * (48 * 48 * 4 * 9 + 24 * 24 * 8 * 4 * 9 + 8 * 8 + 8 * 8)
+    assert bench.layer_flops(net) == expected
+    trunk = net.trunk_length
+    assert bench.layer_flops(net, 0, trunk) + bench.layer_flops(net, trunk) == expected
+
+
+@pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
+def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
+    net = FaceCNN(NetworkConfig(widths=(4, 8, 8), convs_per_stage=1, head_width=8, stochastic=kind))
+    counts = {
+        p: len(bench.with_placement(net, p).stochastic_layers) for p in ("all", "last", "head")
+    }
+    assert counts["all"] > counts["last"] > counts["head"] == 2
+    head = bench.with_placement(net, "head")
+    assert head.trunk_length > bench.with_placement(net, "last").trunk_length
+    assert len(net.stochastic_layers) == counts["all"]  # the original is untouched
+    x = torch.rand(2, 1, 48, 48)
+    with torch.no_grad():  # deterministic passes agree: only sampling changes
+        torch.testing.assert_close(head(x), net.eval()(x))
+    with pytest.raises(ValueError, match="placement must be"):
+        bench.with_placement(net, "middle")
+
+
+def test_bench_command_writes_the_documented_records(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = [
+        "bench",
+        "--models",
+        str(tmp_path / "none"),
+        "--data",
+        str(tmp_path / "none"),
+        "--samples",
+        "1",
+        "3",
+        "--batch",
+        "4",
+        "--seconds",
+        "0.05",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    document = json.loads(out.read_text())
+    assert document["matmul_peak_gflops"] > 0
+    records = document["engine_vs_naive"]
+    assert [(r["method"], r["samples"]) for r in records] == [
+        ("mc_dropout", 1),
+        ("mc_dropout", 3),
+        ("mc_dropconnect", 1),
+        ("mc_dropconnect", 3),
+    ]
+    for record in records:
+        assert {
+            "method",
+            "samples",
+            "engine_per_s",
+            "naive_per_s",
+            "speedup",
+            "engine_gflops",
+            "engine_share_of_peak",
+            "engine_peak_mib",
+        } <= set(record)
+        assert record["speedup"] == pytest.approx(record["engine_per_s"] / record["naive_per_s"])
+    assert "| mc_dropconnect | 3 |" in capsys.readouterr().out
