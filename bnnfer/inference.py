@@ -69,6 +69,7 @@ def mc_predict(
     seed: int | None = 0,
     device: str | torch.device | None = None,
     progress: Callable[[int, int], None] | None = None,
+    precision: str = "auto",
 ) -> torch.Tensor:
     """Predictive samples of ``method`` for ``images``.
 
@@ -81,22 +82,28 @@ def mc_predict(
         device: where to run; None uses the method's own device. A different device runs a
             copy of the method there, leaving the caller's model where it was.
         progress: called as ``progress(done, total)`` after each batch.
+        precision: ``"fp32"``, ``"bf16"`` (autocast; on CPUs with AMX and on GPUs 2-3x faster,
+            probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 on CUDA, else fp32.
 
     Returns:
         float32 probabilities ``(S, N, C)`` on the CPU; each ``[s, n]`` sums to 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
     samples = method.check_samples(samples)
     inputs = to_input(images)
     target = method.device if device is None else _concrete(select_device(device))
     model = method if target == _concrete(method.device) else copy.deepcopy(method).to(target)
     generator = make_generator(target, seed)
+    bf16 = precision == "bf16" or (precision == "auto" and target.type == "cuda")
     total = inputs.shape[0]
     outputs = []
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=bf16):
         for start in range(0, total, batch_size):
             batch = inputs[start : start + batch_size].to(target, non_blocking=True)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             outputs.append(model(batch, samples=samples, generator=generator).float().cpu())
             if progress is not None:
                 progress(min(start + batch_size, total), total)

@@ -71,3 +71,20 @@ def test_grouped_path_refuses_a_dropout_network():
     net = _net("dropout", "all")
     with pytest.raises(ValueError, match="DropConnect networks only"):
         engine._grouped_rest(list(net.layers), net.trunk_length, _images(2), 2, {})
+
+
+@pytest.mark.parametrize("method_name", ["classical", "mc_dropout", "mc_dropconnect"])
+def test_bf16_inference_agrees_with_fp32(method_name):
+    """Half precision (bf16 autocast) gives probabilities within 2e-2 of float32."""
+    from bnnfer import build_method, mc_predict
+
+    kind = "dropconnect" if method_name == "mc_dropconnect" else "dropout"
+    method = build_method(method_name, [_net(kind, "all")]).eval()
+    x = _images(6)
+    samples = None if method_name == "classical" else 5
+    full = mc_predict(method, x, samples=samples, seed=2, precision="fp32")
+    half = mc_predict(method, x, samples=samples, seed=2, precision="bf16")
+    assert full.dtype == half.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=0, atol=2e-2)
+    with pytest.raises(ValueError, match="precision must be"):
+        mc_predict(method, x, precision="fp8")
