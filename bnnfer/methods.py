@@ -48,6 +48,9 @@ class Method(nn.Module):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
+        # an inference wrapper: its own flag says eval; its networks keep theirs (they are
+        # checked, never switched, at each call)
+        self.training = False
 
     @property
     def networks(self) -> list[FaceCNN]:
