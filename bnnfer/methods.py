@@ -182,6 +182,7 @@ class DeepEnsemble(Method):
         if len(classes) != 1:
             raise ValueError(f"ensemble members disagree on the number of classes: {classes}")
         self.members = nn.ModuleList(members)
+        self.members.training = False  # a container: its members keep their own mode
         self.default_samples = len(members)
 
     @property
