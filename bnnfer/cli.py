@@ -149,6 +149,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         n_boot=args.n_boot,
         labels=labels,
         progress=lambda text: print(f"[evaluate] {text}", file=sys.stderr),
+        precision=args.precision,
     )
     paths = write_evaluation(evaluation, args.out, args.models)
     print(markdown_table(evaluation))
@@ -169,7 +170,12 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             data = Path(path).read_bytes()
             result = predict_photo(
-                methods, data, samples=args.samples, seed=args.seed, device=str(device)
+                methods,
+                data,
+                samples=args.samples,
+                seed=args.seed,
+                device=str(device),
+                precision=args.precision,
             )
         except (OSError, PhotoError) as error:
             print(f"bnnfer: {path}: {error}", file=sys.stderr)
@@ -310,6 +316,24 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that runs the bundled models shares."""
+    from .bundle import DEFAULT_BUNDLE_DIR
+
+    parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
+    parser.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="inference precision: bf16 autocast is 2-3x faster on AMX CPUs and GPUs "
+        "(default auto: bf16 on CUDA, else fp32)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .networks import NetworkConfig
     from .train import TrainConfig
@@ -385,14 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bootstrap intervals) and write metrics.md, metrics.json and predictions-SPLIT.npz "
         "(per-image samples, mean distributions and uncertainty scores) into --out.",
     )
-    evaluate.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    _add_model_options(evaluate)
     evaluate.add_argument("--data", help=DATA_HELP)
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="valid")
-    evaluate.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
-    evaluate.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
-    evaluate.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     evaluate.add_argument("--out", default="bnnfer-evaluation", help="output folder")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -405,11 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files")
     predict.add_argument("--json", action="store_true", help="print one JSON document")
-    predict.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
-    predict.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
-    predict.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
-    predict.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    _add_model_options(predict)
     predict.set_defaults(handler=_predict)
 
     bench_parser = commands.add_parser(

@@ -123,6 +123,7 @@ def evaluate_methods(
     n_boot: int = 1000,
     labels: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> Evaluation:
     """Run every method on ``split`` and compute `METRICS` with 95% bootstrap intervals.
 
@@ -140,7 +141,9 @@ def evaluate_methods(
         if progress is not None:
             progress(f"predicting {key} on {len(split)} {split.split} faces")
         draws = samples if method.name.startswith("mc_") else None  # else 1 or M, fixed
-        drawn[key] = mc_predict(method, split.images, samples=draws, seed=seed).numpy()
+        drawn[key] = mc_predict(
+            method, split.images, samples=draws, seed=seed, precision=precision
+        ).numpy()
         array = drawn[key].astype(np.float64)
         array /= array.sum(axis=2, keepdims=True)
         table[key] = {
@@ -159,7 +162,13 @@ def evaluate_methods(
         samples=drawn,
         table=table,
         labels=dict(labels or {k: k for k in methods}),
-        settings={"samples": samples, "seed": seed, "n_boot": n_boot, "faces": len(split)},
+        settings={
+            "samples": samples,
+            "seed": seed,
+            "n_boot": n_boot,
+            "faces": len(split),
+            "precision": precision,
+        },
     )
 
 

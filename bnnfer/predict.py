@@ -53,7 +53,11 @@ class PhotoPrediction:
 
 
 def predict_faces(
-    methods: Mapping[str, Method], crops: np.ndarray, samples: int = 30, seed: int = 0
+    methods: Mapping[str, Method],
+    crops: np.ndarray,
+    samples: int = 30,
+    seed: int = 0,
+    precision: str = "auto",
 ) -> list[dict[str, MethodPrediction]]:
     """Per face, per method key: its `MethodPrediction`. ``crops`` is uint8 ``(F, 48, 48)``."""
     per_face: list[dict[str, MethodPrediction]] = [{} for _ in range(len(crops))]
@@ -61,7 +65,8 @@ def predict_faces(
         return per_face
     for key, method in methods.items():
         draws = samples if method.name.startswith("mc_") else None
-        array = mc_predict(method, crops, samples=draws, seed=seed).numpy().astype(np.float64)
+        array = mc_predict(method, crops, samples=draws, seed=seed, precision=precision).numpy()
+        array = array.astype(np.float64)
         array /= array.sum(axis=2, keepdims=True)  # (S, F, C)
         scores = metrics.uncertainty_scores(array)
         for f in range(len(crops)):
@@ -99,6 +104,7 @@ def predict_photo(
     seed: int = 0,
     max_faces: int = MAX_FACES,
     device: str = "cpu",
+    precision: str = "auto",
 ) -> PhotoPrediction:
     """Decode a photo, find its faces, and run every method on them (one batch per method)."""
     detection = detect_faces(decode_photo(data), max_faces=max_faces, device=device)
@@ -107,7 +113,7 @@ def predict_photo(
         if detection.faces
         else np.empty((0, 48, 48), np.uint8)
     )
-    per_face = predict_faces(methods, crops, samples=samples, seed=seed)
+    per_face = predict_faces(methods, crops, samples=samples, seed=seed, precision=precision)
     faces = [
         FacePrediction(face.box, face.probability, face.crop, predictions, reading(predictions))
         for face, predictions in zip(detection.faces, per_face, strict=True)

@@ -11,6 +11,17 @@ from fakeferplus import write_folder_layout
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ferplus"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_intra_op_thread():
+    """Test tensors are tiny: one intra-op thread avoids OpenMP spin contention on 2 cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own FER+ cache folder, and BNNFER_DATA is unset unless it sets it."""

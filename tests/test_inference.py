@@ -18,15 +18,6 @@ HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin contention on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_net(stochastic: str = "dropout", placement: str = "all", seed: int = 0) -> FaceCNN:
     """A tiny eval-mode network with non-trivial BatchNorm statistics and a sharp head."""
     torch.manual_seed(seed)

@@ -20,6 +20,19 @@ SMALL = NetworkConfig(
 MARGIN = 0.08  # "clearly above": at least 8 accuracy points over always answering the top class
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _all_cores():
+    """Training wants every core (the suite runs tiny tests on one thread)."""
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def subsets(request):
     from conftest import real_data_dir

@@ -22,15 +22,6 @@ from bnnfer.networks import FaceCNN, NetworkConfig
 C = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin contention on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_net(
     stochastic: str = "dropout", placement: str = "all", seed: int = 0, **overrides: object
 ) -> FaceCNN:

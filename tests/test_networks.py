@@ -16,15 +16,6 @@ from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters
 TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP spin contention on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(**overrides: object) -> NetworkConfig:
     return NetworkConfig(**{**TINY, **overrides})
 
