@@ -47,50 +47,44 @@ def _auroc(score: Callable[[np.ndarray], np.ndarray]) -> Summary:
     return lambda s, y, v: metrics.misclassification_auroc(score(s), _mean_probs(s), y)
 
 
-# name -> (column header, the metric, whether higher is better)
-METRICS: dict[str, tuple[str, Summary, bool]] = {
-    "accuracy": ("Accuracy", _on_mean(metrics.accuracy), True),
-    "nll": ("NLL", _on_mean(metrics.nll), False),
-    "brier": ("Brier", _on_mean(metrics.brier), False),
-    "ece": ("ECE", _on_mean(metrics.ece), False),
+# name -> (column header, the metric)
+METRICS: dict[str, tuple[str, Summary]] = {
+    "accuracy": ("Accuracy", _on_mean(metrics.accuracy)),
+    "nll": ("NLL", _on_mean(metrics.nll)),
+    "brier": ("Brier", _on_mean(metrics.brier)),
+    "ece": ("ECE", _on_mean(metrics.ece)),
     "ece_unweighted": (
         "ECE (unweighted)",
         _on_mean(lambda p, y: metrics.ece(p, y, weighting="uniform")),
-        False,
     ),
-    "adaptive_ece": ("Adaptive ECE", _on_mean(metrics.adaptive_ece), False),
-    "classwise_ece": ("Classwise ECE", _on_mean(metrics.classwise_ece), False),
-    "mce": ("MCE", _on_mean(metrics.mce), False),
-    "jsd": ("JSD to votes", _divergence(metrics.js_divergence), False),
-    "kl": ("KL(votes || model)", _divergence(metrics.kl_divergence), False),
-    "total_variation": ("TV to votes", _divergence(metrics.total_variation), False),
+    "adaptive_ece": ("Adaptive ECE", _on_mean(metrics.adaptive_ece)),
+    "classwise_ece": ("Classwise ECE", _on_mean(metrics.classwise_ece)),
+    "mce": ("MCE", _on_mean(metrics.mce)),
+    "jsd": ("JSD to votes", _divergence(metrics.js_divergence)),
+    "kl": ("KL(votes || model)", _divergence(metrics.kl_divergence)),
+    "total_variation": ("TV to votes", _divergence(metrics.total_variation)),
     "soft_brier": (
         "Soft Brier",
         lambda s, y, v: float(metrics.soft_brier(_mean_probs(s), v).mean()),
-        False,
     ),
-    "human_ece": ("Human ECE", lambda s, y, v: metrics.human_ece(_mean_probs(s), v), False),
+    "human_ece": ("Human ECE", lambda s, y, v: metrics.human_ece(_mean_probs(s), v)),
     "entropy_spearman": (
         "Entropy Spearman",
         lambda s, y, v: metrics.entropy_spearman(_mean_probs(s), v),
-        True,
     ),
-    "auroc_entropy": ("AUROC (entropy)", _auroc(metrics.predictive_entropy), True),
-    "auroc_mi": ("AUROC (MI)", _auroc(metrics.mutual_information), True),
+    "auroc_entropy": ("AUROC (entropy)", _auroc(metrics.predictive_entropy)),
+    "auroc_mi": ("AUROC (MI)", _auroc(metrics.mutual_information)),
     "predictive_entropy": (
         "Total unc.",
         lambda s, y, v: float(metrics.predictive_entropy(s).mean()),
-        False,
     ),
     "expected_entropy": (
         "Aleatoric unc.",
         lambda s, y, v: float(metrics.expected_entropy(s).mean()),
-        False,
     ),
     "mutual_information": (
         "Epistemic unc.",
         lambda s, y, v: float(metrics.mutual_information(s).mean()),
-        False,
     ),
 }
 
@@ -153,7 +147,7 @@ def evaluate_methods(
                 n_boot=n_boot,
                 seed=seed,
             )
-            for name, (_, fn, _) in METRICS.items()
+            for name, (_, fn) in METRICS.items()
         }
     return Evaluation(
         split=split.split,
