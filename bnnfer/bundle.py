@@ -227,7 +227,11 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
     done = {job.name: job for job in bundle_jobs() if job_finished_any(out, job.name)}
     loaded = {name: load_networks(out / "runs" / name) for name in done}
     meta = {name: doc["metadata"] for name, (_, doc) in loaded.items()}
-    members = ["dropout"] + [f"member{i}" for i in range(1, ENSEMBLE_SIZE)]
+    # the ensemble takes the members trained so far (at least 2; all 5 once train-all is done)
+    members = [m for m in ["dropout"] + [f"member{i}" for i in range(1, ENSEMBLE_SIZE)]
+               if m in loaded]  # fmt: skip
+    if len(members) < 2:
+        members = ["dropout", "member1"]  # not enough yet: the ensemble row is left out
     plan: list[tuple[str, list[str], list[str]]] = [
         ("dropout", ["dropout"], ["classical", "mc_dropout"]),
         ("dropconnect", ["dropconnect"], ["mc_dropconnect"]),
@@ -262,6 +266,10 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
         report["temperature"] = temperature
         written.add("dropout_ts")
     rows = [row.to_dict() for row in ROWS if row.checkpoint in written]
+    for row in rows:
+        if row["key"] == "ensemble":
+            row["label"] = f"Ensemble ({len(members)})"
+    report["ensemble_members"] = members if "ensemble" in written else []
     registry = {"rows": rows, "report": report}
     (out / REGISTRY_NAME).write_text(json.dumps(registry, indent=2) + "\n")
     write_manifest(out)

@@ -123,3 +123,20 @@ def test_temperature_scaling_finds_the_nll_minimum():
     np.testing.assert_allclose(scale_probabilities(probs, 1.0), probs, atol=1e-12)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         scale_probabilities(probs, 0.0)
+
+
+def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
+    """With 3 of the 5 members trained, the bundle holds a 3-member ensemble, labelled so."""
+    from fakeferplus import write_folder_layout
+
+    root = tmp_path / "data"
+    write_folder_layout(root, {"train": 40, "valid": 24})
+    splits = load_ferplus(root, cache_dir=False)
+    out = tmp_path / "bundle"
+    only = ["dropout", "member1", "member2"]
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=only)
+    report = assemble_bundle(out, splits["valid"])
+    assert report["ensemble_members"] == only
+    rows = {row.key: row for row in read_registry(out)}
+    assert rows["ensemble"].label == "Ensemble (3)"
+    assert load_bundle(out, rows=["ensemble"])["ensemble"].default_samples == 3
