@@ -32,7 +32,6 @@ from . import metrics
 from .calibration import fit_temperature
 from .checkpoints import (
     CheckpointError,
-    load_method,
     load_networks,
     save_checkpoint,
     verify_manifest,
@@ -201,11 +200,13 @@ def _write(
     metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write in fp16 when Valid accuracy moves < 0.1 point and NLL < 0.002; else fp32."""
-    check = methods[0] if methods[0] != "mc_dropout" else "classical"
+    # the deterministic pass checks the weights (sampling would only add noise and time)
+    check = "ensemble" if "ensemble" in methods else "classical"
     full = build_method(check, networks, temperature=temperature).eval()
     reference = _valid_scores(full, valid)
     save_checkpoint(out / stem, networks, methods, temperature, metadata, half=True)
-    halved = _valid_scores(load_method(out / stem, check), valid)
+    reloaded, _ = load_networks(out / stem)
+    halved = _valid_scores(build_method(check, reloaded, temperature=temperature).eval(), valid)
     half = abs(halved[0] - reference[0]) < 1e-3 and abs(halved[1] - reference[1]) < 2e-3
     if not half:
         save_checkpoint(out / stem, networks, methods, temperature, metadata, half=False)

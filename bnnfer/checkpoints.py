@@ -42,6 +42,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -92,6 +93,7 @@ def save_checkpoint(
     os.close(handle)
     try:
         save_file(tensors, tmp, metadata={"format": str(FORMAT_VERSION)})
+        os.chmod(tmp, 0o644)
         os.replace(tmp, weights_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
