@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
+from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, _keep_mask
 from .networks import FaceCNN
 
 MAX_ROWS = 2048  # images x samples per forward pass: bounds activation memory
@@ -70,8 +70,7 @@ def _draw_weights(
     drawn: dict[int, list[torch.Tensor]] = {i: [] for i, _ in stochastic}
     for _ in range(samples):
         for i, layer in stochastic:
-            mask = torch.empty_like(layer.weight).bernoulli_(1.0 - layer.p, generator=generator)
-            drawn[i].append(layer.weight * mask.div_(1.0 - layer.p))
+            drawn[i].append(layer.weight * _keep_mask(layer.weight, layer.p, generator))
     return {i: torch.stack(ws) for i, ws in drawn.items()}
 
 
