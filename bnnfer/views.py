@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import metrics
 from .constants import EMOTIONS
-from .evaluate import METRICS
+from .evaluate import METRICS, per_face, summarise
 from .store import SplitPredictions
 
 OVERVIEW_METRICS = ("accuracy", "nll", "ece", "jsd", "human_ece", "entropy_spearman")
@@ -174,13 +174,14 @@ def comparison_table(
     labels_plurality = preds.human["plurality"]
     rows = []
     for key in keys:
-        samples = preds.samples64(key)
-        row: dict[str, object] = {"key": key, "method": labels.get(key, key), "S": len(samples)}
+        faces = per_face(preds.samples[key], labels_plurality, votes)
+        row: dict[str, object] = {
+            "key": key,
+            "method": labels.get(key, key),
+            "S": len(preds.samples[key]),
+        }
         for name in columns:
-            fn = METRICS[name][1]
-            value, low, high = metrics.bootstrap_ci(
-                fn, [samples, labels_plurality, votes], n_boot=n_boot, seed=seed
-            )
+            value, low, high = summarise(METRICS[name][1], faces, n_boot, seed)
             row[name], row[f"{name}_low"], row[f"{name}_high"] = value, low, high
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,9 +12,17 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
+from bnnfer import metrics
 from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
-from bnnfer.evaluate import METRICS, evaluate_methods, read_predictions, write_evaluation
+from bnnfer.evaluate import (
+    METRICS,
+    evaluate_methods,
+    per_face,
+    read_predictions,
+    summarise,
+    write_evaluation,
+)
 
 
 def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
@@ -52,6 +60,34 @@ def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
     for score in ("predictive_entropy", "expected_entropy", "mutual_information"):
         assert arrays[f"mc_dropout.{score}"].shape == (n,)
     assert np.all(arrays["classical.mutual_information"] < 1e-6)
+
+
+def test_per_face_bootstrap_equals_the_bootstrap_of_the_samples():
+    # Reducing (S, N, C) samples to per-face rows before resampling must not change any
+    # interval: the same seed draws the same face indices, and each per-face quantity depends
+    # on that face's samples only. Reference: bootstrap_ci straight on the samples.
+    rng = np.random.default_rng(3)
+    samples = rng.dirichlet(np.full(8, 0.4), size=(7, 120)).astype(np.float32)  # (S, N, C)
+    votes = rng.dirichlet(np.ones(8), size=120)
+    labels = votes.argmax(axis=1)
+    faces = per_face(samples, labels, votes)
+    mean = samples.astype(np.float64).mean(axis=0)
+    references = {
+        "auroc_mi": lambda s, y, v: metrics.misclassification_auroc(
+            metrics.mutual_information(s), s.mean(axis=0), y
+        ),
+        "expected_entropy": lambda s, y, v: float(metrics.expected_entropy(s).mean()),
+        "human_ece": lambda s, y, v: metrics.human_ece(s.mean(axis=0), v),
+        "ece": lambda s, y, v: metrics.ece(s.mean(axis=0), y),
+    }
+    array = samples.astype(np.float64)
+    array /= array.sum(axis=2, keepdims=True)
+    for name, reference in references.items():
+        expected = metrics.bootstrap_ci(reference, [array, labels, votes], n_boot=50, seed=4)
+        got = summarise(METRICS[name][1], faces, n_boot=50, seed=4)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, err_msg=name)
+    assert faces.probs.shape == (120, 8) and faces.epistemic.shape == (120,)
+    np.testing.assert_allclose(faces.probs, mean / mean.sum(axis=1, keepdims=True))
 
 
 def test_evaluate_command_prints_the_table_and_paths(tiny_bundle, tmp_path, capsys):
