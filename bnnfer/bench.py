@@ -228,6 +228,44 @@ def end_to_end(
     return result
 
 
+def compile_vs_eager(
+    methods: dict[str, Any], images: np.ndarray, samples: int = 30
+) -> list[dict[str, Any]]:
+    """Per MC method: seconds for ``samples`` samples of ``images`` eagerly (after a warm-up),
+    the first compiled call (compiling included) and a compiled call after that."""
+    import warnings
+
+    from .inference import mc_predict
+
+    records = []
+    for key, method in methods.items():
+
+        def run(compile: bool, m=method) -> float:
+            started = time.perf_counter()
+            mc_predict(m, images, samples=samples, seed=0, compile=compile)
+            return time.perf_counter() - started
+
+        run(False)
+        eager = run(False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            first = run(True)
+            steady = run(True)
+        records.append(
+            {
+                "method": key,
+                "samples": samples,
+                "images": len(images),
+                "eager_s": eager,
+                "compile_first_call_s": first,
+                "compiled_s": steady,
+                "compiled_speedup": eager / steady,
+                "fell_back": bool(caught),
+            }
+        )
+    return records
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:

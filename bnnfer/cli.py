@@ -311,6 +311,11 @@ def _bench(args: argparse.Namespace) -> int:
             methods, split.images[0], split.images if args.whole_split else None
         )
         print(json.dumps(document["end_to_end"], indent=2))
+        if args.compile:
+            mc = {k: m for k, m in methods.items() if m.name.startswith("mc_")}
+            document["compile"] = bench.compile_vs_eager(mc, split.images[: args.batch * 4])
+            columns = ["method", "images", "eager_s", "compile_first_call_s", "compiled_s"]
+            print(bench.format_table(document["compile"], [*columns, "compiled_speedup"]))
     bench.write_json(args.out, document)
     print(f"wrote {args.out}")
     return 0
@@ -449,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.add_argument(
         "--whole-split", action="store_true", help="also time all methods on the whole Valid split"
+    )
+    bench_parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile against eager for the MC methods (compiling takes ~1 min)",
     )
     bench_parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     bench_parser.add_argument("--out", default="benchmarks/results/mc_inference.json")

@@ -82,3 +82,23 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
         } <= set(record)
         assert record["speedup"] == pytest.approx(record["engine_per_s"] / record["naive_per_s"])
     assert "| mc_dropconnect | 3 |" in capsys.readouterr().out
+
+
+def test_compile_vs_eager_records(monkeypatch):
+    # the compiler is replaced by the identity so the test checks the records, not inductor
+    # (tests/test_inference.py compiles for real)
+    from bnnfer.methods import MCDropConnect, MCDropout
+
+    monkeypatch.setattr(torch, "compile", lambda fn: fn)
+    methods = {
+        "mc_dropout": MCDropout(FaceCNN(TINY).eval()),
+        "mc_dropconnect": MCDropConnect(
+            FaceCNN(NetworkConfig.from_dict({**TINY.to_dict(), "stochastic": "dropconnect"})).eval()
+        ),
+    }
+    images = torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8).numpy()
+    records = bench.compile_vs_eager(methods, images, samples=2)
+    assert [r["method"] for r in records] == ["mc_dropout", "mc_dropconnect"]
+    for record in records:
+        assert record["images"] == 3 and record["samples"] == 2 and not record["fell_back"]
+        assert record["compiled_speedup"] == pytest.approx(record["eager_s"] / record["compiled_s"])

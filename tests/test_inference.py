@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -347,3 +348,38 @@ def test_concurrent_calls_on_a_shared_method_match_solo_calls(kind: str) -> None
     assert not any(m.training for net in method.networks for m in net.modules())
     for key, value in method.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_compiled_forward_draws_the_same_samples_as_eager() -> None:
+    # torch.compile must not change what is sampled: the masks come from the same generator
+    # in the same order, so the same seed gives the same samples up to float rounding. An
+    # error-level filter makes a silent fallback to eager fail the test.
+    method = MCDropout(make_net("dropout")).eval()
+    faces = uint8_faces(6)
+    eager = mc_predict(method, faces, samples=5, seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        compiled = mc_predict(method, faces, samples=5, seed=11, compile=True)
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+
+
+def test_compile_failure_falls_back_to_eager_with_the_same_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_compile(fn):
+        def compiled(*args, **kwargs):
+            torch.rand(3, generator=kwargs["generator"])  # fails after using the generator
+            raise RuntimeError("no C++ compiler found")
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    method = MCDropout(make_net("dropout", seed=2)).eval()
+    faces = uint8_faces(5)
+    eager = mc_predict(method, faces, samples=4, seed=3, batch_size=2)
+    with pytest.warns(RuntimeWarning, match="torch.compile of mc_dropout failed.*no C\\+\\+"):
+        fallback = mc_predict(method, faces, samples=4, seed=3, batch_size=2, compile=True)
+    torch.testing.assert_close(fallback, eager, atol=0, rtol=0)
+    with warnings.catch_warnings():  # the failure is remembered: no second warning
+        warnings.simplefilter("error", RuntimeWarning)
+        mc_predict(method, faces, samples=4, seed=3, compile=True)
