@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,11 @@ class SplitPredictions:
         return array / array.sum(axis=2, keepdims=True)
 
 
+# what reading a cut-short or otherwise damaged predictions file raises (np.load of a truncated
+# zip raises BadZipFile, which is neither an OSError nor a ValueError)
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
+
 def _is_mc(method: Method) -> bool:
     return method.name.startswith("mc_")
 
@@ -79,7 +85,7 @@ def _usable(
         return None
     try:
         meta, arrays = read_predictions(path)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except UNREADABLE:
         return None
     if meta.get("models_digest") != digest or meta.get("split") != split.split:
         return None
@@ -114,6 +120,36 @@ def _check(methods: Mapping[str, Method], keys: Sequence[str] | None, samples: i
     return keys
 
 
+def _locations(
+    models_folder: str | os.PathLike[str],
+    split: FerPlusSplit,
+    evaluation_file: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+) -> tuple[str, Path, list[tuple[Path, str]]]:
+    """``(models digest, cache file, [(file, source name), ...] in the order to try)``."""
+    digest = models_digest(models_folder)
+    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
+    sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
+    return digest, cache, [*sources, (cache, "cache")]
+
+
+def _first_usable(
+    digest: str,
+    sources: list[tuple[Path, str]],
+    split: FerPlusSplit,
+    keys: Sequence[str],
+    methods: Mapping[str, Method],
+    samples: int,
+) -> SplitPredictions | None:
+    for path, source in sources:
+        found = _usable(path, digest, split, keys, methods, samples)
+        if found is not None:
+            return SplitPredictions(
+                split.split, split.names, split.images, split.votes, found, source
+            )
+    return None
+
+
 def find_predictions(
     methods: Mapping[str, Method],
     models_folder: str | os.PathLike[str],
@@ -126,16 +162,8 @@ def find_predictions(
     """The predictions from the evaluate file or the cache when one fits, else None (no
     inference is run)."""
     keys = _check(methods, keys, samples)
-    digest = models_digest(models_folder)
-    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
-    sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
-    for path, source in [*sources, (cache, "cache")]:
-        found = _usable(path, digest, split, keys, methods, samples)
-        if found is not None:
-            return SplitPredictions(
-                split.split, split.names, split.images, split.votes, found, source
-            )
-    return None
+    digest, _, sources = _locations(models_folder, split, evaluation_file, cache_dir)
+    return _first_usable(digest, sources, split, keys, methods, samples)
 
 
 def get_predictions(
@@ -152,13 +180,10 @@ def get_predictions(
     """Every requested method's samples on ``split``, from a file when one fits, else computed
     and cached (see the module docstring)."""
     keys = _check(methods, keys, samples)
-    found = find_predictions(
-        methods, models_folder, split, samples, keys, evaluation_file, cache_dir
-    )
+    digest, cache, sources = _locations(models_folder, split, evaluation_file, cache_dir)
+    found = _first_usable(digest, sources, split, keys, methods, samples)
     if found is not None:
         return found
-    digest = models_digest(models_folder)
-    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
 
     # compute what is missing, then merge into the cache (keeping more samples where it had them)
     existing: dict[str, np.ndarray] = {}
@@ -173,7 +198,7 @@ def get_predictions(
                     for k, v in arrays.items()
                     if k.endswith(".samples")
                 }
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        except UNREADABLE:
             existing = {}
     computed: dict[str, np.ndarray] = {}
     for i, key in enumerate(keys):

@@ -1,0 +1,120 @@
+"""bnnfer.store: where a split's predictions come from (the evaluate file, the disk cache, or
+fresh inference) and when a file is not trusted (other models, another split, too few samples,
+a damaged file)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from bnnfer.bundle import load_bundle
+from bnnfer.evaluate import evaluate_methods, write_evaluation
+from bnnfer.inference import mc_predict
+from bnnfer.store import find_predictions, get_predictions
+
+
+@pytest.fixture(scope="module")
+def methods(tiny_bundle):
+    return load_bundle(tiny_bundle[1])
+
+
+KEYS = ["classical", "mc_dropout", "ensemble"]
+
+
+def test_computed_then_served_from_the_cache(tiny_bundle, methods, tmp_path):
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    assert find_predictions(methods, models, valid, 6, KEYS, cache_dir=tmp_path) is None
+    steps = []
+    first = get_predictions(
+        methods, models, valid, 6, KEYS, cache_dir=tmp_path, progress=lambda f, t: steps.append(f)
+    )
+    assert first.source == "computed" and steps[-1] == 1.0
+    assert first.samples["mc_dropout"].shape == (6, len(valid), 8)
+    assert first.samples["classical"].shape == (1, len(valid), 8)
+    # the samples are mc_predict's with the default seed
+    expected = mc_predict(methods["mc_dropout"], valid.images, samples=6, seed=0).numpy()
+    np.testing.assert_allclose(first.samples["mc_dropout"], expected, atol=1e-3)  # fp16 cache
+
+    again = get_predictions(methods, models, valid, 6, KEYS, cache_dir=tmp_path)
+    assert again.source == "cache"
+    np.testing.assert_allclose(again.samples["mc_dropout"], first.samples["mc_dropout"], atol=1e-3)
+
+    fewer = find_predictions(methods, models, valid, 4, ["mc_dropout"], cache_dir=tmp_path)
+    assert fewer is not None and fewer.samples["mc_dropout"].shape[0] == 4  # a smaller S reuses
+    np.testing.assert_array_equal(fewer.samples["mc_dropout"], again.samples["mc_dropout"][:4])
+    assert find_predictions(methods, models, valid, 9, ["mc_dropout"], cache_dir=tmp_path) is None
+
+
+def test_more_samples_are_computed_and_merged_into_the_cache(tiny_bundle, methods, tmp_path):
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    get_predictions(methods, models, valid, 3, ["mc_dropout"], cache_dir=tmp_path)
+    get_predictions(methods, models, valid, 8, ["classical"], cache_dir=tmp_path)
+    # both methods are in the cache now; mc_dropout with its 3 samples
+    both = find_predictions(
+        methods, models, valid, 3, ["mc_dropout", "classical"], cache_dir=tmp_path
+    )
+    assert both is not None and both.source == "cache"
+    more = get_predictions(methods, models, valid, 8, ["mc_dropout"], cache_dir=tmp_path)
+    assert more.source == "computed" and more.samples["mc_dropout"].shape[0] == 8
+
+
+def test_the_evaluate_file_is_preferred_when_it_matches(tiny_bundle, methods, tmp_path):
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    evaluation = evaluate_methods(methods, valid, samples=5, n_boot=5)
+    path = write_evaluation(evaluation, tmp_path / "eval", models)["predictions"]
+    found = find_predictions(
+        methods, models, valid, 5, KEYS, evaluation_file=path, cache_dir=tmp_path / "cache"
+    )
+    assert found is not None and found.source == "evaluate file"
+    # asked for more samples than the file holds: not served from it
+    assert (
+        find_predictions(methods, models, valid, 7, KEYS, evaluation_file=path, cache_dir=tmp_path)
+        is None
+    )
+    # the file of another split does not serve this one
+    train = splits["train"]
+    assert (
+        find_predictions(methods, models, train, 5, KEYS, evaluation_file=path, cache_dir=tmp_path)
+        is None
+    )
+
+
+def test_a_damaged_cache_is_recomputed_and_rewritten(tiny_bundle, methods, tmp_path):
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    get_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("predictions-*-valid.npz")
+    cache.write_bytes(cache.read_bytes()[:100])
+    assert find_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path) is None
+    rebuilt = get_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path)
+    assert rebuilt.source == "computed"
+    again = find_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path)
+    assert again is not None and again.source == "cache"
+
+
+def test_a_cache_of_other_models_is_not_used(tiny_bundle, methods, tmp_path):
+    # any change to the bundle changes its manifest, hence the digest the cache is keyed by
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    get_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path / "cache")
+    changed = tmp_path / "changed"
+    shutil.copytree(models, changed)
+    (changed / "manifest.json").write_text((models / "manifest.json").read_text() + "\n")
+    assert (
+        find_predictions(methods, changed, valid, 2, ["classical"], cache_dir=tmp_path / "cache")
+        is None
+    )
+    assert find_predictions(methods, models, valid, 2, ["classical"], cache_dir=tmp_path / "cache")
+
+
+def test_unknown_keys_and_bad_samples_are_refused(tiny_bundle, methods, tmp_path):
+    _, models, splits = tiny_bundle
+    with pytest.raises(ValueError, match=r"unknown method key\(s\) \['nope'\]"):
+        get_predictions(methods, models, splits["valid"], 2, ["nope"], cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="samples must be >= 1"):
+        find_predictions(methods, models, splits["valid"], 0, ["classical"], cache_dir=tmp_path)
