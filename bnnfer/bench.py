@@ -169,6 +169,7 @@ def placement_tradeoff(
     votes: np.ndarray,
     samples: int = 30,
     device: torch.device | None = None,
+    precision: str = "auto",
 ) -> list[dict[str, Any]]:
     """Per method and placement: seconds for ``samples`` samples of all ``images`` beside the
     quality (accuracy, JSD to the votes, misclassification AUROC by mutual information)."""
@@ -182,7 +183,8 @@ def placement_tradeoff(
             variant = with_placement(network, placement).to(device)
             model = build_method(method, [variant], samples=samples).eval()
             started = time.perf_counter()
-            drawn = mc_predict(model, images, samples=samples, seed=0).numpy().astype(np.float64)
+            drawn = mc_predict(model, images, samples=samples, seed=0, precision=precision)
+            drawn = drawn.numpy().astype(np.float64)
             seconds = time.perf_counter() - started
             drawn /= drawn.sum(axis=2, keepdims=True)
             mean = drawn.mean(axis=0)
@@ -205,7 +207,11 @@ def placement_tradeoff(
 
 
 def end_to_end(
-    methods: dict[str, Any], face: np.ndarray, split_images: np.ndarray | None, samples: int = 30
+    methods: dict[str, Any],
+    face: np.ndarray,
+    split_images: np.ndarray | None,
+    samples: int = 30,
+    precision: str = "auto",
 ) -> dict[str, float]:
     """Seconds for one face through every method (after a warm-up; detection excluded) and,
     when given, for a whole split."""
@@ -214,7 +220,7 @@ def end_to_end(
     def run(images: np.ndarray) -> None:
         for method in methods.values():
             draws = samples if method.name.startswith("mc_") else None
-            mc_predict(method, images, samples=draws, seed=0)
+            mc_predict(method, images, samples=draws, seed=0, precision=precision)
 
     run(face[None])
     started = time.perf_counter()
@@ -229,7 +235,7 @@ def end_to_end(
 
 
 def compile_vs_eager(
-    methods: dict[str, Any], images: np.ndarray, samples: int = 30
+    methods: dict[str, Any], images: np.ndarray, samples: int = 30, precision: str = "auto"
 ) -> list[dict[str, Any]]:
     """Per MC method: seconds for ``samples`` samples of ``images`` eagerly (after a warm-up),
     the first compiled call (compiling included) and a compiled call after that."""
@@ -242,7 +248,7 @@ def compile_vs_eager(
 
         def run(compile: bool, m=method) -> float:
             started = time.perf_counter()
-            mc_predict(m, images, samples=samples, seed=0, compile=compile)
+            mc_predict(m, images, samples=samples, seed=0, compile=compile, precision=precision)
             return time.perf_counter() - started
 
         run(False)

@@ -264,7 +264,11 @@ def _bench(args: argparse.Namespace) -> int:
             "mc_dropconnect": FaceCNN(NetworkConfig(stochastic="dropconnect")).eval(),
         }
         trained = False
-    document: dict = {"machine": bench.machine(), "device": str(device)}
+    document: dict = {
+        "machine": bench.machine(),
+        "device": str(device),
+        "precision": args.precision,
+    }
     document["matmul_peak_gflops"] = bench.matmul_peak(device)
     print(f"matmul peak on {device}: {document['matmul_peak_gflops']:.1f} GFLOP/s")
     records = bench.engine_vs_naive(
@@ -298,8 +302,9 @@ def _bench(args: argparse.Namespace) -> int:
     if split is not None and trained:
         subset = split.subset(slice(0, args.quality_faces))
         document["placements"] = bench.placement_tradeoff(
-            networks, subset.images, subset.labels, subset.distribution, device=device
-        )
+            networks, subset.images, subset.labels, subset.distribution, device=device,
+            precision=args.precision,
+        )  # fmt: skip
         print(
             bench.format_table(
                 document["placements"],
@@ -308,12 +313,15 @@ def _bench(args: argparse.Namespace) -> int:
         )
         methods = load_bundle(models, device=device)
         document["end_to_end"] = bench.end_to_end(
-            methods, split.images[0], split.images if args.whole_split else None
-        )
+            methods, split.images[0], split.images if args.whole_split else None,
+            precision=args.precision,
+        )  # fmt: skip
         print(json.dumps(document["end_to_end"], indent=2))
         if args.compile:
             mc = {k: m for k, m in methods.items() if m.name.startswith("mc_")}
-            document["compile"] = bench.compile_vs_eager(mc, split.images[: args.batch * 4])
+            document["compile"] = bench.compile_vs_eager(
+                mc, split.images[: args.batch * 4], precision=args.precision
+            )
             columns = ["method", "images", "eager_s", "compile_first_call_s", "compiled_s"]
             print(bench.format_table(document["compile"], [*columns, "compiled_speedup"]))
     bench.write_json(args.out, document)
@@ -454,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_parser.add_argument(
         "--whole-split", action="store_true", help="also time all methods on the whole Valid split"
+    )
+    bench_parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="precision of the placement, end-to-end and compile timings (the engine-versus-"
+        "naive table is always fp32, to compare with the fp32 matmul peak)",
     )
     bench_parser.add_argument(
         "--compile",
