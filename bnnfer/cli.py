@@ -133,7 +133,7 @@ def _train_all(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .bundle import load_bundle, read_registry
-    from .evaluate import evaluate_methods, markdown_table, write_evaluation
+    from .evaluate import evaluate_methods, markdown_table, paired_table, write_evaluation
     from .inference import select_device
 
     root = resolve_data_dir(args.data)
@@ -153,6 +153,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     paths = write_evaluation(evaluation, args.out, args.models)
     print(markdown_table(evaluation))
+    print(paired_table(evaluation))
     print(f"\nwrote {paths['markdown']}, {paths['json']} and {paths['predictions']}")
     return 0
 

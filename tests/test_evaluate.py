@@ -17,6 +17,7 @@ from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
 from bnnfer.evaluate import (
     METRICS,
+    PAIRED_METRICS,
     evaluate_methods,
     per_face,
     read_predictions,
@@ -48,6 +49,15 @@ def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
     assert 0 <= document["metrics"]["mc_dropout"]["jsd"]["value"] <= np.log(2)
     markdown = paths["markdown"].read_text()
     assert "| MC-Dropout |" in markdown and "JSD to votes" in markdown
+    # every other row against the classical one, paired
+    paired = document["minus_classical"]
+    assert list(paired) == [row.key for row in ROWS if row.key != "classical"]
+    for key, row in paired.items():
+        assert set(row) == set(PAIRED_METRICS), key
+        value = document["metrics"][key]["jsd"]["value"]
+        reference = document["metrics"]["classical"]["jsd"]["value"]
+        assert row["jsd"]["value"] == pytest.approx(value - reference)
+    assert "JSD to votes minus classical" in markdown
 
     meta, arrays = read_predictions(paths["predictions"])
     n = len(splits["valid"])

@@ -46,6 +46,8 @@ def test_overview_shows_one_row_per_method_and_the_claims(app_env):
     assert len(table) == ROW_COUNT
     assert {"method", "Accuracy", "JSD to votes", "Human ECE"} <= set(table.columns)
     assert "Classical + temperature" in set(table["method"])
+    paired = dict(zip(table["method"], table["JSD minus classical (paired)"], strict=True))
+    assert paired["Classical"] == "" and paired["MC-Dropout"].count("[") == 1
     text = " ".join(m.value for m in at.markdown)
     assert "closer to the human votes" in text and "single label" in text
     # the sidebar: split, methods, S and the device
