@@ -1,16 +1,23 @@
-"""The MC sampling engine: S samples of a network as a few large passes instead of S small ones.
+"""The MC sampling engine: S samples of a network with the deterministic trunk computed once.
 
-Two paths, both starting from the deterministic trunk (the layers before the first stochastic
-one), computed once per image and shared by every sample:
+Both paths start from the deterministic trunk (the layers before the first stochastic one),
+computed once per image and shared by every sample:
 
 * dropout (`dropout_samples`): masks are per element, so the S copies of the trunk's output are
-  stacked into one ``(s * B, ...)`` batch (``s`` samples at a time, bounded by ``max_rows``);
-* DropConnect (`dropconnect_samples`): one weight mask per sample, shared by the batch. All S
-  masked weights are stacked and the rest of the network runs in a *sample-grouped* layout:
-  conv features ``(B, S * C, H, W)`` through grouped convolutions (``groups = S``), BatchNorm
-  with its running statistics tiled S times, and flat features ``(S, B, F)`` through batched
-  matrix products. The masks are drawn sample by sample in layer order, exactly as S separate
-  passes would draw them, so the same seed gives the same samples as `naive_samples`.
+  stacked into ``(s * B, ...)`` batches of at most ``max_rows`` rows;
+* DropConnect (`dropconnect_samples`): one weight mask per sample, shared by the batch, drawn
+  sample by sample in layer order exactly as S separate passes draw them, so the same seed
+  gives the same samples as `naive_samples`. Two layouts run the rest of the network:
+  ``"grouped"`` stacks all S masked weights and runs conv features ``(B, S * C, H, W)`` through
+  grouped convolutions (``groups = S``), BatchNorm with its statistics tiled S times and flat
+  features ``(S, B, F)`` through batched matrix products; ``"looped"`` runs the rest once per
+  weight sample with functional convolutions (no model copies).
+
+Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU large
+batches fall out of cache and grouped convolutions run at ~60% of the dense ones' speed, so the
+CPU defaults are rows of 128 and the looped layout; elsewhere the defaults are 4096 rows and
+the grouped layout, which turn S small launches into one large one on a GPU (not measured in
+this project).
 
 `naive_samples` is the reference: S separate full passes of the network over the batch.
 All functions return logits ``(S, B, C)``.
@@ -25,7 +32,15 @@ from torch.nn import functional as F
 from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, _keep_mask
 from .networks import FaceCNN
 
-MAX_ROWS = 2048  # images x samples per forward pass: bounds activation memory
+# images x samples per forward pass, by device type: bounds activation memory, and on a CPU
+# keeps a pass's activations in cache
+MAX_ROWS = {"cpu": 128, "other": 4096}
+# the DropConnect layout by device type (see the module docstring)
+DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}
+
+
+def _by_device(table: dict, device: torch.device):
+    return table["cpu" if device.type == "cpu" else "other"]
 
 
 def naive_samples(
@@ -42,8 +57,9 @@ def dropout_samples(
     generator: torch.Generator | None,
     max_rows: int | None = None,
 ) -> torch.Tensor:
-    """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches."""
-    max_rows = max_rows or MAX_ROWS
+    """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
+    ``max_rows`` rows (default: `MAX_ROWS` for the device)."""
+    max_rows = max_rows or _by_device(MAX_ROWS, x.device)
     trunk_end = network.trunk_length
     features = network(x, stochastic=False, stop=trunk_end)  # (B, ...)
     batch = x.shape[0]
@@ -58,20 +74,58 @@ def dropout_samples(
     return torch.cat(parts)
 
 
+def _masked_layers(layers: list[nn.Module]) -> list[tuple[int, nn.Module]]:
+    return [
+        (i, layer) for i, layer in enumerate(layers)
+        if isinstance(layer, (DropConnectConv2d, DropConnectLinear)) and layer.p > 0
+    ]  # fmt: skip
+
+
+def _draw_one(
+    stochastic: list[tuple[int, nn.Module]], generator: torch.Generator | None
+) -> dict[int, torch.Tensor]:
+    """One weight sample: the masked, rescaled weight of each DropConnect layer, in layer order
+    (the order one stochastic pass of the whole network draws them in)."""
+    return {
+        i: layer.weight * _keep_mask(layer.weight, layer.p, generator) for i, layer in stochastic
+    }
+
+
 def _draw_weights(
     layers: list[nn.Module], samples: int, generator: torch.Generator | None
 ) -> dict[int, torch.Tensor]:
     """Masked, rescaled weights ``(S, *weight.shape)`` per DropConnect layer (by position),
     drawn sample-major in layer order, as S separate passes would draw them."""
-    stochastic = [
-        (i, layer) for i, layer in enumerate(layers)
-        if isinstance(layer, (DropConnectConv2d, DropConnectLinear)) and layer.p > 0
-    ]  # fmt: skip
-    drawn: dict[int, list[torch.Tensor]] = {i: [] for i, _ in stochastic}
+    stochastic = _masked_layers(layers)
+    drawn = [_draw_one(stochastic, generator) for _ in range(samples)]
+    return {i: torch.stack([d[i] for d in drawn]) for i, _ in stochastic}
+
+
+def _looped_rest(
+    layers: list[nn.Module],
+    start: int,
+    h: torch.Tensor,
+    samples: int,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Run ``layers[start:]`` on the shared features ``h`` ``(B, ...)`` once per weight sample
+    (drawn just before its pass); returns logits ``(S, B, C)``."""
+    stochastic = _masked_layers(layers)
+    outputs = []
     for _ in range(samples):
-        for i, layer in stochastic:
-            drawn[i].append(layer.weight * _keep_mask(layer.weight, layer.p, generator))
-    return {i: torch.stack(ws) for i, ws in drawn.items()}
+        weights = _draw_one(stochastic, generator)
+        out = h
+        for i in range(start, len(layers)):
+            layer = layers[i]
+            if i in weights and isinstance(layer, nn.Conv2d):
+                out = F.conv2d(out, weights[i], layer.bias, layer.stride, layer.padding,
+                               layer.dilation, layer.groups)  # fmt: skip
+            elif i in weights:
+                out = F.linear(out, weights[i], layer.bias)
+            else:  # deterministic layers; DropConnect layers with p = 0 use their weights
+                out = layer(out)
+        outputs.append(out)
+    return torch.stack(outputs)
 
 
 def _grouped_rest(
@@ -120,7 +174,7 @@ def _grouped_rest(
             if layer.bias is not None:
                 h = h + layer.bias
         elif isinstance(layer, (MCDropout, StochasticLayer)):
-            raise ValueError("the grouped DropConnect path takes DropConnect networks only")
+            raise ValueError("the DropConnect engine takes DropConnect networks only")
         else:  # ReLU, pooling: elementwise or per channel, layout-agnostic
             h = layer(h)
     if not flat:
@@ -134,12 +188,22 @@ def dropconnect_samples(
     samples: int,
     generator: torch.Generator | None,
     max_rows: int | None = None,
+    layout: str | None = None,
 ) -> torch.Tensor:
-    """MC-DropConnect: shared trunk, all S weight samples in one grouped pass per batch chunk
-    (the same weights for every chunk: one weight sample is shared by the whole batch)."""
-    max_rows = max_rows or MAX_ROWS
+    """MC-DropConnect: shared trunk, then the S weight samples (one per sample, shared by the
+    whole batch) in the ``layout`` given, or `DROPCONNECT_LAYOUT`'s for the device. The grouped
+    layout runs batch chunks of at most ``max_rows // S`` images, all with the same weights."""
+    layout = layout or _by_device(DROPCONNECT_LAYOUT, x.device)
+    if layout not in ("grouped", "looped"):
+        raise ValueError(f"layout must be 'grouped' or 'looped', got {layout!r}")
     layers = list(network.layers)
     trunk_end = network.trunk_length
+    if layout == "looped":
+        if any(isinstance(m, MCDropout) and m.p > 0 for m in layers):
+            raise ValueError("the DropConnect engine takes DropConnect networks only")
+        h = network(x, stochastic=False, stop=trunk_end)
+        return _looped_rest(layers, trunk_end, h, samples, generator)
+    max_rows = max_rows or _by_device(MAX_ROWS, x.device)
     weights = _draw_weights(layers, samples, generator)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, samples))

@@ -1,6 +1,6 @@
-"""bnnfer.engine: the grouped DropConnect path gives exactly the samples of S separate passes
-for the same seed (every placement, with and without batch chunking), and the batched dropout
-path is reproducible and agrees in its moments with the naive loop."""
+"""bnnfer.engine: both DropConnect layouts (grouped, looped) give exactly the samples of S
+separate passes for the same seed (every placement, with and without batch chunking), and the
+batched dropout path is reproducible and agrees in its moments with the naive loop."""
 
 from __future__ import annotations
 
@@ -32,26 +32,49 @@ def _images(n: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("placement", ["all", "last", "head"])
-@pytest.mark.parametrize("max_rows", [2048, 10])
-def test_grouped_dropconnect_equals_separate_passes_for_the_same_seed(placement, max_rows):
+@pytest.mark.parametrize(
+    ("layout", "max_rows"), [("grouped", 2048), ("grouped", 10), ("looped", None)]
+)
+def test_dropconnect_engine_equals_separate_passes_for_the_same_seed(placement, layout, max_rows):
     net = _net("dropconnect", placement)
     x = _images(7)
     with torch.inference_mode():
         naive = engine.naive_samples(net, x, 6, torch.Generator().manual_seed(3))
-        fast = engine.dropconnect_samples(net, x, 6, torch.Generator().manual_seed(3), max_rows)
+        fast = engine.dropconnect_samples(
+            net, x, 6, torch.Generator().manual_seed(3), max_rows, layout=layout
+        )
     assert fast.shape == naive.shape == (6, 7, 8)
     torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-4)
     assert (naive[0] - naive[1]).abs().max() > 1e-3  # the samples really differ
 
 
-def test_grouped_dropconnect_shares_one_weight_sample_across_the_batch():
+@pytest.mark.parametrize("layout", ["grouped", "looped"])
+def test_dropconnect_shares_one_weight_sample_across_the_batch(layout):
     """Image i alone gives the same samples as image i inside a batch (same seed)."""
     net = _net("dropconnect", "all")
     x = _images(5)
     with torch.inference_mode():
-        batch = engine.dropconnect_samples(net, x, 4, torch.Generator().manual_seed(1))
-        single = engine.dropconnect_samples(net, x[2:3], 4, torch.Generator().manual_seed(1))
+        batch = engine.dropconnect_samples(
+            net, x, 4, torch.Generator().manual_seed(1), layout=layout
+        )
+        single = engine.dropconnect_samples(
+            net, x[2:3], 4, torch.Generator().manual_seed(1), layout=layout
+        )
     torch.testing.assert_close(batch[:, 2:3], single, rtol=1e-4, atol=1e-4)
+
+
+def test_dropconnect_layouts_and_the_device_defaults():
+    net = _net("dropconnect", "all")
+    x = _images(3)
+    with torch.inference_mode():
+        default = engine.dropconnect_samples(net, x, 3, torch.Generator().manual_seed(2))
+        looped = engine.dropconnect_samples(
+            net, x, 3, torch.Generator().manual_seed(2), layout="looped"
+        )
+    assert engine.DROPCONNECT_LAYOUT["cpu"] == "looped"
+    torch.testing.assert_close(default, looped, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="layout must be 'grouped' or 'looped', got 'diagonal'"):
+        engine.dropconnect_samples(net, x, 3, None, layout="diagonal")
 
 
 def test_dropout_engine_is_seeded_and_matches_naive_moments():
@@ -67,10 +90,11 @@ def test_dropout_engine_is_seeded_and_matches_naive_moments():
     assert (pa.std(0) - pn.std(0)).abs().max() < 0.05
 
 
-def test_grouped_path_refuses_a_dropout_network():
+@pytest.mark.parametrize("layout", ["grouped", "looped"])
+def test_dropconnect_engine_refuses_a_dropout_network(layout):
     net = _net("dropout", "all")
     with pytest.raises(ValueError, match="DropConnect networks only"):
-        engine._grouped_rest(list(net.layers), net.trunk_length, _images(2), 2, {})
+        engine.dropconnect_samples(net, _images(2), 2, None, layout=layout)
 
 
 @pytest.mark.parametrize("method_name", ["classical", "mc_dropout", "mc_dropconnect"])

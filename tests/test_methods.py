@@ -333,7 +333,7 @@ def test_mc_dropout_batched_path_matches_naive_loop_in_distribution(
     """Trunk shared + samples run as one (S*B) batch (or in chunks when MAX_ROWS is small)
     gives the same per-class mean and std of the probabilities as S = 400 independent full
     stochastic passes net(x, stochastic=True)."""
-    monkeypatch.setattr(engine, "MAX_ROWS", max_rows)
+    monkeypatch.setattr(engine, "MAX_ROWS", {"cpu": max_rows, "other": max_rows})
     net = make_net("dropout", placement)
     method = MCDropout(net)
     x = images(3)
