@@ -196,6 +196,46 @@ def comparison_table(
     return pd.DataFrame(rows)
 
 
+def comparison_from_evaluation(
+    document: dict,
+    preds: SplitPredictions,
+    keys: Sequence[str],
+    labels: dict[str, str],
+    models_digest: str,
+    columns: Sequence[str] = OVERVIEW_METRICS,
+) -> pd.DataFrame | None:
+    """`comparison_table`'s frame read from ``bnnfer evaluate``'s ``metrics.json`` document, or
+    None when that document is of other models, another split or another S than ``preds``, or
+    lacks a method: the evaluation's intervals (1,000 resamples by default) then serve the page
+    at no cost."""
+    mc_samples = {len(preds.samples[k]) for k in keys if k.startswith("mc_")}
+    if (
+        document.get("models_digest") != models_digest
+        or document.get("split") != preds.split
+        or any(s != document.get("samples") for s in mc_samples)
+        or any(k not in document.get("metrics", {}) for k in keys)
+    ):
+        return None
+    paired = document.get(f"minus_{REFERENCE}", {})
+    rows = []
+    for key in keys:
+        cells = document["metrics"][key]
+        row: dict[str, object] = {
+            "key": key, "method": labels.get(key, key), "S": len(preds.samples[key])
+        }  # fmt: skip
+        for name in columns:
+            cell = cells[name]
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = (
+                cell["value"], cell["low"], cell["high"]
+            )  # fmt: skip
+        if REFERENCE in keys and key != REFERENCE and "jsd" in paired.get(key, {}):
+            cell = paired[key]["jsd"]
+            row["jsd_vs_classical"], row["jsd_vs_classical_low"] = cell["value"], cell["low"]
+            row["jsd_vs_classical_high"] = cell["high"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def reliability_frame(
     preds: SplitPredictions,
     key: str,

@@ -19,16 +19,27 @@ st.markdown(
 )
 
 
+LIVE_RESAMPLES = 200  # when the table is bootstrapped here rather than read from an evaluation
+
+
 @st.cache_data(show_spinner="Computing the comparison table...", max_entries=8)
 def _table(_preds, cache_key: tuple, keys: tuple[str, ...], labels: dict) -> object:
-    return views.comparison_table(_preds, list(keys), labels, n_boot=200)
+    return views.comparison_table(_preds, list(keys), labels, n_boot=LIVE_RESAMPLES)
 
 
 loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     chosen = shared.settings()
-    table = _table(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys), labels)
+    table = None
+    if preds.source == "evaluate file":  # the same faces: its metrics.json serves the table
+        table = views.comparison_from_evaluation(
+            shared.evaluation_metrics(), preds, keys, labels, shared.models_digest()
+        )
+        resamples = shared.evaluation_metrics().get("n_boot")
+    if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
+        table = _table(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys), labels)
+        resamples = LIVE_RESAMPLES
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()
     for name in views.OVERVIEW_METRICS:
@@ -51,10 +62,10 @@ if loaded is not None:
         ]
     st.dataframe(shown, hide_index=True, key="comparison")
     st.caption(
-        "Value [95% bootstrap interval, 200 resamples]. Accuracy, NLL and ECE are measured "
-        "against the annotators' plurality emotion; JSD (natural log, at most ln 2) and human "
-        "ECE against their vote distribution; Spearman correlates model entropy with vote "
-        "entropy. The paired column scores both methods on the same resampled faces: an "
+        f"Value [95% bootstrap interval, {resamples} resamples]. Accuracy, NLL and ECE are "
+        "measured against the annotators' plurality emotion; JSD (natural log, at most ln 2) "
+        "and human ECE against their vote distribution; Spearman correlates model entropy with "
+        "vote entropy. The paired column scores both methods on the same resampled faces: an "
         "interval without 0 is a real difference in JSD from the classical network. "
         f"Predictions: {preds.source}."
     )

@@ -8,6 +8,7 @@ sidebar's widget values.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,10 +17,13 @@ import streamlit as st
 from PIL import Image
 
 import bnnfer
-from bnnfer import bundle, data, store
+from bnnfer import bundle, data, evaluate, store
 from bnnfer.constants import METHOD_COLORS
 
-EVALUATION_DIR = Path(os.environ.get("BNNFER_EVALUATION", "bnnfer-evaluation"))
+
+def evaluation_dir() -> Path:
+    """``$BNNFER_EVALUATION``, else ``bnnfer-evaluation`` (where ``bnnfer evaluate`` writes)."""
+    return Path(os.environ.get("BNNFER_EVALUATION", "bnnfer-evaluation"))
 
 
 def models_dir() -> Path:
@@ -54,21 +58,65 @@ def load_split(folder: str, split: str) -> bnnfer.FerPlusSplit:
     return bnnfer.load_ferplus(folder, splits=[split])[split]
 
 
+@st.cache_data(max_entries=4)
+def _read_json(path: str, mtime: float) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def evaluation_metrics() -> dict:
+    """``bnnfer evaluate``'s metrics.json ({} when absent or unreadable); re-read when it
+    changes on disk."""
+    path = evaluation_dir() / "metrics.json"
+    try:
+        return _read_json(str(path), path.stat().st_mtime)
+    except (OSError, ValueError):
+        return {}
+
+
+@st.cache_data(max_entries=4)
+def _digest(folder: str, mtime: float) -> str:
+    return evaluate.models_digest(folder)
+
+
+def models_digest() -> str:
+    """The bundled models' manifest digest (what an evaluation is matched against)."""
+    manifest = models_dir() / "manifest.json"
+    mtime = manifest.stat().st_mtime if manifest.is_file() else 0.0
+    return _digest(str(models_dir()), mtime)
+
+
 def _evaluation_file(split: str) -> Path | None:
-    path = EVALUATION_DIR / f"predictions-{split}.npz"
+    path = evaluation_dir() / f"predictions-{split}.npz"
     return path if path.is_file() else None
 
 
-@st.cache_data(show_spinner="Reading cached predictions...", max_entries=8)
 def _predictions(
     models_folder: str, data_folder: str, split: str, samples: int, keys: tuple[str, ...]
 ) -> store.SplitPredictions | None:
-    """Predictions from the evaluate file or bnnfer's disk cache; None when neither fits."""
+    """Predictions from the evaluate file or bnnfer's disk cache; None when neither fits. An
+    evaluate file written (or rewritten) while the app runs is picked up at the next run."""
+    path = _evaluation_file(split)
+    stamp = path.stat().st_mtime if path is not None else 0.0
+    return _cached_predictions(
+        models_folder, data_folder, split, samples, keys, str(path) if path else None, stamp
+    )
+
+
+@st.cache_data(show_spinner="Reading cached predictions...", max_entries=8)
+def _cached_predictions(
+    models_folder: str,
+    data_folder: str,
+    split: str,
+    samples: int,
+    keys: tuple[str, ...],
+    evaluation_file: str | None,
+    evaluation_mtime: float,
+) -> store.SplitPredictions | None:
     methods, _, _ = load_models(models_folder)
     faces = load_split(data_folder, split)
     return store.find_predictions(
         methods, models_folder, faces, samples=samples, keys=list(keys),
-        evaluation_file=_evaluation_file(split),
+        evaluation_file=evaluation_file,
     )  # fmt: skip
 
 
@@ -157,7 +205,7 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
     preds = _predictions(*args)
     if preds is None:  # not on disk yet: compute once with a progress bar, then read the cache
         _compute_predictions(*args)
-        _predictions.clear()
+        _cached_predictions.clear()
         preds = _predictions(*args)
     return preds, keys, labels
 

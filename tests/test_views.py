@@ -181,3 +181,28 @@ def test_claim_verdicts_fall_back_to_the_marginal_intervals():
     claims = views.paper_claims(_table([classical, overlapping]))
     assert claims[0]["verdict"].startswith("not shown")
     assert views.paper_claims(_table([overlapping])) == []  # no classical row: no verdict
+
+
+def test_comparison_from_evaluation_only_when_it_matches(preds):
+    cell = {"value": 0.5, "low": 0.4, "high": 0.6}
+    document = {
+        "models_digest": "abc",
+        "split": "valid",
+        "samples": 5,
+        "n_boot": 1000,
+        "metrics": {k: {m: cell for m in views.OVERVIEW_METRICS} for k in preds.samples},
+        "minus_classical": {"mc_dropout": {"jsd": {"value": -0.01, "low": -0.02, "high": -0.005}}},
+    }
+    labels = {"classical": "Classical", "mc_dropout": "MC-Dropout"}
+    keys = ["classical", "mc_dropout"]
+    table = views.comparison_from_evaluation(document, preds, keys, labels, "abc")
+    assert list(table["S"]) == [1, 5] and list(table["accuracy_high"]) == [0.6, 0.6]
+    assert table.set_index("key").loc["mc_dropout", "jsd_vs_classical_high"] == -0.005
+    assert views.paper_claims(table)[0]["verdict"].startswith("holds")
+    assert views.comparison_from_evaluation(document, preds, keys, labels, "other") is None
+    assert views.comparison_from_evaluation({**document, "samples": 30}, preds, keys, labels,
+                                            "abc") is None  # fmt: skip
+    assert views.comparison_from_evaluation({**document, "split": "test"}, preds, keys, labels,
+                                            "abc") is None  # fmt: skip
+    missing = {**document, "metrics": {"classical": document["metrics"]["classical"]}}
+    assert views.comparison_from_evaluation(missing, preds, keys, labels, "abc") is None

@@ -47,6 +47,7 @@ def test_overview_shows_one_row_per_method_and_the_claims(app_env):
     assert {"method", "Accuracy", "JSD to votes", "Human ECE"} <= set(table.columns)
     assert "Classical + temperature" in set(table["method"])
     paired = dict(zip(table["method"], table["JSD minus classical (paired)"], strict=True))
+    assert "200 resamples" in " ".join(c.value for c in at.caption)  # bootstrapped live
     assert paired["Classical"] == "" and paired["MC-Dropout"].count("[") == 1
     text = " ".join(m.value for m in at.markdown)
     assert "closer to the human votes" in text and "single label" in text
@@ -54,6 +55,23 @@ def test_overview_shows_one_row_per_method_and_the_claims(app_env):
     assert at.sidebar.selectbox(key="split").value == "valid"
     assert len(at.sidebar.multiselect(key="methods").value) == ROW_COUNT
     assert any("Device: CPU" in c.value for c in at.sidebar.caption)
+
+
+def test_overview_reads_a_matching_evaluation(app_env, monkeypatch, tmp_path):
+    # with bnnfer evaluate's files for these models, split and S, the overview shows its
+    # predictions and its intervals (here 7 resamples, to tell them from the live 200)
+    from bnnfer.cli import main
+
+    root, models, _ = app_env
+    out = tmp_path / "evaluation"
+    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+            "--samples", "30", "--n-boot", "7", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.setenv("BNNFER_EVALUATION", str(out))
+    at = _app()
+    caption = " ".join(c.value for c in at.caption)
+    assert "7 resamples" in caption and "Predictions: evaluate file" in caption
+    assert len(at.dataframe[0].value) == ROW_COUNT
 
 
 def test_sidebar_method_choice_changes_the_table(app_env):
