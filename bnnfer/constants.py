@@ -50,4 +50,5 @@ METHOD_COLORS: dict[str, str] = {
     "mc_dropout": "#ff7f0e",
     "mc_dropconnect": "#2ca02c",
     "ensemble": "#d62728",
+    "mc_dropout_soft": "#8c564b",
 }

@@ -140,3 +140,13 @@ def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
     rows = {row.key: row for row in read_registry(out)}
     assert rows["ensemble"].label == "Ensemble (3)"
     assert load_bundle(out, rows=["ensemble"])["ensemble"].default_samples == 3
+
+
+def test_every_row_has_its_own_colour():
+    # the dashboard keeps a method's colour on every page; two rows sharing one (or a row
+    # falling back to the grey default) would make charts ambiguous
+    from bnnfer.constants import METHOD_COLORS
+
+    assert all(row.key in METHOD_COLORS for row in ROWS)
+    colours = [METHOD_COLORS[row.key] for row in ROWS] + [METHOD_COLORS["human"]]
+    assert len(set(colours)) == len(colours)
