@@ -110,7 +110,7 @@ METRICS: dict[str, tuple[str, Callable[[Faces], float]]] = {
     "classwise_ece": ("Classwise ECE", _on_mean(metrics.classwise_ece)),
     "mce": ("MCE", _on_mean(metrics.mce)),
     "jsd": ("JSD to votes", _divergence(metrics.js_divergence)),
-    "kl": ("KL(votes || model)", _divergence(metrics.kl_divergence)),
+    "kl": ("KL(votes ‖ model)", _divergence(metrics.kl_divergence)),
     "total_variation": ("TV to votes", _divergence(metrics.total_variation)),
     "soft_brier": ("Soft Brier", lambda f: float(metrics.soft_brier(f.probs, f.votes).mean())),
     "human_ece": ("Human ECE", lambda f: metrics.human_ece(f.probs, f.votes)),
