@@ -349,8 +349,9 @@ def paper_claims(table: pd.DataFrame) -> list[dict[str, str]]:
     if "classical" in keys:
         bayes = [k for k in ("mc_dropout", "mc_dropconnect", "ensemble") if k in keys]
         verdicts = {k: _beats(table, k, "classical", "jsd") for k in bayes}
-        closer = [k for k, v in verdicts.items() if v == "better"]
-        farther = [k for k, v in verdicts.items() if v == "worse"]
+        names = table.set_index("key")["method"] if "method" in table else pd.Series(dtype=str)
+        closer = [str(names.get(k, k)) for k, v in verdicts.items() if v == "better"]
+        farther = [str(names.get(k, k)) for k, v in verdicts.items() if v == "worse"]
         if bayes and len(closer) == len(bayes):
             verdict = "holds: every Bayesian method is closer to the votes (JSD, paired intervals)"
         elif closer:

@@ -167,6 +167,11 @@ def test_claim_verdicts_read_the_paired_interval_first():
     dropout = _row("mc_dropout", (0.085, 0.082, 0.088), 0.019, 0.08, (0.0, -0.001, 0.001))
     claims = views.paper_claims(_table([classical, ensemble, dropout]))
     assert claims[0]["verdict"] == "holds in part: closer for ensemble; the others are tied"
+    labelled = _table([classical, ensemble, dropout]).assign(
+        method=["Classical", "Ensemble (5)", "MC-Dropout"]
+    )
+    verdict = views.paper_claims(labelled)[0]["verdict"]
+    assert verdict == "holds in part: closer for Ensemble (5); the others are tied"
     # the ECE order (ensemble, dropout, classical) differs from the human-ECE order
     assert claims[1]["verdict"].startswith("holds")
 
