@@ -330,6 +330,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_precision_option(
+    parser: argparse.ArgumentParser, help: str, default: str | None = None
+) -> None:
+    """``--precision`` with the choices `bnnfer.inference.PRECISIONS` (None: leave it unset)."""
+    from .inference import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default=default, help=help)
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """The options every command that runs the bundled models shares."""
     from .bundle import DEFAULT_BUNDLE_DIR
@@ -339,12 +348,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     parser.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    parser.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="inference precision: bf16 autocast is 2-3x faster on AMX CPUs and GPUs "
+    _add_precision_option(
+        parser,
+        "inference precision: bf16 autocast is 2-3x faster on AMX CPUs and GPUs "
         "(default auto: bf16 on CUDA, else fp32)",
+        default="auto",
     )
 
 
@@ -403,11 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument("--data", help=DATA_HELP)
     train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    train_all.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        help="autocast precision (default: the recipe's bf16)",
-    )
+    _add_precision_option(train_all, "autocast precision (default: the recipe's bf16)")
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
     train_all.add_argument(
         "--no-assemble", action="store_true", help="train only; do not write the bundle"
@@ -464,12 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument(
         "--whole-split", action="store_true", help="also time all methods on the whole Valid split"
     )
-    bench_parser.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
+    _add_precision_option(
+        bench_parser,
+        "precision of the placement, end-to-end and compile timings (the engine-versus-naive "
+        "table is always fp32, to compare with the fp32 matmul peak)",
         default="auto",
-        help="precision of the placement, end-to-end and compile timings (the engine-versus-"
-        "naive table is always fp32, to compare with the fp32 matmul peak)",
     )
     bench_parser.add_argument(
         "--compile",

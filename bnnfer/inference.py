@@ -27,6 +27,19 @@ import torch
 from .methods import Method
 from .transforms import to_input
 
+# autocast settings: "bf16" autocast, "fp32" none, "auto" bf16 on CUDA only
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """``torch.bfloat16`` where ``precision`` asks for bf16 autocast on ``device`` (``"auto"``:
+    on CUDA only), else None for full fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
 
 def select_device(preference: str | torch.device | None = "auto") -> torch.device:
     """``"auto"``/None -> cuda, then mps, then cpu; otherwise the device named (checked)."""
@@ -145,14 +158,12 @@ def mc_predict(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
     samples = method.check_samples(samples)
     inputs = to_input(images)
     target = method.device if device is None else _concrete(select_device(device))
+    bf16 = autocast_dtype(precision, target) is not None  # checks precision before any copy
     model = method if target == _concrete(method.device) else copy.deepcopy(method).to(target)
     generator = make_generator(target, seed)
-    bf16 = precision == "bf16" or (precision == "auto" and target.type == "cuda")
     total = inputs.shape[0]
     outputs = []
     with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=bf16):

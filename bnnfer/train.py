@@ -28,7 +28,7 @@ from . import metrics
 from .checkpoints import save_checkpoint
 from .constants import NUM_CLASSES
 from .data import FerPlusSplit
-from .inference import mc_predict, select_device
+from .inference import PRECISIONS, autocast_dtype, mc_predict, select_device
 from .methods import METHOD_NAMES, Classical, network_config_for
 from .networks import FaceCNN, NetworkConfig
 from .targets import TARGETS, FerPlusTargets, TargetKind
@@ -85,7 +85,7 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("onecycle", "cosine"):
             raise ValueError(f"schedule must be 'onecycle' or 'cosine', got {self.schedule!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.select_by not in ("accuracy", "nll"):
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
@@ -182,7 +182,7 @@ def _train_one(
     epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = _make_optimizer(config, network)
     schedule = _make_schedule(config, optimizer, total_steps)
-    autocast = _autocast_dtype(config.precision, device)
+    autocast = autocast_dtype(config.precision, device)
 
     # Resume: a finished member is loaded as it is; an interrupted one continues after the
     # last epoch it saved, with every generator restored.
@@ -290,13 +290,6 @@ def _train_one(
         os.replace(last_path, done_path)
     network.load_state_dict(best_state)
     return network.eval(), history
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where asked (``auto``: on CUDA only), else None for full fp32."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def fit(
