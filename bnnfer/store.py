@@ -72,15 +72,9 @@ def _is_mc(method: Method) -> bool:
     return method.name.startswith("mc_")
 
 
-def _usable(
-    path: Path,
-    digest: str,
-    split: FerPlusSplit,
-    keys: Sequence[str],
-    methods: Mapping[str, Method],
-    samples: int,
-) -> dict[str, np.ndarray] | None:
-    """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit."""
+def _matching_samples(path: Path, digest: str, split: FerPlusSplit) -> dict[str, np.ndarray] | None:
+    """``{method key: samples}`` of a predictions file written for these models (``digest``)
+    and exactly these faces of ``split``; None when it is absent, unreadable or of others."""
     if not path.is_file():
         return None
     try:
@@ -93,9 +87,24 @@ def _usable(
         arrays["names"], split.names.astype(str)
     ):
         return None
+    return {k.removesuffix(".samples"): v for k, v in arrays.items() if k.endswith(".samples")}
+
+
+def _usable(
+    path: Path,
+    digest: str,
+    split: FerPlusSplit,
+    keys: Sequence[str],
+    methods: Mapping[str, Method],
+    samples: int,
+) -> dict[str, np.ndarray] | None:
+    """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit."""
+    stored = _matching_samples(path, digest, split)
+    if stored is None:
+        return None
     found = {}
     for key in keys:
-        array = arrays.get(f"{key}.samples")
+        array = stored.get(key)
         if array is None:
             return None
         if _is_mc(methods[key]):
@@ -186,20 +195,7 @@ def get_predictions(
         return found
 
     # compute what is missing, then merge into the cache (keeping more samples where it had them)
-    existing: dict[str, np.ndarray] = {}
-    if cache.is_file():
-        try:
-            meta, arrays = read_predictions(cache)
-            if meta.get("models_digest") == digest and np.array_equal(
-                arrays["names"], split.names.astype(str)
-            ):
-                existing = {
-                    k.removesuffix(".samples"): v
-                    for k, v in arrays.items()
-                    if k.endswith(".samples")
-                }
-        except UNREADABLE:
-            existing = {}
+    existing = _matching_samples(cache, digest, split) or {}
     computed: dict[str, np.ndarray] = {}
     for i, key in enumerate(keys):
         method = methods[key]
