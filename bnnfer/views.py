@@ -161,6 +161,11 @@ def apply_preset(frame: pd.DataFrame, name: str, method: str) -> pd.DataFrame:
     return sort_faces(frame[keep], preset.sort, method, preset.descending)
 
 
+def _put(row: dict[str, object], name: str, interval: tuple[float, float, float]) -> None:
+    """``row[name]``, ``row[name_low]``, ``row[name_high]`` from ``(value, low, high)``."""
+    row[name], row[f"{name}_low"], row[f"{name}_high"] = interval
+
+
 def comparison_table(
     preds: SplitPredictions,
     keys: Sequence[str],
@@ -184,14 +189,12 @@ def comparison_table(
             "key": key, "method": labels.get(key, key), "S": len(preds.samples[key])
         }  # fmt: skip
         for name in columns:
-            value, low, high = summarise(METRICS[name][1], faces[key], n_boot, seed)
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = value, low, high
+            _put(row, name, summarise(METRICS[name][1], faces[key], n_boot, seed))
         if REFERENCE in faces and key != REFERENCE:
-            value, low, high = paired_difference(
+            paired = paired_difference(
                 METRICS["jsd"][1], faces[key], faces[REFERENCE], n_boot, seed
             )
-            row["jsd_vs_classical"], row["jsd_vs_classical_low"] = value, low
-            row["jsd_vs_classical_high"] = high
+            _put(row, f"jsd_vs_{REFERENCE}", paired)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -224,14 +227,10 @@ def comparison_from_evaluation(
             "key": key, "method": labels.get(key, key), "S": len(preds.samples[key])
         }  # fmt: skip
         for name in columns:
-            cell = cells[name]
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = (
-                cell["value"], cell["low"], cell["high"]
-            )  # fmt: skip
+            _put(row, name, (cells[name]["value"], cells[name]["low"], cells[name]["high"]))
         if REFERENCE in keys and key != REFERENCE and "jsd" in paired.get(key, {}):
             cell = paired[key]["jsd"]
-            row["jsd_vs_classical"], row["jsd_vs_classical_low"] = cell["value"], cell["low"]
-            row["jsd_vs_classical_high"] = cell["high"]
+            _put(row, f"jsd_vs_{REFERENCE}", (cell["value"], cell["low"], cell["high"]))
         rows.append(row)
     return pd.DataFrame(rows)
 

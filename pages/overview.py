@@ -33,10 +33,11 @@ if loaded is not None:
     chosen = shared.settings()
     table = None
     if preds.source == "evaluate file":  # the same faces: its metrics.json serves the table
+        evaluation = shared.evaluation_metrics()
         table = views.comparison_from_evaluation(
-            shared.evaluation_metrics(), preds, keys, labels, shared.models_digest()
+            evaluation, preds, keys, labels, shared.models_digest()
         )
-        resamples = shared.evaluation_metrics().get("n_boot")
+        resamples = evaluation.get("n_boot")
     if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
         table = _table(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys), labels)
         resamples = LIVE_RESAMPLES
