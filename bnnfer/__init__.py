@@ -7,6 +7,7 @@ data (`load_ferplus`, `FerPlusSplit`, human statistics), networks and the four m
 """
 
 from . import metrics
+from .allocator import keep_freed_memory
 from .checkpoints import (
     CheckpointError,
     load_method,
@@ -65,6 +66,7 @@ __all__ = [
     "describe_device",
     "fit",
     "human_statistics",
+    "keep_freed_memory",
     "load_ferplus",
     "load_method",
     "load_networks",

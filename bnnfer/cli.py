@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
 from .constants import EMOTIONS
 from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
@@ -488,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # this process is ours: see bnnfer.allocator
     try:
         return args.handler(args)
     except (FerPlusError, CheckpointError, ValueError, FileNotFoundError) as error:

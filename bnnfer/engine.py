@@ -1,26 +1,28 @@
 """The MC sampling engine: S samples of a network with the deterministic trunk computed once.
 
-Both paths start from the deterministic trunk (the layers before the first stochastic one),
-computed once per image and shared by every sample:
+The engine runs `bnnfer.folding.inference_layers`: the network's layers with each eval-mode
+BatchNorm folded into its convolution (and, under bf16 autocast, the weights cast to bf16
+once). Both sampling paths start from the deterministic trunk (the layers before the first
+stochastic one), computed once per image and shared by every sample:
 
 * dropout (`dropout_samples`): masks are per element, so the S copies of the trunk's output are
   stacked into ``(s * B, ...)`` batches of at most ``max_rows`` rows;
 * DropConnect (`dropconnect_samples`): one weight mask per sample, shared by the batch, drawn
   sample by sample in layer order exactly as S separate passes draw them, so the same seed
-  gives the same samples as `naive_samples`. Two layouts run the rest of the network:
-  ``"grouped"`` stacks all S masked weights and runs conv features ``(B, S * C, H, W)`` through
-  grouped convolutions (``groups = S``), BatchNorm with its statistics tiled S times and flat
+  gives the same samples as `naive_samples` (up to float rounding: folding reorders a product).
+  Two layouts run the rest of the network: ``"grouped"`` stacks all S masked weights and runs
+  conv features ``(B, S * C, H, W)`` through grouped convolutions (``groups = S``) and flat
   features ``(S, B, F)`` through batched matrix products; ``"looped"`` runs the rest once per
   weight sample with functional convolutions (no model copies).
 
-Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU large
-batches fall out of cache and grouped convolutions run at ~60% of the dense ones' speed, so the
-CPU defaults are rows of 128 and the looped layout; elsewhere the defaults are 4096 rows and
-the grouped layout, which turn S small launches into one large one on a GPU (not measured in
-this project).
+Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU grouped
+convolutions ran at ~60% of the dense ones' speed, so the CPU defaults are rows of 128 and the
+looped layout; elsewhere the defaults are 4096 rows and the grouped layout, which turn S small
+launches into one large one on a GPU (not measured in this project).
 
-`naive_samples` is the reference: S separate full passes of the network over the batch.
-All functions return logits ``(S, B, C)``.
+`naive_samples` is the reference: S separate full passes of the network as it is (BatchNorm
+unfolded) over the batch. ``fold=False`` runs the engine on the unfolded layers, to measure
+what folding adds. All functions return logits ``(S, B, C)``, `deterministic` ``(B, C)``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .folding import inference_layers
 from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, _keep_mask
 from .networks import FaceCNN
 
@@ -41,6 +44,42 @@ DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}
 
 def _by_device(table: dict, device: torch.device):
     return table["cpu" if device.type == "cpu" else "other"]
+
+
+def _layers(network: FaceCNN, device: torch.device, fold: bool) -> list[nn.Module]:
+    """The layers the engine runs: folded (cast to the autocast dtype, if autocast is on), or
+    the network's own."""
+    if not fold:
+        return list(network.layers)
+    autocast = torch.is_autocast_enabled(device.type)
+    return inference_layers(network, torch.get_autocast_dtype(device.type) if autocast else None)
+
+
+def _trunk_length(layers: list[nn.Module]) -> int:
+    """Number of leading layers with no randomness."""
+    for i, layer in enumerate(layers):
+        if isinstance(layer, StochasticLayer) and layer.p > 0:
+            return i
+    return len(layers)
+
+
+def _run(
+    layers: list[nn.Module],
+    x: torch.Tensor,
+    stochastic: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    for layer in layers:
+        if isinstance(layer, StochasticLayer):
+            x = layer(x, stochastic=stochastic, generator=generator)
+        else:
+            x = layer(x)
+    return x
+
+
+def deterministic(network: FaceCNN, x: torch.Tensor, fold: bool = True) -> torch.Tensor:
+    """One pass with every stochastic layer at its mean: logits ``(B, C)``."""
+    return _run(_layers(network, x.device, fold), x)
 
 
 def naive_samples(
@@ -56,12 +95,14 @@ def dropout_samples(
     samples: int,
     generator: torch.Generator | None,
     max_rows: int | None = None,
+    fold: bool = True,
 ) -> torch.Tensor:
     """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
     ``max_rows`` rows (default: `MAX_ROWS` for the device)."""
     max_rows = max_rows or _by_device(MAX_ROWS, x.device)
-    trunk_end = network.trunk_length
-    features = network(x, stochastic=False, stop=trunk_end)  # (B, ...)
+    layers = _layers(network, x.device, fold)
+    trunk_end = _trunk_length(layers)
+    features = _run(layers[:trunk_end], x)  # (B, ...)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, batch))
     parts = []
@@ -69,7 +110,7 @@ def dropout_samples(
         s = min(chunk, samples - first)
         repeated = features.unsqueeze(0).expand(s, *features.shape)
         repeated = repeated.reshape(s * batch, *features.shape[1:])
-        out = network(repeated, stochastic=True, generator=generator, start=trunk_end)
+        out = _run(layers[trunk_end:], repeated, stochastic=True, generator=generator)
         parts.append(out.reshape(s, batch, -1))
     return torch.cat(parts)
 
@@ -189,6 +230,7 @@ def dropconnect_samples(
     generator: torch.Generator | None,
     max_rows: int | None = None,
     layout: str | None = None,
+    fold: bool = True,
 ) -> torch.Tensor:
     """MC-DropConnect: shared trunk, then the S weight samples (one per sample, shared by the
     whole batch) in the ``layout`` given, or `DROPCONNECT_LAYOUT`'s for the device. The grouped
@@ -196,19 +238,18 @@ def dropconnect_samples(
     layout = layout or _by_device(DROPCONNECT_LAYOUT, x.device)
     if layout not in ("grouped", "looped"):
         raise ValueError(f"layout must be 'grouped' or 'looped', got {layout!r}")
-    layers = list(network.layers)
-    trunk_end = network.trunk_length
+    layers = _layers(network, x.device, fold)
+    trunk_end = _trunk_length(layers)
     if layout == "looped":
         if any(isinstance(m, MCDropout) and m.p > 0 for m in layers):
             raise ValueError("the DropConnect engine takes DropConnect networks only")
-        h = network(x, stochastic=False, stop=trunk_end)
-        return _looped_rest(layers, trunk_end, h, samples, generator)
+        return _looped_rest(layers, trunk_end, _run(layers[:trunk_end], x), samples, generator)
     max_rows = max_rows or _by_device(MAX_ROWS, x.device)
     weights = _draw_weights(layers, samples, generator)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, samples))
     parts = []
     for first in range(0, batch, chunk):
-        h = network(x[first : first + chunk], stochastic=False, stop=trunk_end)
+        h = _run(layers[:trunk_end], x[first : first + chunk])
         parts.append(_grouped_rest(layers, trunk_end, h, samples, weights))
     return torch.cat(parts, dim=1)

@@ -27,9 +27,17 @@ def _check_rate(p: float) -> float:
 
 
 def _keep_mask(like: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Bernoulli(1-p) mask already divided by (1-p), same shape and dtype as ``like``."""
-    mask = torch.empty_like(like).bernoulli_(1.0 - p, generator=generator)
-    return mask.div_(1.0 - p)
+    """Bernoulli(1-p) mask already divided by (1-p), same shape, dtype and memory layout as
+    ``like``.
+
+    Drawn as ``uniform < 1 - p`` in float32 (whatever ``like``'s dtype, so a bf16 pass keeps
+    the exact keep probability): on a CPU that is twice as fast as ``bernoulli_``, and mask
+    drawing is a large share of an MC-Dropout pass there (one CPU generator is one serial
+    stream).
+    """
+    keep = 1.0 - p
+    uniform = torch.rand_like(like, dtype=torch.float32, generator=generator)
+    return (uniform < keep).to(like.dtype).div_(keep)
 
 
 class StochasticLayer(nn.Module):

@@ -115,7 +115,7 @@ class Classical(Method):
     def forward(self, x, samples=None, generator=None):
         self.check_samples(samples)
         self._require_eval()
-        return self._probabilities(self.network(x, stochastic=False)).unsqueeze(0)
+        return self._probabilities(engine.deterministic(self.network, x)).unsqueeze(0)
 
 
 class _MonteCarlo(Method):
@@ -204,7 +204,7 @@ class DeepEnsemble(Method):
     def forward(self, x, samples=None, generator=None):
         self.check_samples(samples)
         self._require_eval()
-        return self._probabilities(torch.stack([m(x, stochastic=False) for m in self.members]))
+        return self._probabilities(torch.stack([engine.deterministic(m, x) for m in self.members]))
 
 
 def network_config_for(method: str, base: NetworkConfig | None = None) -> NetworkConfig:

@@ -166,7 +166,6 @@ def _train_one(
     seed = config.seed + member
     torch.manual_seed(seed)
     network = FaceCNN(network_config_for(config.method, config.network)).to(device)
-    network = network.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator

@@ -34,6 +34,7 @@ def models_dir() -> Path:
 @st.cache_resource(show_spinner="Loading the models...")
 def load_models(folder: str) -> tuple[dict, dict[str, str], str]:
     """``(methods by key, labels by key, device description)``, loaded once per process."""
+    bnnfer.keep_freed_memory()  # the dashboard owns its process: see bnnfer.allocator
     device = bnnfer.select_device("auto")
     methods = bundle.load_bundle(folder, device=device)
     labels = {row.key: row.label for row in bundle.read_registry(folder)}

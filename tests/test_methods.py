@@ -225,7 +225,8 @@ def test_network_in_train_mode_raises(name: str) -> None:
 
 
 def test_classical_is_softmax_of_the_network_and_deterministic() -> None:
-    """Classical = softmax(net(x)) exactly; generators and repeats change nothing."""
+    """Classical = softmax(net(x)) (to float rounding: the engine folds BatchNorm into the
+    convolutions); generators and repeats change nothing."""
     net = make_net("dropout")
     method = Classical(net)
     x = images(4)
@@ -234,7 +235,7 @@ def test_classical_is_softmax_of_the_network_and_deterministic() -> None:
         a = method(x, generator=gen(0))
         b = method(x, generator=gen(1))
         c = method(x)
-    assert torch.equal(a[0], expected)
+    torch.testing.assert_close(a[0], expected, rtol=0, atol=1e-6)
     assert torch.equal(a, b) and torch.equal(a, c)
 
 
@@ -246,7 +247,8 @@ def test_ensemble_sample_m_is_member_m() -> None:
     with torch.no_grad():
         probs = method(x)
         for m, member in enumerate(members):
-            assert torch.equal(probs[m], torch.softmax(member(x), -1))
+            expected = torch.softmax(member(x), -1)  # unfolded BatchNorm: rounding differs
+            torch.testing.assert_close(probs[m], expected, rtol=0, atol=1e-6)
         assert torch.equal(probs, method(x, generator=gen(5)))
     assert not torch.allclose(probs[0], probs[1])
 
