@@ -29,7 +29,7 @@ from .data import (
     vote_distribution,
     vote_entropy,
 )
-from .inference import describe_device, mc_predict, select_device
+from .inference import describe_device, mc_predict, resolve_precision, select_device
 from .layers import DropConnectConv2d, DropConnectLinear, MCDropout
 from .methods import Classical, DeepEnsemble, MCDropConnect, Method, build_method
 from .methods import MCDropout as MCDropoutMethod
@@ -74,6 +74,7 @@ __all__ = [
     "metrics",
     "plurality_label",
     "resolve_data_dir",
+    "resolve_precision",
     "save_checkpoint",
     "select_device",
     "verify_manifest",

@@ -61,10 +61,12 @@ def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> fl
     return flops
 
 
-def matmul_peak(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of a large float32 matmul: the practical peak of ``device`` in this run."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_peak(
+    device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 10
+) -> float:
+    """GFLOP/s of a large ``dtype`` matmul: the practical peak of ``device`` in this run."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     torch.mm(a, b)
     _sync(device)
     started = time.perf_counter()
@@ -101,9 +103,12 @@ def _peak_mib(device: torch.device) -> float:
     return float("nan")
 
 
-def _timed(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0) -> float:
-    """Seconds per call: one warm-up, then repeats for at least ``min_seconds``."""
-    with torch.inference_mode():
+def _timed(
+    fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0, bf16: bool = False
+) -> float:
+    """Seconds per call (under bf16 autocast if ``bf16``): one warm-up, then repeats for at
+    least ``min_seconds``."""
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
         fn()
         _sync(device)
         calls, started = 0, time.perf_counter()
@@ -122,10 +127,16 @@ def engine_vs_naive(
     batch: int = 64,
     device: torch.device | None = None,
     min_seconds: float = 1.0,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    """One record per method and S: images x samples per second of the engine and of S full
-    passes, their ratio, the engine's GFLOP/s and its peak memory."""
+    """One record per method and S: images x samples per second of the engine, of the engine
+    without BatchNorm folding (trunk sharing and batching alone) and of S full passes, the
+    ratios, the engine's GFLOP/s and its peak memory; ``precision`` ``"fp32"`` or ``"bf16"``
+    (autocast)."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     device = device or torch.device("cpu")
+    bf16 = precision == "bf16"
     # channels-last, as mc_predict feeds the networks
     x = torch.rand(batch, 1, 48, 48, device=device).contiguous(memory_format=torch.channels_last)
     records = []
@@ -138,23 +149,30 @@ def engine_vs_naive(
             generator = torch.Generator(device=device).manual_seed(0)
             _reset_peak(device)
             engine_seconds = _timed(
-                lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g), device, min_seconds
-            )
+                lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g),
+                device, min_seconds, bf16,
+            )  # fmt: skip
             peak = _peak_mib(device)
+            unfolded_seconds = _timed(
+                lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g, fold=False),
+                device, min_seconds, bf16,
+            )  # fmt: skip
             naive_seconds = _timed(
                 lambda n=network, s=s, g=generator: engine.naive_samples(n, x, s, g),
-                device,
-                min_seconds,
-            )
+                device, min_seconds, bf16,
+            )  # fmt: skip
             flops = batch * (trunk_flops + s * rest_flops)
             records.append(
                 {
                     "method": method,
                     "samples": s,
                     "batch": batch,
+                    "precision": precision,
                     "engine_per_s": batch * s / engine_seconds,
                     "naive_per_s": batch * s / naive_seconds,
                     "speedup": naive_seconds / engine_seconds,
+                    "engine_unfolded_per_s": batch * s / unfolded_seconds,
+                    "speedup_unfolded": naive_seconds / unfolded_seconds,
                     "engine_gflops": flops / engine_seconds / 1e9,
                     "naive_gflops": batch * s * (trunk_flops + rest_flops) / naive_seconds / 1e9,
                     "engine_peak_mib": peak,
@@ -193,6 +211,7 @@ def placement_tradeoff(
                 {
                     "method": method,
                     "placement": placement,
+                    "precision": precision,
                     "samples": samples,
                     "images": len(images),
                     "seconds": seconds,
@@ -213,25 +232,25 @@ def end_to_end(
     split_images: np.ndarray | None,
     samples: int = 30,
     precision: str = "auto",
-) -> dict[str, float]:
-    """Seconds for one face through every method (after a warm-up; detection excluded) and,
-    when given, for a whole split."""
+    repeats: int = 5,
+) -> dict[str, Any]:
+    """Seconds for one face through every method (the median of ``repeats`` runs after a
+    warm-up; detection excluded) and, when given, for a whole split (one run)."""
     from .inference import mc_predict
 
-    def run(images: np.ndarray) -> None:
+    def run(images: np.ndarray) -> float:
+        started = time.perf_counter()
         for method in methods.values():
             draws = samples if method.name.startswith("mc_") else None
             mc_predict(method, images, samples=draws, seed=0, precision=precision)
+        return time.perf_counter() - started
 
     run(face[None])
-    started = time.perf_counter()
-    run(face[None])
-    result = {"one_face_all_methods_s": time.perf_counter() - started}
+    one_face = float(np.median([run(face[None]) for _ in range(repeats)]))
+    result: dict[str, Any] = {"precision": precision, "one_face_all_methods_s": one_face}
     if split_images is not None:
-        started = time.perf_counter()
-        run(split_images)
-        result["split_all_methods_s"] = time.perf_counter() - started
-        result["split_images"] = float(len(split_images))
+        result["split_all_methods_s"] = run(split_images)
+        result["split_images"] = len(split_images)
     return result
 
 

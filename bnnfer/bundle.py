@@ -185,7 +185,8 @@ def train_all(
 
 
 def _valid_scores(method: Method, valid: FerPlusSplit) -> tuple[float, float]:
-    probs = mc_predict(method, valid.images, seed=0).numpy().mean(axis=0).astype(np.float64)
+    probs = mc_predict(method, valid.images, seed=0, precision="fp32").numpy()
+    probs = probs.mean(axis=0).astype(np.float64)
     probs /= probs.sum(axis=1, keepdims=True)
     return metrics.accuracy(probs, valid.labels), metrics.nll(probs, valid.labels)
 
@@ -252,7 +253,7 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
     if "dropout" in written:
         # temperature scaling of the classical network, fitted on Valid NLL
         classical = build_method("classical", loaded["dropout"][0]).eval()
-        probs = mc_predict(classical, valid.images).numpy()[0].astype(np.float64)
+        probs = mc_predict(classical, valid.images, precision="fp32").numpy()[0].astype(np.float64)
         probs /= probs.sum(axis=1, keepdims=True)
         temperature = fit_temperature(probs, valid.labels)
         report["dropout_ts"] = _write(

@@ -241,14 +241,22 @@ def _print_photo(document: dict) -> None:
             )
 
 
+BENCH_COLUMNS = [
+    "method", "samples", "precision", "engine_per_s", "naive_per_s", "speedup",
+    "speedup_unfolded", "engine_gflops", "engine_share_of_peak", "engine_peak_mib",
+]  # fmt: skip
+
+
 def _bench(args: argparse.Namespace) -> int:
     import time
+
+    import torch
 
     from . import bench
     from .bundle import load_bundle
     from .checkpoints import load_networks
     from .data import FerPlusError as DataError
-    from .inference import select_device
+    from .inference import native_bf16, select_device
     from .networks import FaceCNN, NetworkConfig
 
     device = select_device(args.device)
@@ -266,34 +274,26 @@ def _bench(args: argparse.Namespace) -> int:
             "mc_dropconnect": FaceCNN(NetworkConfig(stochastic="dropconnect")).eval(),
         }
         trained = False
+    precisions = args.precision or ["fp32", *(["bf16"] if native_bf16(device) else [])]
     document: dict = {
         "machine": bench.machine(),
         "device": str(device),
-        "precision": args.precision,
+        "precisions": precisions,
+        "matmul_peak_gflops": {},
+        "engine_vs_naive": [],
     }
-    document["matmul_peak_gflops"] = bench.matmul_peak(device)
-    print(f"matmul peak on {device}: {document['matmul_peak_gflops']:.1f} GFLOP/s")
-    records = bench.engine_vs_naive(
-        networks, samples=args.samples, batch=args.batch, device=device, min_seconds=args.seconds
-    )
-    for record in records:
-        record["engine_share_of_peak"] = record["engine_gflops"] / document["matmul_peak_gflops"]
-    document["engine_vs_naive"] = records
-    print(
-        bench.format_table(
-            records,
-            [
-                "method",
-                "samples",
-                "engine_per_s",
-                "naive_per_s",
-                "speedup",
-                "engine_gflops",
-                "engine_share_of_peak",
-                "engine_peak_mib",
-            ],
-        )
-    )
+    for precision in precisions:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        peak = document["matmul_peak_gflops"][precision] = bench.matmul_peak(device, dtype)
+        print(f"{precision} matmul peak on {device}: {peak:.1f} GFLOP/s")
+        records = bench.engine_vs_naive(
+            networks, samples=args.samples, batch=args.batch, device=device,
+            min_seconds=args.seconds, precision=precision,
+        )  # fmt: skip
+        for record in records:
+            record["engine_share_of_peak"] = record["engine_gflops"] / peak
+        document["engine_vs_naive"] += records
+        print(bench.format_table(records, BENCH_COLUMNS))
     split = None
     try:
         started = time.perf_counter()
@@ -303,26 +303,25 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"[bench] no FER+ data ({error}): skipping the quality figures", file=sys.stderr)
     if split is not None and trained:
         subset = split.subset(slice(0, args.quality_faces))
-        document["placements"] = bench.placement_tradeoff(
-            networks, subset.images, subset.labels, subset.distribution, device=device,
-            precision=args.precision,
-        )  # fmt: skip
-        print(
-            bench.format_table(
-                document["placements"],
-                ["method", "placement", "images", "images_per_s", "accuracy", "jsd", "auroc_mi"],
-            )
-        )
+        document["placements"] = []
+        for precision in precisions:
+            document["placements"] += bench.placement_tradeoff(
+                networks, subset.images, subset.labels, subset.distribution, device=device,
+                precision=precision,
+            )  # fmt: skip
+        columns = ["method", "placement", "precision", "images", "images_per_s", "accuracy"]
+        print(bench.format_table(document["placements"], [*columns, "jsd", "auroc_mi"]))
         methods = load_bundle(models, device=device)
-        document["end_to_end"] = bench.end_to_end(
-            methods, split.images[0], split.images if args.whole_split else None,
-            precision=args.precision,
-        )  # fmt: skip
+        whole = split.images if args.whole_split else None
+        document["end_to_end"] = [
+            bench.end_to_end(methods, split.images[0], whole, precision=precision)
+            for precision in precisions
+        ]
         print(json.dumps(document["end_to_end"], indent=2))
         if args.compile:
             mc = {k: m for k, m in methods.items() if m.name.startswith("mc_")}
             document["compile"] = bench.compile_vs_eager(
-                mc, split.images[: args.batch * 4], precision=args.precision
+                mc, split.images[: args.batch * 4], precision=precisions[0]
             )
             columns = ["method", "images", "eager_s", "compile_first_call_s", "compiled_s"]
             print(bench.format_table(document["compile"], [*columns, "compiled_speedup"]))
@@ -340,8 +339,9 @@ def _add_precision_option(
     parser.add_argument("--precision", choices=PRECISIONS, default=default, help=help)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command that runs the bundled models shares."""
+def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
+    """The options every command that runs the bundled models shares; ``precision`` is the
+    default of ``--precision``."""
     from .bundle import DEFAULT_BUNDLE_DIR
 
     parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
@@ -351,9 +351,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     _add_precision_option(
         parser,
-        "inference precision: bf16 autocast is 2-3x faster on AMX CPUs and GPUs "
-        "(default auto: bf16 on CUDA, else fp32)",
-        default="auto",
+        "inference precision: bf16 is 2-3x faster on AMX CPUs and GPUs, probabilities within "
+        "about 1e-2 of fp32; auto: bf16 where the device computes it in hardware, else fp32 "
+        f"(default {precision})",
+        default=precision,
     )
 
 
@@ -428,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bootstrap intervals) and write metrics.md, metrics.json and predictions-SPLIT.npz "
         "(per-image samples, mean distributions and uncertainty scores) into --out.",
     )
-    _add_model_options(evaluate)
+    _add_model_options(evaluate, precision="fp32")  # the reference figures: full precision
     evaluate.add_argument("--data", help=DATA_HELP)
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="valid")
     evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
@@ -444,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files")
     predict.add_argument("--json", action="store_true", help="print one JSON document")
-    _add_model_options(predict)
+    _add_model_options(predict, precision="auto")
     predict.set_defaults(handler=_predict)
 
     bench_parser = commands.add_parser(
@@ -469,11 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument(
         "--whole-split", action="store_true", help="also time all methods on the whole Valid split"
     )
-    _add_precision_option(
-        bench_parser,
-        "precision of the placement, end-to-end and compile timings (the engine-versus-naive "
-        "table is always fp32, to compare with the fp32 matmul peak)",
-        default="auto",
+    bench_parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        help="precisions to time, each against the same run's matmul peak in that precision "
+        "(default: fp32, and bf16 where the device computes it in hardware)",
     )
     bench_parser.add_argument(
         "--compile",

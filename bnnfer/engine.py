@@ -32,12 +32,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .folding import inference_layers
-from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, _keep_mask
+from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, drop
 from .networks import FaceCNN
 
 # images x samples per forward pass, by device type: bounds activation memory, and on a CPU
 # keeps a pass's activations in cache
-MAX_ROWS = {"cpu": 128, "other": 4096}
+MAX_ROWS = {"cpu": 64, "other": 4096}
 # the DropConnect layout by device type (see the module docstring)
 DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}
 
@@ -98,8 +98,14 @@ def dropout_samples(
     fold: bool = True,
 ) -> torch.Tensor:
     """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
-    ``max_rows`` rows (default: `MAX_ROWS` for the device)."""
+    ``max_rows`` rows (default: `MAX_ROWS` for the device); a batch of more than ``max_rows``
+    images runs in chunks of ``max_rows`` images."""
     max_rows = max_rows or _by_device(MAX_ROWS, x.device)
+    if x.shape[0] > max_rows:  # chunks of images, each with all its samples
+        chunks = [x[i : i + max_rows] for i in range(0, x.shape[0], max_rows)]
+        return torch.cat(
+            [dropout_samples(network, c, samples, generator, max_rows, fold) for c in chunks], dim=1
+        )
     layers = _layers(network, x.device, fold)
     trunk_end = _trunk_length(layers)
     features = _run(layers[:trunk_end], x)  # (B, ...)
@@ -115,21 +121,21 @@ def dropout_samples(
     return torch.cat(parts)
 
 
-def _masked_layers(layers: list[nn.Module]) -> list[tuple[int, nn.Module]]:
+def _masked_layers(layers: list[nn.Module]) -> list[tuple[int, nn.Module, torch.Tensor]]:
+    """``(position, layer, weight / (1 - p))`` per DropConnect layer: the rescaled weight is
+    computed once per call, not once per sample."""
     return [
-        (i, layer) for i, layer in enumerate(layers)
+        (i, layer, layer.weight / (1.0 - layer.p)) for i, layer in enumerate(layers)
         if isinstance(layer, (DropConnectConv2d, DropConnectLinear)) and layer.p > 0
     ]  # fmt: skip
 
 
 def _draw_one(
-    stochastic: list[tuple[int, nn.Module]], generator: torch.Generator | None
+    stochastic: list[tuple[int, nn.Module, torch.Tensor]], generator: torch.Generator | None
 ) -> dict[int, torch.Tensor]:
     """One weight sample: the masked, rescaled weight of each DropConnect layer, in layer order
     (the order one stochastic pass of the whole network draws them in)."""
-    return {
-        i: layer.weight * _keep_mask(layer.weight, layer.p, generator) for i, layer in stochastic
-    }
+    return {i: drop(layer.weight, layer.p, generator, scaled) for i, layer, scaled in stochastic}
 
 
 def _draw_weights(
@@ -139,7 +145,7 @@ def _draw_weights(
     drawn sample-major in layer order, as S separate passes would draw them."""
     stochastic = _masked_layers(layers)
     drawn = [_draw_one(stochastic, generator) for _ in range(samples)]
-    return {i: torch.stack([d[i] for d in drawn]) for i, _ in stochastic}
+    return {i: torch.stack([d[i] for d in drawn]) for i, _, _ in stochastic}
 
 
 def _looped_rest(

@@ -166,7 +166,7 @@ def evaluate_methods(
     n_boot: int = 1000,
     labels: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
-    precision: str = "auto",
+    precision: str = "fp32",
 ) -> Evaluation:
     """Run every method on ``split`` and compute `METRICS` with 95% bootstrap intervals.
 

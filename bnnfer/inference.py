@@ -27,18 +27,35 @@ import torch
 from .methods import Method
 from .transforms import to_input
 
-# autocast settings: "bf16" autocast, "fp32" none, "auto" bf16 on CUDA only
+# autocast settings: "bf16" autocast, "fp32" none, "auto" bf16 where `native_bf16`
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """``torch.bfloat16`` where ``precision`` asks for bf16 autocast on ``device`` (``"auto"``:
-    on CUDA only), else None for full fp32."""
+    where the device computes bf16 in hardware, `native_bf16`), else None for full fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """What ``precision`` runs as on ``device``: ``"bf16"`` or ``"fp32"``."""
+    return "fp32" if autocast_dtype(precision, device) is None else "bf16"
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 matrix products in hardware (where bf16 pays): a CUDA GPU
+    that supports bf16, or a CPU with AMX or AVX-512 BF16 (elsewhere bf16 is emulated, slower
+    than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu, since 2.1
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def select_device(preference: str | torch.device | None = "auto") -> torch.device:
@@ -149,7 +166,8 @@ def mc_predict(
             copy of the method there, leaving the caller's model where it was.
         progress: called as ``progress(done, total)`` after each batch.
         precision: ``"fp32"``, ``"bf16"`` (autocast; on CPUs with AMX and on GPUs 2-3x faster,
-            probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 on CUDA, else fp32.
+            probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 where the device
+            computes it in hardware (`native_bf16`), else fp32.
         compile: run through ``torch.compile`` (see the module docstring); falls back to eager
             with a `RuntimeWarning` where compiling fails.
 

@@ -26,18 +26,30 @@ def _check_rate(p: float) -> float:
     return float(p)
 
 
-def _keep_mask(like: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Bernoulli(1-p) mask already divided by (1-p), same shape, dtype and memory layout as
-    ``like``.
+def keep_draw(like: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Boolean ``(like.shape)``, true with probability 1-p: which entries a sample keeps.
 
-    Drawn as ``uniform < 1 - p`` in float32 (whatever ``like``'s dtype, so a bf16 pass keeps
-    the exact keep probability): on a CPU that is twice as fast as ``bernoulli_``, and mask
-    drawing is a large share of an MC-Dropout pass there (one CPU generator is one serial
-    stream).
+    Drawn as ``uniform < 1 - p`` in float32 whatever ``like``'s dtype (so a bf16 pass keeps the
+    exact keep probability), in ``like``'s memory layout: on a CPU that is twice as fast as
+    ``bernoulli_``, and mask drawing is a large share of an MC pass there (one CPU generator is
+    one serial stream).
     """
-    keep = 1.0 - p
     uniform = torch.rand_like(like, dtype=torch.float32, generator=generator)
-    return (uniform < keep).to(like.dtype).div_(keep)
+    return uniform < 1.0 - p
+
+
+def drop(
+    values: torch.Tensor,
+    p: float,
+    generator: torch.Generator | None,
+    scaled: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``values`` with each entry zeroed with probability p and the rest divided by 1-p (the
+    expectation is ``values``). ``scaled``: ``values / (1 - p)`` when the caller has it already
+    (a weight dropped once per sample); the same draws give the same result either way."""
+    if scaled is None:
+        scaled = values / (1.0 - p)
+    return torch.where(keep_draw(values, p, generator), scaled, 0.0)
 
 
 class StochasticLayer(nn.Module):
@@ -60,7 +72,7 @@ class MCDropout(StochasticLayer):
             return x
         if generator is None:  # the fused kernel, for training
             return F.dropout(x, self.p, training=True)
-        return x * _keep_mask(x, self.p, generator)
+        return drop(x, self.p, generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -78,8 +90,7 @@ class DropConnectConv2d(nn.Conv2d, StochasticLayer):
     ) -> torch.Tensor:
         if not stochastic or self.p == 0.0:
             return super().forward(x)
-        weight = self.weight * _keep_mask(self.weight, self.p, generator)
-        return self._conv_forward(x, weight, self.bias)
+        return self._conv_forward(x, drop(self.weight, self.p, generator), self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, p={self.p}"
@@ -97,7 +108,7 @@ class DropConnectLinear(nn.Linear, StochasticLayer):
     ) -> torch.Tensor:
         if not stochastic or self.p == 0.0:
             return super().forward(x)
-        return F.linear(x, self.weight * _keep_mask(self.weight, self.p, generator), self.bias)
+        return F.linear(x, drop(self.weight, self.p, generator), self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, p={self.p}"

@@ -185,9 +185,11 @@ def get_predictions(
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    precision: str = "auto",
 ) -> SplitPredictions:
     """Every requested method's samples on ``split``, from a file when one fits, else computed
-    and cached (see the module docstring)."""
+    (in ``precision``, see `bnnfer.mc_predict`) and cached (see the module docstring).
+    ``progress(fraction, text)`` is called as each batch of faces is done."""
     keys = _check(methods, keys, samples)
     digest, cache, sources = _locations(models_folder, split, evaluation_file, cache_dir)
     found = _first_usable(digest, sources, split, keys, methods, samples)
@@ -203,11 +205,15 @@ def get_predictions(
         if have is not None and (not _is_mc(method) or have.shape[0] >= samples):
             computed[key] = have[:samples] if _is_mc(method) else have
             continue
-        if progress is not None:
-            progress(i / len(keys), f"running {key} on {len(split)} faces")
+        def report(done: int, total: int, i: int = i, key: str = key) -> None:
+            if progress is not None:
+                progress((i + done / total) / len(keys), f"running {key}: {done}/{total} faces")
+
+        report(0, len(split))
         computed[key] = mc_predict(
-            method, split.images, samples=samples if _is_mc(method) else None, seed=seed
-        ).numpy()
+            method, split.images, samples=samples if _is_mc(method) else None, seed=seed,
+            precision=precision, progress=report,
+        ).numpy()  # fmt: skip
         existing[key] = computed[key]
     if progress is not None:
         progress(1.0, "done")

@@ -63,7 +63,8 @@ class TrainConfig:
     select_by: Literal["accuracy", "nll"] = "accuracy"  # which Valid figure picks the best epoch
     seed: int = 0  # member i uses seed + i
     device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # bf16 autocast; auto = on CUDA only
+    # bf16 autocast; auto: where the device computes bf16 in hardware (inference.native_bf16)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_NAMES:
@@ -124,7 +125,9 @@ def evaluate_network(
     was_training = network.training
     network.eval()
     try:
-        probs = mc_predict(Classical(network), split.images, batch_size=batch_size)[0].numpy()
+        probs = mc_predict(
+            Classical(network), split.images, batch_size=batch_size, precision="fp32"
+        )[0].numpy()
     finally:
         network.train(was_training)
     probs = probs / probs.sum(axis=1, keepdims=True)

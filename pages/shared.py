@@ -38,7 +38,8 @@ def load_models(folder: str) -> tuple[dict, dict[str, str], str]:
     device = bnnfer.select_device("auto")
     methods = bundle.load_bundle(folder, device=device)
     labels = {row.key: row.label for row in bundle.read_registry(folder)}
-    return methods, labels, bnnfer.describe_device(device)
+    precision = bnnfer.resolve_precision("auto", device)
+    return methods, labels, f"{bnnfer.describe_device(device)}, {precision}"
 
 
 def models() -> tuple[dict, dict[str, str], str] | None:

@@ -56,18 +56,22 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
         "4",
         "--seconds",
         "0.05",
+        "--precision",
+        "fp32",
+        "bf16",
         "--out",
         str(out),
     ]
     assert main(argv) == 0
     document = json.loads(out.read_text())
-    assert document["matmul_peak_gflops"] > 0
+    assert set(document["matmul_peak_gflops"]) == {"fp32", "bf16"}
+    assert all(peak > 0 for peak in document["matmul_peak_gflops"].values())
     records = document["engine_vs_naive"]
-    assert [(r["method"], r["samples"]) for r in records] == [
-        ("mc_dropout", 1),
-        ("mc_dropout", 3),
-        ("mc_dropconnect", 1),
-        ("mc_dropconnect", 3),
+    assert [(r["precision"], r["method"], r["samples"]) for r in records] == [
+        (precision, method, s)
+        for precision in ("fp32", "bf16")
+        for method in ("mc_dropout", "mc_dropconnect")
+        for s in (1, 3)
     ]
     for record in records:
         assert {
@@ -76,12 +80,16 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
             "engine_per_s",
             "naive_per_s",
             "speedup",
+            "engine_unfolded_per_s",
+            "speedup_unfolded",
             "engine_gflops",
             "engine_share_of_peak",
             "engine_peak_mib",
         } <= set(record)
         assert record["speedup"] == pytest.approx(record["engine_per_s"] / record["naive_per_s"])
-    assert "| mc_dropconnect | 3 |" in capsys.readouterr().out
+        peak = document["matmul_peak_gflops"][record["precision"]]
+        assert record["engine_share_of_peak"] == pytest.approx(record["engine_gflops"] / peak)
+    assert "| mc_dropconnect | 3 | bf16 |" in capsys.readouterr().out
 
 
 def test_compile_vs_eager_records(monkeypatch):

@@ -10,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer.inference import describe_device, make_generator, mc_predict, select_device
+from bnnfer.inference import (
+    describe_device,
+    make_generator,
+    mc_predict,
+    native_bf16,
+    resolve_precision,
+    select_device,
+)
 from bnnfer.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method
 from bnnfer.networks import FaceCNN, NetworkConfig
 
@@ -383,3 +390,17 @@ def test_compile_failure_falls_back_to_eager_with_the_same_draws(
     with warnings.catch_warnings():  # the failure is remembered: no second warning
         warnings.simplefilter("error", RuntimeWarning)
         mc_predict(method, faces, samples=4, seed=3, compile=True)
+
+
+@pytest.mark.parametrize("hardware", [False, True])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_hardware(monkeypatch, hardware):
+    """ "auto" follows the CPU's AMX / AVX-512 BF16 probes; fp32 and bf16 are what they say."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: hardware, raising=False)
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) is hardware
+    assert resolve_precision("auto", cpu) == ("bf16" if hardware else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert native_bf16(torch.device("meta")) is False
+    with pytest.raises(ValueError, match="precision must be"):
+        resolve_precision("half", cpu)

@@ -32,6 +32,8 @@ def test_computed_then_served_from_the_cache(tiny_bundle, methods, tmp_path):
         methods, models, valid, 6, KEYS, cache_dir=tmp_path, progress=lambda f, t: steps.append(f)
     )
     assert first.source == "computed" and steps[-1] == 1.0
+    # a step before and after each method's batches, in order
+    assert steps == sorted(steps) and len(steps) >= 2 * len(KEYS) + 1
     assert first.samples["mc_dropout"].shape == (6, len(valid), 8)
     assert first.samples["classical"].shape == (1, len(valid), 8)
     # the samples are mc_predict's with the default seed
