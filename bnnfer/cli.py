@@ -312,9 +312,9 @@ def _bench(args: argparse.Namespace) -> int:
         columns = ["method", "placement", "precision", "images", "images_per_s", "accuracy"]
         print(bench.format_table(document["placements"], [*columns, "jsd", "auroc_mi"]))
         methods = load_bundle(models, device=device)
-        whole = split.images if args.whole_split else None
+        whole = split if args.whole_split else None
         document["end_to_end"] = [
-            bench.end_to_end(methods, split.images[0], whole, precision=precision)
+            bench.end_to_end(methods, split.images[0], whole, models, precision=precision)
             for precision in precisions
         ]
         print(json.dumps(document["end_to_end"], indent=2))

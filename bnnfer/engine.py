@@ -16,8 +16,9 @@ stochastic one), computed once per image and shared by every sample:
   weight sample with functional convolutions (no model copies).
 
 Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU grouped
-convolutions ran at ~60% of the dense ones' speed, so the CPU defaults are rows of 128 and the
-looped layout; elsewhere the defaults are 4096 rows and the grouped layout, which turn S small
+convolutions ran at 70-75% of the looped passes' speed and passes of 64 rows were the fastest
+(2-15% over 128-512 rows, more in bf16), so the CPU defaults are rows of 64 and the looped
+layout; elsewhere the defaults are 4096 rows and the grouped layout, which turn S small
 launches into one large one on a GPU (not measured in this project).
 
 `naive_samples` is the reference: S separate full passes of the network as it is (BatchNorm
@@ -35,8 +36,8 @@ from .folding import inference_layers
 from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, drop
 from .networks import FaceCNN
 
-# images x samples per forward pass, by device type: bounds activation memory, and on a CPU
-# keeps a pass's activations in cache
+# images x samples per forward pass, by device type: bounds activation memory; on a CPU small
+# passes keep a pass's activations in cache
 MAX_ROWS = {"cpu": 64, "other": 4096}
 # the DropConnect layout by device type (see the module docstring)
 DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}

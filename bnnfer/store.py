@@ -205,6 +205,7 @@ def get_predictions(
         if have is not None and (not _is_mc(method) or have.shape[0] >= samples):
             computed[key] = have[:samples] if _is_mc(method) else have
             continue
+
         def report(done: int, total: int, i: int = i, key: str = key) -> None:
             if progress is not None:
                 progress((i + done / total) / len(keys), f"running {key}: {done}/{total} faces")

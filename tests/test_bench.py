@@ -110,3 +110,19 @@ def test_compile_vs_eager_records(monkeypatch):
     for record in records:
         assert record["images"] == 3 and record["samples"] == 2 and not record["fell_back"]
         assert record["compiled_speedup"] == pytest.approx(record["eager_s"] / record["compiled_s"])
+
+
+def test_end_to_end_times_one_face_and_the_split_through_the_cache(tiny_bundle):
+    """The whole-split figure goes through the dashboard's path: computed, then from the cache."""
+    from bnnfer.bundle import load_bundle
+
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    result = bench.end_to_end(
+        load_bundle(models), valid.images[0], valid, models, samples=3, precision="fp32", repeats=2
+    )
+    assert result["precision"] == "fp32" and result["split_images"] == len(valid)
+    assert result["one_face_all_methods_s"] > 0 and result["split_all_methods_s"] > 0
+    assert result["split_cache_source"] == "cache" and result["split_from_cache_s"] > 0
+    without_split = bench.end_to_end(load_bundle(models), valid.images[0], repeats=1)
+    assert set(without_split) == {"precision", "one_face_all_methods_s"}
