@@ -61,6 +61,14 @@ def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> fl
     return flops
 
 
+def flop_bound(network: FaceCNN, samples: int) -> float:
+    """The speed-up over S full passes that computing the deterministic trunk once buys at
+    equal FLOP efficiency: ``S * (trunk + rest) / (trunk + S * rest)`` (FLOPs of one image)."""
+    trunk = network.trunk_length
+    trunk_flops, rest_flops = layer_flops(network, 0, trunk), layer_flops(network, trunk)
+    return samples * (trunk_flops + rest_flops) / (trunk_flops + samples * rest_flops)
+
+
 def matmul_peak(
     device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 10
 ) -> float:
@@ -176,6 +184,7 @@ def engine_vs_naive(
                     "engine_gflops": flops / engine_seconds / 1e9,
                     "naive_gflops": batch * s * (trunk_flops + rest_flops) / naive_seconds / 1e9,
                     "engine_peak_mib": peak,
+                    "flop_bound": flop_bound(network, s),
                 }
             )
     return records
@@ -218,6 +227,7 @@ def placement_tradeoff(
                     "images_per_s": len(images) / seconds,
                     "accuracy": metrics.accuracy(mean, labels),
                     "jsd": float(metrics.js_divergence(votes, mean).mean()),
+                    "flop_bound": flop_bound(variant, samples),
                     "auroc_mi": metrics.misclassification_auroc(
                         metrics.mutual_information(drawn), mean, labels
                     ),

@@ -243,7 +243,7 @@ def _print_photo(document: dict) -> None:
 
 BENCH_COLUMNS = [
     "method", "samples", "precision", "engine_per_s", "naive_per_s", "speedup",
-    "speedup_unfolded", "engine_gflops", "engine_share_of_peak", "engine_peak_mib",
+    "speedup_unfolded", "flop_bound", "engine_gflops", "engine_share_of_peak", "engine_peak_mib",
 ]  # fmt: skip
 
 

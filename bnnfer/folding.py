@@ -88,13 +88,18 @@ def inference_layers(network: FaceCNN, dtype: torch.dtype | None = None) -> list
     """``network.layers`` with every ``Conv2d -> BatchNorm2d`` pair folded into one conv, the
     conv and linear weights cast to ``dtype`` if given (None: as stored). The network must be
     in eval mode (a training-mode BatchNorm normalises with the batch's statistics, which
-    cannot be folded)."""
+    cannot be folded). The folded tensors are constants: gradients reach the input, not the
+    network's weights."""
     if network.training:
         raise RuntimeError("BatchNorm can only be folded in eval mode; call .eval() first")
     key = (_fingerprint(network), dtype)
     cached = _CACHE.get(network)
     if cached is None or cached[0] != key:
+        # ordinary tensors even when the first call comes from inference mode: a later caller
+        # may take gradients through the layers (e.g. a saliency map of the input)
+        with torch.inference_mode(False), torch.no_grad():
+            folded = _fold(network.layers, dtype)
         # replaced whole, never edited, so a concurrent caller sees the old entry or the new
-        cached = (key, _fold(network.layers, dtype))
+        cached = (key, folded)
         _CACHE[network] = cached
     return cached[1]

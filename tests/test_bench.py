@@ -22,6 +22,11 @@ def test_layer_flops_by_hand():
     assert bench.layer_flops(net) == expected
     trunk = net.trunk_length
     assert bench.layer_flops(net, 0, trunk) + bench.layer_flops(net, trunk) == expected
+    # dropout after stage 0: conv 1->4 is the shared trunk
+    trunk_flops = 2 * 48 * 48 * 4 * 9
+    rest_flops = expected - trunk_flops
+    bound = 10 * expected / (trunk_flops + 10 * rest_flops)
+    assert bench.flop_bound(net, 10) == pytest.approx(bound) and bench.flop_bound(net, 1) == 1.0
 
 
 @pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
@@ -82,6 +87,7 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
             "speedup",
             "engine_unfolded_per_s",
             "speedup_unfolded",
+            "flop_bound",
             "engine_gflops",
             "engine_share_of_peak",
             "engine_peak_mib",

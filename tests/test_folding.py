@@ -122,3 +122,16 @@ def test_refuses_training_mode_and_mismatched_or_statless_batchnorm() -> None:
         fold_conv_batchnorm(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(5).eval())
     with pytest.raises(ValueError, match="no running statistics"):
         fold_conv_batchnorm(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3, track_running_stats=False))
+
+
+def test_layers_folded_in_inference_mode_still_pass_gradients_to_the_input() -> None:
+    """A method first used by mc_predict (inference mode) still serves a saliency map."""
+    from bnnfer.methods import Classical
+
+    method = Classical(_net("dropout"))
+    x = torch.rand(2, 1, 48, 48)
+    with torch.inference_mode():
+        method(x)  # folds and caches the layers
+    x.requires_grad_(True)
+    method(x)[0, :, 3].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
