@@ -7,7 +7,6 @@ Figures are measured, printed and written as JSON; nothing here asserts a speed.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import platform
@@ -21,27 +20,7 @@ import torch
 from torch import nn
 
 from . import engine, metrics
-from .layers import StochasticLayer
-from .networks import FaceCNN, NetworkConfig
-
-
-def with_placement(network: FaceCNN, placement: str) -> FaceCNN:
-    """A copy of ``network`` whose stochastic layers outside ``placement`` are switched off
-    (p = 0, i.e. their expectation): MC sampling over the last stage and head, or the head only,
-    with the weights trained for sampling everywhere."""
-    if placement not in ("all", "last", "head"):
-        raise ValueError(f"placement must be all, last or head, got {placement!r}")
-    copied = copy.deepcopy(network)
-    config = copied.config
-    # the layers of the last stage start after the last-but-one pooling layer
-    pools = [i for i, m in enumerate(copied.layers) if isinstance(m, nn.MaxPool2d)]
-    head_start = next(i for i, m in enumerate(copied.layers) if isinstance(m, nn.Flatten))
-    keep_from = {"all": 0, "last": pools[-2] + 1 if len(pools) > 1 else 0, "head": head_start}
-    for i, layer in enumerate(copied.layers):
-        if isinstance(layer, StochasticLayer) and i < keep_from[placement]:
-            layer.p = 0.0
-    copied.config = NetworkConfig.from_dict({**config.to_dict(), "placement": placement})
-    return copied.eval()
+from .networks import FaceCNN, with_placement
 
 
 def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> float:

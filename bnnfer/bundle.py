@@ -40,7 +40,7 @@ from .checkpoints import (
 from .data import FerPlusSplit
 from .inference import mc_predict
 from .methods import Method, build_method
-from .networks import NetworkConfig
+from .networks import PLACEMENTS, NetworkConfig, with_placement
 from .train import TrainConfig, fit
 
 REGISTRY_NAME = "models.json"
@@ -305,9 +305,14 @@ def load_bundle(
     device: str | torch.device = "cpu",
     rows: Sequence[str] | None = None,
     samples: int = 30,
+    placement: str | None = None,
 ) -> dict[str, Method]:
     """``{row key: Method}`` for the bundle in ``folder``, each file checked against the
-    manifest's sha256 before it is read. ``rows`` picks some (default all)."""
+    manifest's sha256 before it is read. ``rows`` picks some (default all). ``placement``
+    (``"all"``, ``"last"``, ``"head"``) has the MC rows sample only those stochastic layers
+    (`bnnfer.networks.with_placement`); None samples them as trained."""
+    if placement is not None and placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
     folder = Path(folder)
     verify_manifest(folder, [REGISTRY_NAME])
     registry = read_registry(folder)
@@ -325,6 +330,8 @@ def load_bundle(
         nets, document = networks[row.checkpoint]
         if row.method not in document["methods"]:
             raise CheckpointError(f"{folder / row.checkpoint}.json does not serve {row.method}")
+        if placement is not None and row.method.startswith("mc_"):
+            nets = [with_placement(net, placement) for net in nets]
         methods[row.key] = build_method(
             row.method, nets, samples=samples, temperature=document["temperature"]
         ).eval()

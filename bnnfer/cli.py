@@ -140,7 +140,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data)
     split = load_ferplus(root, splits=[args.split])[args.split]
     device = select_device(args.device)
-    methods = load_bundle(args.models, device=device, rows=args.rows)
+    methods = load_bundle(args.models, device=device, rows=args.rows, placement=args.placement)
     labels = {row.key: row.label for row in read_registry(args.models)}
     evaluation = evaluate_methods(
         methods,
@@ -166,7 +166,7 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import predict_photo
 
     device = select_device(args.device)
-    methods = load_bundle(args.models, device=device, rows=args.rows)
+    methods = load_bundle(args.models, device=device, rows=args.rows, placement=args.placement)
     documents, failed = [], 0
     for path in args.images:
         try:
@@ -343,12 +343,19 @@ def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
     """The options every command that runs the bundled models shares; ``precision`` is the
     default of ``--precision``."""
     from .bundle import DEFAULT_BUNDLE_DIR
+    from .networks import PLACEMENTS
 
     parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
     parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     parser.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    parser.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        help="sample only these stochastic layers of the MC rows: all, last (last block + "
+        "head), head; cheaper the narrower (default: as trained)",
+    )
     _add_precision_option(
         parser,
         "inference precision: bf16 is 2-3x faster on AMX CPUs and GPUs, probabilities within "

@@ -214,6 +214,12 @@ def evaluate_methods(
             "n_boot": n_boot,
             "faces": len(split),
             "precision": precision,
+            # which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
+            "placements": {
+                key: m.networks[0].config.placement
+                for key, m in methods.items()
+                if m.name.startswith("mc_")
+            },
         },
     )
 

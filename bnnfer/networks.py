@@ -16,6 +16,7 @@ per image and reuse it for every sample.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
@@ -189,6 +190,36 @@ class FaceCNN(nn.Module):
             else:
                 x = layer(x)
         return x
+
+
+def with_placement(network: FaceCNN, placement: str) -> FaceCNN:
+    """A copy of ``network`` sampling only the stochastic layers of ``placement``: the others
+    get p = 0 (their expectation), so MC inference can sample the last stage and the head, or
+    the head only, of weights trained with stochastic layers everywhere. Far cheaper (the
+    deterministic trunk runs once per image) at a small cost in uncertainty quality (README,
+    Speed). It can only narrow: a network trained with fewer stochastic layers than asked for
+    is refused."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    config = network.config
+    if config.stochastic == "none":
+        raise ValueError("the network has no stochastic layers to place")
+    width = {"head": 0, "last": 1, "all": 2}
+    if width[placement] > width[config.placement]:
+        raise ValueError(
+            f"the network was trained with stochastic layers in placement {config.placement!r}; "
+            f"it cannot sample {placement!r}, which has more"
+        )
+    copied = copy.deepcopy(network)
+    # the last stage's layers start after the last-but-one pooling layer
+    pools = [i for i, m in enumerate(copied.layers) if isinstance(m, nn.MaxPool2d)]
+    head_start = next(i for i, m in enumerate(copied.layers) if isinstance(m, nn.Flatten))
+    keep_from = {"all": 0, "last": pools[-2] + 1 if len(pools) > 1 else 0, "head": head_start}
+    for i, layer in enumerate(copied.layers):
+        if isinstance(layer, StochasticLayer) and i < keep_from[placement]:
+            layer.p = 0.0
+    copied.config = NetworkConfig.from_dict({**config.to_dict(), "placement": placement})
+    return copied
 
 
 def count_parameters(module: nn.Module) -> int:

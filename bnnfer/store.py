@@ -4,8 +4,10 @@ The dashboard needs, for every face of a split, every method's MC samples ``(S, 
 `get_predictions` looks, in order, for:
 
 1. the file ``bnnfer evaluate`` wrote (``predictions-<split>.npz``), if it was made from the same
-   bundle (manifest digest), the same split and faces, and holds at least S samples;
-2. bnnfer's own prediction cache (``<cache>/predictions-<digest>-<split>.npz``), same checks;
+   bundle (manifest digest), the same split and faces, with the MC rows sampled in the same
+   placement (`placements`), and holds at least S samples;
+2. bnnfer's own prediction cache (``<cache>/predictions-<digest>-<split>[-<placement>].npz``,
+   a file per placement), same checks;
 3. fresh inference, which it then writes to that cache (keeping the larger S).
 
 A smaller S than a file holds is served by its first S samples, so moving the S slider down costs
@@ -72,9 +74,19 @@ def _is_mc(method: Method) -> bool:
     return method.name.startswith("mc_")
 
 
-def _matching_samples(path: Path, digest: str, split: FerPlusSplit) -> dict[str, np.ndarray] | None:
-    """``{method key: samples}`` of a predictions file written for these models (``digest``)
-    and exactly these faces of ``split``; None when it is absent, unreadable or of others."""
+def placements(methods: Mapping[str, Method]) -> dict[str, str]:
+    """``{key: placement}`` of the MC methods: which of their stochastic layers they sample
+    (``"all"``, ``"last"``, ``"head"``; see `bnnfer.networks.with_placement`)."""
+    return {k: m.networks[0].config.placement for k, m in methods.items() if _is_mc(m)}
+
+
+def _matching_samples(
+    path: Path, digest: str, split: FerPlusSplit, wanted: Mapping[str, str]
+) -> tuple[dict[str, np.ndarray], dict[str, str]] | None:
+    """``({method key: samples}, {MC key: placement})`` of a predictions file written for these
+    models (``digest``) and exactly these faces of ``split``, leaving out the MC keys sampled
+    with another placement than ``wanted`` gives (files that record none sampled "all"); None
+    when the file is absent, unreadable or of other models or faces."""
     if not path.is_file():
         return None
     try:
@@ -87,7 +99,19 @@ def _matching_samples(path: Path, digest: str, split: FerPlusSplit) -> dict[str,
         arrays["names"], split.names.astype(str)
     ):
         return None
-    return {k.removesuffix(".samples"): v for k, v in arrays.items() if k.endswith(".samples")}
+    recorded = meta.get("placements", {})
+    samples, kept = {}, {}
+    for name, array in arrays.items():
+        key = name.removesuffix(".samples")
+        if key == name:
+            continue
+        placement = recorded.get(key, "all")
+        if key in wanted and wanted[key] != placement:
+            continue
+        samples[key] = array
+        if key in recorded or key in wanted:
+            kept[key] = placement
+    return samples, kept
 
 
 def _usable(
@@ -99,10 +123,10 @@ def _usable(
     samples: int,
 ) -> dict[str, np.ndarray] | None:
     """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit."""
-    stored = _matching_samples(path, digest, split)
-    if stored is None:
+    matching = _matching_samples(path, digest, split, placements(methods))
+    if matching is None:
         return None
-    found = {}
+    stored, found = matching[0], {}
     for key in keys:
         array = stored.get(key)
         if array is None:
@@ -115,8 +139,12 @@ def _usable(
     return found
 
 
-def cache_path(cache_dir: Path, digest: str, split: str) -> Path:
-    return cache_dir / f"predictions-{digest[:16]}-{split}.npz"
+def cache_path(cache_dir: Path, digest: str, split: str, placed: Mapping[str, str]) -> Path:
+    """The cache file for these models and split; MC rows sampled with narrower placements
+    (``placed``, by key) get a file of their own, so switching back and forth keeps both."""
+    narrowed = sorted(set(placed.values()) - {"all"})
+    tag = "".join(f"-{placement}" for placement in narrowed)
+    return cache_dir / f"predictions-{digest[:16]}-{split}{tag}.npz"
 
 
 def _check(methods: Mapping[str, Method], keys: Sequence[str] | None, samples: int) -> list[str]:
@@ -130,6 +158,7 @@ def _check(methods: Mapping[str, Method], keys: Sequence[str] | None, samples: i
 
 
 def _locations(
+    methods: Mapping[str, Method],
     models_folder: str | os.PathLike[str],
     split: FerPlusSplit,
     evaluation_file: str | os.PathLike[str] | None,
@@ -137,7 +166,8 @@ def _locations(
 ) -> tuple[str, Path, list[tuple[Path, str]]]:
     """``(models digest, cache file, [(file, source name), ...] in the order to try)``."""
     digest = models_digest(models_folder)
-    cache = cache_path(Path(cache_dir or default_cache_dir()), digest, split.split)
+    cache_folder = Path(cache_dir or default_cache_dir())
+    cache = cache_path(cache_folder, digest, split.split, placements(methods))
     sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
     return digest, cache, [*sources, (cache, "cache")]
 
@@ -171,7 +201,7 @@ def find_predictions(
     """The predictions from the evaluate file or the cache when one fits, else None (no
     inference is run)."""
     keys = _check(methods, keys, samples)
-    digest, _, sources = _locations(models_folder, split, evaluation_file, cache_dir)
+    digest, _, sources = _locations(methods, models_folder, split, evaluation_file, cache_dir)
     return _first_usable(digest, sources, split, keys, methods, samples)
 
 
@@ -191,13 +221,14 @@ def get_predictions(
     (in ``precision``, see `bnnfer.mc_predict`) and cached (see the module docstring).
     ``progress(fraction, text)`` is called as each batch of faces is done."""
     keys = _check(methods, keys, samples)
-    digest, cache, sources = _locations(models_folder, split, evaluation_file, cache_dir)
+    digest, cache, sources = _locations(methods, models_folder, split, evaluation_file, cache_dir)
     found = _first_usable(digest, sources, split, keys, methods, samples)
     if found is not None:
         return found
 
     # compute what is missing, then merge into the cache (keeping more samples where it had them)
-    existing = _matching_samples(cache, digest, split) or {}
+    wanted = placements(methods)
+    existing, placed = _matching_samples(cache, digest, split, wanted) or ({}, {})
     computed: dict[str, np.ndarray] = {}
     for i, key in enumerate(keys):
         method = methods[key]
@@ -216,9 +247,11 @@ def get_predictions(
             precision=precision, progress=report,
         ).numpy()  # fmt: skip
         existing[key] = computed[key]
+        if key in wanted:
+            placed[key] = wanted[key]
     if progress is not None:
         progress(1.0, "done")
-    _write_cache(cache, digest, split, existing)
+    _write_cache(cache, digest, split, existing, placed)
     computed32 = {k: v.astype(np.float32) for k, v in computed.items()}
     return SplitPredictions(
         split.split, split.names, split.images, split.votes, computed32, "computed"
@@ -226,10 +259,19 @@ def get_predictions(
 
 
 def _write_cache(
-    path: Path, digest: str, split: FerPlusSplit, samples: Mapping[str, np.ndarray]
+    path: Path,
+    digest: str,
+    split: FerPlusSplit,
+    samples: Mapping[str, np.ndarray],
+    placed: Mapping[str, str],
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"models_digest": digest, "split": split.split, "methods": list(samples)}
+    meta = {
+        "models_digest": digest,
+        "split": split.split,
+        "methods": list(samples),
+        "placements": dict(placed),
+    }
     arrays = {
         "meta": np.array(json.dumps(meta)),
         "names": split.names.astype(str),

@@ -28,7 +28,8 @@ loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     chosen = shared.settings()
-    frame = _frame(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys))
+    cache_key = (chosen["data"], preds.split, chosen["samples"], chosen["placement"])
+    frame = _frame(preds, cache_key, tuple(keys))
 
     with st.expander("Filters and order", expanded=True):
         top = st.columns([2, 2, 2, 2])

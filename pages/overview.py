@@ -39,7 +39,8 @@ if loaded is not None:
         )
         resamples = evaluation.get("n_boot")
     if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
-        table = _table(preds, (chosen["data"], preds.split, chosen["samples"]), tuple(keys), labels)
+        cache_key = (chosen["data"], preds.split, chosen["samples"], chosen["placement"])
+        table = _table(preds, cache_key, tuple(keys), labels)
         resamples = LIVE_RESAMPLES
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()

@@ -20,8 +20,8 @@ st.markdown(
 
 
 @st.cache_data(show_spinner="Finding faces and running the models...", max_entries=32)
-def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str):
-    methods, _, _ = shared.load_models(models_folder)
+def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str, placement: str):
+    methods, _, _ = shared.load_models(models_folder, placement)
     return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
 
 
@@ -55,7 +55,10 @@ if loaded is not None:
     for name, data in photos:
         st.subheader(name)
         try:
-            result = _analyse(data, int(chosen["samples"]), tuple(keys), str(shared.models_dir()))
+            result = _analyse(
+                data, int(chosen["samples"]), tuple(keys), str(shared.models_dir()),
+                chosen["placement"],
+            )  # fmt: skip
         except PhotoError as error:
             st.error(f"{name}: {error}")
             continue

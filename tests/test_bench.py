@@ -29,23 +29,6 @@ def test_layer_flops_by_hand():
     assert bench.flop_bound(net, 10) == pytest.approx(bound) and bench.flop_bound(net, 1) == 1.0
 
 
-@pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
-def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
-    net = FaceCNN(NetworkConfig(widths=(4, 8, 8), convs_per_stage=1, head_width=8, stochastic=kind))
-    counts = {
-        p: len(bench.with_placement(net, p).stochastic_layers) for p in ("all", "last", "head")
-    }
-    assert counts["all"] > counts["last"] > counts["head"] == 2
-    head = bench.with_placement(net, "head")
-    assert head.trunk_length > bench.with_placement(net, "last").trunk_length
-    assert len(net.stochastic_layers) == counts["all"]  # the original is untouched
-    x = torch.rand(2, 1, 48, 48)
-    with torch.no_grad():  # deterministic passes agree: only sampling changes
-        torch.testing.assert_close(head(x), net.eval()(x))
-    with pytest.raises(ValueError, match="placement must be"):
-        bench.with_placement(net, "middle")
-
-
 def test_bench_command_writes_the_documented_records(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = [

@@ -91,6 +91,21 @@ def test_full_bundle_loads_every_row(bundle):
     assert "models.json" in manifest and "ensemble.safetensors" in manifest
 
 
+def test_placement_narrows_the_mc_rows_only(bundle):
+    out, _, _, _ = bundle
+    trained = load_bundle(out)
+    head = load_bundle(out, placement="head")
+    for key, method in head.items():
+        network = method.networks[0]
+        if method.name.startswith("mc_"):
+            assert network.config.placement == "head"
+            assert len(network.stochastic_layers) < len(trained[key].networks[0].stochastic_layers)
+        else:
+            assert network.config.placement == trained[key].networks[0].config.placement
+    with pytest.raises(ValueError, match="placement must be one of"):
+        load_bundle(out, placement="middle")
+
+
 def test_a_changed_weight_file_is_refused(bundle, tmp_path):
     import shutil
 

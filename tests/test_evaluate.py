@@ -123,6 +123,35 @@ def test_evaluate_command_prints_the_table_and_paths(tiny_bundle, tmp_path, caps
     assert (tmp_path / "eval" / "predictions-valid.npz").is_file()
 
 
+def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bundle, tmp_path):
+    """--placement head samples the MC rows' heads only and says so in the files; the store
+    serves that file to head-placed methods and not to methods sampled as trained."""
+    import json
+
+    from bnnfer.bundle import load_bundle
+    from bnnfer.store import find_predictions
+
+    root, models, splits = tiny_bundle
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+            "--samples", "4", "--n-boot", "10", "--placement", "head",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    mc_rows = [key for key in document["methods"] if key.startswith("mc_")]
+    assert len(mc_rows) >= 2 and document["placements"] == dict.fromkeys(mc_rows, "head")
+    file = out / "predictions-valid.npz"
+    keys = ["classical", "mc_dropout", "mc_dropconnect"]
+    valid = splits["valid"]
+    head = load_bundle(models, placement="head")
+    served = find_predictions(head, models, valid, 4, keys, file, tmp_path)
+    assert served is not None and served.source == "evaluate file"
+    trained = load_bundle(models)
+    assert find_predictions(trained, models, valid, 4, keys, file, tmp_path) is None
+    # a key without MC sampling is served whatever the placement
+    assert find_predictions(trained, models, valid, 4, ["classical"], file, tmp_path) is not None
+
+
 def test_evaluate_refuses_an_absent_split(tiny_bundle, tmp_path, capsys):
     root, models, _ = tiny_bundle
     argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "test"]

@@ -11,7 +11,7 @@ from torch import nn
 from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
 from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
-from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters
+from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters, with_placement
 
 TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
 
@@ -285,3 +285,24 @@ def test_config_is_frozen() -> None:
     config = tiny()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.head_width = 16  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
+def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
+    net = FaceCNN(NetworkConfig(widths=(4, 8, 8), convs_per_stage=1, head_width=8, stochastic=kind))
+    counts = {p: len(with_placement(net, p).stochastic_layers) for p in ("all", "last", "head")}
+    assert counts["all"] > counts["last"] > counts["head"] == 2
+    head = with_placement(net, "head")
+    assert head.trunk_length > with_placement(net, "last").trunk_length
+    assert len(net.stochastic_layers) == counts["all"]  # the original is untouched
+    x = torch.rand(2, 1, 48, 48)
+    with torch.no_grad():  # deterministic passes agree: only sampling changes
+        assert head.training == net.training  # the mode is kept, not switched
+        torch.testing.assert_close(head.eval()(x), net.eval()(x))
+    with pytest.raises(ValueError, match="placement must be"):
+        with_placement(net, "middle")
+    with pytest.raises(ValueError, match="cannot sample 'all'"):
+        with_placement(head, "all")  # narrowing only
+    assert len(with_placement(head, "head").stochastic_layers) == 2
+    with pytest.raises(ValueError, match="no stochastic layers"):
+        with_placement(FaceCNN(NetworkConfig(widths=(4,), stochastic="none")), "head")

@@ -120,3 +120,25 @@ def test_unknown_keys_and_bad_samples_are_refused(tiny_bundle, methods, tmp_path
         get_predictions(methods, models, splits["valid"], 2, ["nope"], cache_dir=tmp_path)
     with pytest.raises(ValueError, match="samples must be >= 1"):
         find_predictions(methods, models, splits["valid"], 0, ["classical"], cache_dir=tmp_path)
+
+
+def test_each_placement_has_its_own_cache(tiny_bundle, methods, tmp_path):
+    """Head-only predictions are cached beside the as-trained ones, never mixed with them."""
+    _, models, splits = tiny_bundle
+    valid = splits["valid"]
+    trained = get_predictions(methods, models, valid, 4, KEYS, cache_dir=tmp_path)
+    head_methods = load_bundle(models, placement="head")
+    head = get_predictions(head_methods, models, valid, 4, KEYS, cache_dir=tmp_path)
+    assert trained.source == head.source == "computed"
+    assert sorted(p.name.split("-")[-1] for p in tmp_path.glob("predictions-*.npz")) == [
+        "head.npz",
+        "valid.npz",
+    ]
+    again = find_predictions(methods, models, valid, 4, KEYS, cache_dir=tmp_path)
+    assert again is not None and again.source == "cache"
+    fp16 = {"atol": 1e-3}  # the cache stores float16
+    np.testing.assert_allclose(again.samples["mc_dropout"], trained.samples["mc_dropout"], **fp16)
+    again_head = find_predictions(head_methods, models, valid, 4, KEYS, cache_dir=tmp_path)
+    np.testing.assert_allclose(again_head.samples["mc_dropout"], head.samples["mc_dropout"], **fp16)
+    # the same seed samples different layers: the two really are different predictions
+    assert not np.array_equal(head.samples["mc_dropout"], trained.samples["mc_dropout"])

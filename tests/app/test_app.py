@@ -74,6 +74,27 @@ def test_overview_reads_a_matching_evaluation(app_env, monkeypatch, tmp_path):
     assert len(at.dataframe[0].value) == ROW_COUNT
 
 
+def test_head_only_sampling_leaves_the_evaluation_for_live_predictions(
+    app_env, monkeypatch, tmp_path
+):
+    # the evaluation sampled every block: with "head only" the overview must not show it
+    from bnnfer.cli import main
+
+    root, models, _ = app_env
+    out = tmp_path / "evaluation"
+    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+            "--samples", "30", "--n-boot", "7", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.setenv("BNNFER_EVALUATION", str(out))
+    at = _app()
+    assert at.sidebar.selectbox(key="placement").value == "every block"
+    at.sidebar.selectbox(key="placement").set_value("head only").run()
+    assert not at.exception, [e.value for e in at.exception]
+    caption = " ".join(c.value for c in at.caption)
+    assert "200 resamples" in caption and "evaluate file" not in caption
+    assert len(at.dataframe[0].value) == ROW_COUNT
+
+
 def test_sidebar_method_choice_changes_the_table(app_env):
     at = _app()
     at.sidebar.multiselect(key="methods").set_value(["classical", "mc_dropout"]).run()
@@ -145,7 +166,7 @@ def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
     # AppTest cannot drive a file upload: call the page's cached analysis directly, then check
     # what the page would lay out for it.
     models = str(app_env[1])
-    result = _analyse(buffer.getvalue(), 5, ("classical", "mc_dropout", "ensemble"), models)
+    result = _analyse(buffer.getvalue(), 5, ("classical", "mc_dropout", "ensemble"), models, "all")
     assert len(result.faces) == 1
     assert set(result.faces[0].methods) == {"classical", "mc_dropout", "ensemble"}
     assert result.faces[0].methods["mc_dropout"].samples.shape == (5, 8)
