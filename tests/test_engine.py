@@ -112,3 +112,20 @@ def test_bf16_inference_agrees_with_fp32(method_name):
     torch.testing.assert_close(half, full, rtol=0, atol=2e-2)
     with pytest.raises(ValueError, match="precision must be"):
         mc_predict(method, x, precision="fp8")
+
+
+def test_grouped_layout_under_bf16_autocast_matches_fp32():
+    """The grouped DropConnect layout (the GPU default) on bf16 folded weights draws the same
+    samples as in float32, to bf16 rounding."""
+    net = _net("dropconnect", "all")
+    x = _images(5)
+    with torch.inference_mode():
+        full = engine.dropconnect_samples(
+            net, x, 3, torch.Generator().manual_seed(4), layout="grouped"
+        )
+        with torch.autocast("cpu", torch.bfloat16):
+            half = engine.dropconnect_samples(
+                net, x, 3, torch.Generator().manual_seed(4), layout="grouped"
+            )
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float().softmax(-1), full.softmax(-1), rtol=0, atol=2e-2)
