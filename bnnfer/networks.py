@@ -108,7 +108,7 @@ class NetworkConfig:
 
 class PixelNormalize(nn.Module):
     """``(x - mean) / std`` with FER2013's pixel statistics: a layer, so that any split of the
-    layer list (``start``/``stop``) normalises exactly once."""
+    layer list (the MC engine's trunk and rest) normalises exactly once."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - _PIXEL_MEAN) / _PIXEL_STD
@@ -171,20 +171,16 @@ class FaceCNN(nn.Module):
         x: torch.Tensor,
         stochastic: bool | None = None,
         generator: torch.Generator | None = None,
-        start: int = 0,
-        stop: int | None = None,
     ) -> torch.Tensor:
-        """Run layers ``[start, stop)``; by default the whole network from pixels to logits.
+        """Pixels ``(B, 1, 48, 48)`` in [0, 1] -> logits ``(B, num_classes)``.
 
         Args:
-            x: pixels ``(B, 1, 48, 48)`` in [0, 1] when ``start == 0``, else the output of layer
-                ``start - 1``.
             stochastic: sample the stochastic layers; None means "when in training mode".
             generator: the random source for the masks (None: torch's global one).
         """
         if stochastic is None:
             stochastic = self.training
-        for layer in self.layers[start:stop]:
+        for layer in self.layers:
             if isinstance(layer, StochasticLayer):
                 x = layer(x, stochastic=stochastic, generator=generator)
             else:
