@@ -118,8 +118,8 @@ def engine_vs_naive(
 ) -> list[dict[str, Any]]:
     """One record per method and S: images x samples per second of the engine, of the engine
     without BatchNorm folding (trunk sharing and batching alone) and of S full passes, the
-    ratios, the engine's GFLOP/s and its peak memory; ``precision`` ``"fp32"`` or ``"bf16"``
-    (autocast)."""
+    ratios, the engine's GFLOP/s and its peak memory, and for DropConnect the rate of the layout
+    the device does not default to; ``precision`` ``"fp32"`` or ``"bf16"`` (autocast)."""
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     device = device or torch.device("cpu")
@@ -166,6 +166,17 @@ def engine_vs_naive(
                     "flop_bound": flop_bound(network, s),
                 }
             )
+            if method == "mc_dropconnect":  # the layout the device does not default to
+                default = engine.DROPCONNECT_LAYOUT["cpu" if device.type == "cpu" else "other"]
+                other = "grouped" if default == "looped" else "looped"
+                other_seconds = _timed(
+                    lambda n=network, s=s, g=generator, o=other: engine.dropconnect_samples(
+                        n, x, s, g, layout=o
+                    ),
+                    device, min_seconds, bf16,
+                )  # fmt: skip
+                records[-1]["other_layout"] = other
+                records[-1]["other_layout_per_s"] = batch * s / other_seconds
     return records
 
 

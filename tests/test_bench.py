@@ -76,6 +76,8 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
             "engine_peak_mib",
         } <= set(record)
         assert record["speedup"] == pytest.approx(record["engine_per_s"] / record["naive_per_s"])
+        if record["method"] == "mc_dropconnect":  # the CPU default is looped
+            assert record["other_layout"] == "grouped" and record["other_layout_per_s"] > 0
         peak = document["matmul_peak_gflops"][record["precision"]]
         assert record["engine_share_of_peak"] == pytest.approx(record["engine_gflops"] / peak)
     assert "| mc_dropconnect | 3 | bf16 |" in capsys.readouterr().out
