@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -43,21 +44,41 @@ def keep_freed_memory() -> bool:
     return _applied
 
 
-def _set_thresholds() -> bool:
+def release_freed_memory() -> bool:
+    """Hand the free memory glibc is keeping back to the kernel now (``malloc_trim(0)``): a
+    peak-memory measurement calls it first, so that what earlier passes freed and the process
+    kept does not count as the next pass's. False where the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
-        return False
+        return None
     try:
         libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
+    except OSError:
+        return None
     if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: other mallopts mean other things
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc
+
+
+def _set_thresholds() -> bool:
+    libc = _glibc()
+    if libc is None:
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     # the mmap threshold first: glibc refuses thresholds it cannot honour, and then the trim
     # threshold alone would switch off its adaptive mmap threshold and slow things down
-    if mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) != 1:
+    if libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) != 1:
         return False
-    return mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
+    return libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1

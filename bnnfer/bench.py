@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import engine, metrics
+from .allocator import release_freed_memory
 from .networks import FaceCNN, with_placement
 
 
@@ -71,7 +72,9 @@ def _sync(device: torch.device) -> None:
 def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    elif os.path.exists("/proc/self/clear_refs"):
+        return
+    release_freed_memory()  # else memory kept from earlier passes would count as this one's
+    if os.path.exists("/proc/self/clear_refs"):
         try:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
         except OSError:
