@@ -16,7 +16,7 @@ stochastic one), computed once per image and shared by every sample:
   weight sample with functional convolutions (no model copies).
 
 Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU grouped
-convolutions ran at 65-75% of the looped passes' speed and passes of 64 rows were the fastest
+convolutions ran at 30-75% of the looped passes' speed and passes of 64 rows were the fastest
 (2-15% over 128-512 rows, more in bf16), so the CPU defaults are rows of 64 and the looped
 layout; elsewhere the defaults are 4096 rows and the grouped layout, which turn S small
 launches into one large one on a GPU (not measured in this project).
