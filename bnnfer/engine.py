@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from .folding import inference_layers
 from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, drop
-from .networks import FaceCNN
+from .networks import FaceCNN, run_layers, trunk_length
 
 # images x samples per forward pass, by device type: bounds activation memory; on a CPU small
 # passes keep a pass's activations in cache
@@ -56,31 +56,9 @@ def _layers(network: FaceCNN, device: torch.device, fold: bool) -> list[nn.Modul
     return inference_layers(network, torch.get_autocast_dtype(device.type) if autocast else None)
 
 
-def _trunk_length(layers: list[nn.Module]) -> int:
-    """Number of leading layers with no randomness."""
-    for i, layer in enumerate(layers):
-        if isinstance(layer, StochasticLayer) and layer.p > 0:
-            return i
-    return len(layers)
-
-
-def _run(
-    layers: list[nn.Module],
-    x: torch.Tensor,
-    stochastic: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    for layer in layers:
-        if isinstance(layer, StochasticLayer):
-            x = layer(x, stochastic=stochastic, generator=generator)
-        else:
-            x = layer(x)
-    return x
-
-
 def deterministic(network: FaceCNN, x: torch.Tensor, fold: bool = True) -> torch.Tensor:
     """One pass with every stochastic layer at its mean: logits ``(B, C)``."""
-    return _run(_layers(network, x.device, fold), x)
+    return run_layers(_layers(network, x.device, fold), x)
 
 
 def naive_samples(
@@ -108,8 +86,8 @@ def dropout_samples(
             [dropout_samples(network, c, samples, generator, max_rows, fold) for c in chunks], dim=1
         )
     layers = _layers(network, x.device, fold)
-    trunk_end = _trunk_length(layers)
-    features = _run(layers[:trunk_end], x)  # (B, ...)
+    trunk_end = trunk_length(layers)
+    features = run_layers(layers[:trunk_end], x)  # (B, ...)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, batch))
     parts = []
@@ -117,7 +95,7 @@ def dropout_samples(
         s = min(chunk, samples - first)
         repeated = features.unsqueeze(0).expand(s, *features.shape)
         repeated = repeated.reshape(s * batch, *features.shape[1:])
-        out = _run(layers[trunk_end:], repeated, stochastic=True, generator=generator)
+        out = run_layers(layers[trunk_end:], repeated, stochastic=True, generator=generator)
         parts.append(out.reshape(s, batch, -1))
     return torch.cat(parts)
 
@@ -246,17 +224,18 @@ def dropconnect_samples(
     if layout not in ("grouped", "looped"):
         raise ValueError(f"layout must be 'grouped' or 'looped', got {layout!r}")
     layers = _layers(network, x.device, fold)
-    trunk_end = _trunk_length(layers)
+    trunk_end = trunk_length(layers)
     if layout == "looped":
         if any(isinstance(m, MCDropout) and m.p > 0 for m in layers):
             raise ValueError("the DropConnect engine takes DropConnect networks only")
-        return _looped_rest(layers, trunk_end, _run(layers[:trunk_end], x), samples, generator)
+        trunk = run_layers(layers[:trunk_end], x)
+        return _looped_rest(layers, trunk_end, trunk, samples, generator)
     max_rows = max_rows or _by_device(MAX_ROWS, x.device)
     weights = _draw_weights(layers, samples, generator)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, samples))
     parts = []
     for first in range(0, batch, chunk):
-        h = _run(layers[:trunk_end], x[first : first + chunk])
+        h = run_layers(layers[:trunk_end], x[first : first + chunk])
         parts.append(_grouped_rest(layers, trunk_end, h, samples, weights))
     return torch.cat(parts, dim=1)

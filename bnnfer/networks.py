@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -157,10 +158,7 @@ class FaceCNN(nn.Module):
     @property
     def trunk_length(self) -> int:
         """Number of leading layers with no randomness (computed once per image in MC)."""
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, StochasticLayer) and layer.p > 0:
-                return i
-        return len(self.layers)
+        return trunk_length(self.layers)
 
     @property
     def stochastic_layers(self) -> list[StochasticLayer]:
@@ -180,12 +178,31 @@ class FaceCNN(nn.Module):
         """
         if stochastic is None:
             stochastic = self.training
-        for layer in self.layers:
-            if isinstance(layer, StochasticLayer):
-                x = layer(x, stochastic=stochastic, generator=generator)
-            else:
-                x = layer(x)
-        return x
+        return run_layers(self.layers, x, stochastic, generator)
+
+
+def trunk_length(layers: Sequence[nn.Module]) -> int:
+    """Number of leading ``layers`` with no randomness (no stochastic layer of p > 0)."""
+    for i, layer in enumerate(layers):
+        if isinstance(layer, StochasticLayer) and layer.p > 0:
+            return i
+    return len(layers)
+
+
+def run_layers(
+    layers: Sequence[nn.Module],
+    x: torch.Tensor,
+    stochastic: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``x`` through ``layers`` in order, the stochastic ones sampled when ``stochastic``: a
+    network's forward, or any slice of its layer list (the MC engine's trunk and rest)."""
+    for layer in layers:
+        if isinstance(layer, StochasticLayer):
+            x = layer(x, stochastic=stochastic, generator=generator)
+        else:
+            x = layer(x)
+    return x
 
 
 def with_placement(network: FaceCNN, placement: str) -> FaceCNN:

@@ -11,7 +11,13 @@ from torch import nn
 from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
 from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
-from bnnfer.networks import FaceCNN, NetworkConfig, count_parameters, with_placement
+from bnnfer.networks import (
+    FaceCNN,
+    NetworkConfig,
+    count_parameters,
+    run_layers,
+    with_placement,
+)
 
 TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
 
@@ -194,8 +200,6 @@ def test_split_layer_list_equals_full_forward(config: NetworkConfig) -> None:
     Also with sampling: one generator carried across the two halves draws the same masks
     as a fresh generator with the same seed over the full pass.
     """
-    from bnnfer.engine import _run
-
     net = FaceCNN(config).eval()
     _randomise_batchnorm(net)
     layers = list(net.layers)
@@ -204,11 +208,11 @@ def test_split_layer_list_equals_full_forward(config: NetworkConfig) -> None:
         full = net(x)
         full_sampled = net(x, stochastic=True, generator=torch.Generator().manual_seed(5))
         for k in range(len(layers) + 1):
-            split = _run(layers[k:], _run(layers[:k], x))
+            split = run_layers(layers[k:], run_layers(layers[:k], x))
             torch.testing.assert_close(split, full, rtol=0, atol=0, msg=f"k={k}")
             g = torch.Generator().manual_seed(5)
-            head = _run(layers[:k], x, stochastic=True, generator=g)
-            split_sampled = _run(layers[k:], head, stochastic=True, generator=g)
+            head = run_layers(layers[:k], x, stochastic=True, generator=g)
+            split_sampled = run_layers(layers[k:], head, stochastic=True, generator=g)
             torch.testing.assert_close(split_sampled, full_sampled, rtol=0, atol=0)
     if config.stochastic == "dropconnect" and config.placement == "all":
         assert net.trunk_length == 1  # the trunk is the pixel normalisation alone
