@@ -41,11 +41,19 @@ def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> fl
     return flops
 
 
+def trunk_and_rest_flops(network: FaceCNN) -> tuple[float, float]:
+    """`layer_flops` of one image before the first stochastic layer and from it on."""
+    trunk = network.trunk_length
+    return layer_flops(network, 0, trunk), layer_flops(network, trunk)
+
+
 def flop_bound(network: FaceCNN, samples: int) -> float:
     """The speed-up over S full passes that computing the deterministic trunk once buys at
     equal FLOP efficiency: ``S * (trunk + rest) / (trunk + S * rest)`` (FLOPs of one image)."""
-    trunk = network.trunk_length
-    trunk_flops, rest_flops = layer_flops(network, 0, trunk), layer_flops(network, trunk)
+    return _bound(*trunk_and_rest_flops(network), samples)
+
+
+def _bound(trunk_flops: float, rest_flops: float, samples: int) -> float:
     return samples * (trunk_flops + rest_flops) / (trunk_flops + samples * rest_flops)
 
 
@@ -133,8 +141,7 @@ def engine_vs_naive(
     for method, network in networks.items():
         network = network.to(device).eval()
         fast = engine.dropconnect_samples if method == "mc_dropconnect" else engine.dropout_samples
-        trunk = network.trunk_length
-        trunk_flops, rest_flops = layer_flops(network, 0, trunk), layer_flops(network, trunk)
+        trunk_flops, rest_flops = trunk_and_rest_flops(network)
         for s in samples:
             generator = torch.Generator(device=device).manual_seed(0)
             _reset_peak(device)
@@ -166,11 +173,11 @@ def engine_vs_naive(
                     "engine_gflops": flops / engine_seconds / 1e9,
                     "naive_gflops": batch * s * (trunk_flops + rest_flops) / naive_seconds / 1e9,
                     "engine_peak_mib": peak,
-                    "flop_bound": flop_bound(network, s),
+                    "flop_bound": _bound(trunk_flops, rest_flops, s),
                 }
             )
             if method == "mc_dropconnect":  # the layout the device does not default to
-                default = engine.DROPCONNECT_LAYOUT["cpu" if device.type == "cpu" else "other"]
+                default = engine.for_device(engine.DROPCONNECT_LAYOUT, device)
                 other = "grouped" if default == "looped" else "looped"
                 other_seconds = _timed(
                     lambda n=network, s=s, g=generator, o=other: engine.dropconnect_samples(

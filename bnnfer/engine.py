@@ -43,7 +43,8 @@ MAX_ROWS = {"cpu": 64, "other": 4096}
 DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}
 
 
-def _by_device(table: dict, device: torch.device):
+def for_device(table: dict, device: torch.device):
+    """``table``'s entry for ``device`` (`MAX_ROWS`, `DROPCONNECT_LAYOUT`): "cpu" or "other"."""
     return table["cpu" if device.type == "cpu" else "other"]
 
 
@@ -79,7 +80,7 @@ def dropout_samples(
     """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
     ``max_rows`` rows (default: `MAX_ROWS` for the device); a batch of more than ``max_rows``
     images runs in chunks of ``max_rows`` images."""
-    max_rows = max_rows or _by_device(MAX_ROWS, x.device)
+    max_rows = max_rows or for_device(MAX_ROWS, x.device)
     if x.shape[0] > max_rows:  # chunks of images, each with all its samples
         chunks = [x[i : i + max_rows] for i in range(0, x.shape[0], max_rows)]
         return torch.cat(
@@ -220,7 +221,7 @@ def dropconnect_samples(
     """MC-DropConnect: shared trunk, then the S weight samples (one per sample, shared by the
     whole batch) in the ``layout`` given, or `DROPCONNECT_LAYOUT`'s for the device. The grouped
     layout runs batch chunks of at most ``max_rows // S`` images, all with the same weights."""
-    layout = layout or _by_device(DROPCONNECT_LAYOUT, x.device)
+    layout = layout or for_device(DROPCONNECT_LAYOUT, x.device)
     if layout not in ("grouped", "looped"):
         raise ValueError(f"layout must be 'grouped' or 'looped', got {layout!r}")
     layers = _layers(network, x.device, fold)
@@ -230,7 +231,7 @@ def dropconnect_samples(
             raise ValueError("the DropConnect engine takes DropConnect networks only")
         trunk = run_layers(layers[:trunk_end], x)
         return _looped_rest(layers, trunk_end, trunk, samples, generator)
-    max_rows = max_rows or _by_device(MAX_ROWS, x.device)
+    max_rows = max_rows or for_device(MAX_ROWS, x.device)
     weights = _draw_weights(layers, samples, generator)
     batch = x.shape[0]
     chunk = max(1, max_rows // max(1, samples))
