@@ -32,16 +32,6 @@ def _uniform(like: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
     return torch.rand_like(like, dtype=torch.float32, generator=generator)
 
 
-def keep_draw(like: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Boolean ``(like.shape)``, true with probability 1-p: which entries a sample keeps.
-
-    Drawn as ``uniform < 1 - p`` in float32 whatever ``like``'s dtype, in ``like``'s memory
-    layout: on a CPU that is twice as fast as ``bernoulli_``, and mask drawing is a large share
-    of an MC pass there (one CPU generator is one serial stream).
-    """
-    return _uniform(like, generator) < 1.0 - p
-
-
 def drop(
     values: torch.Tensor,
     p: float,
@@ -49,9 +39,13 @@ def drop(
     scaled: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``values`` with each entry zeroed with probability p and the rest divided by 1-p (the
-    expectation is ``values``), from the draws of `keep_draw`. ``scaled``: ``values / (1 - p)``
-    when the caller has it already (a weight dropped once per sample); the same draws give the
-    same result either way."""
+    expectation is ``values``). ``scaled``: ``values / (1 - p)`` when the caller has it already
+    (a weight dropped once per sample); the same draws give the same result either way.
+
+    An entry is kept where a float32 ``uniform < 1 - p``, drawn in ``values``' memory layout
+    whatever its dtype: on a CPU that is twice as fast as ``bernoulli_``, and mask drawing is a
+    large share of an MC pass there (one CPU generator is one serial stream).
+    """
     keep = 1.0 - p
     # masked in place in the draws' own buffer (1.0 * v / keep is v / keep exactly): a third of
     # the time of a separate boolean mask and select on a CPU

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, drop, keep_draw
+from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, drop
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -295,18 +295,21 @@ def test_rate_is_stored_as_float_and_shown_in_repr() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_keep_draw_rate_and_layout_and_drop_values(dtype: torch.dtype) -> None:
-    """keep_draw is Bernoulli(1 - p) (within 5 binomial standard deviations) in any dtype and in
-    the input's memory layout; drop keeps values / (1 - p) or 0, and a precomputed ``scaled``
-    gives the same result for the same draws."""
+def test_drop_rate_layout_and_values(dtype: torch.dtype) -> None:
+    """drop keeps an entry with probability 1 - p (within 5 binomial standard deviations) in any
+    dtype and in the input's memory layout; kept entries are values / (1 - p) exactly where a
+    float32 uniform draw is below 1 - p, and a precomputed ``scaled`` gives the same result for
+    the same draws."""
     p, n = 0.3, 200_000
     like = torch.ones(n // 100, 4, 5, 5, dtype=dtype).contiguous(memory_format=torch.channels_last)
-    kept = keep_draw(like, p, _gen(0))
-    assert kept.dtype == torch.bool and kept.is_contiguous(memory_format=torch.channels_last)
+    ones_dropped = drop(like, p, _gen(0))
+    assert ones_dropped.is_contiguous(memory_format=torch.channels_last)
+    kept = ones_dropped != 0
     rate = kept.float().mean().item()
     assert abs(rate - (1 - p)) < 5 * math.sqrt(p * (1 - p) / kept.numel())
     values = torch.randn(like.shape, generator=_gen(1)).to(dtype)
     dropped = drop(values, p, _gen(2))
-    expected = torch.where(keep_draw(values, p, _gen(2)), values / (1 - p), 0.0)
+    draws = torch.rand_like(values, dtype=torch.float32, generator=_gen(2))
+    expected = torch.where(draws < 1 - p, values / (1 - p), 0.0)
     assert torch.equal(dropped, expected) and dropped.dtype == dtype
     assert torch.equal(drop(values, p, _gen(2), scaled=values / (1 - p)), dropped)
