@@ -55,10 +55,18 @@ def fold_conv_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
         if conv.bias is not None:
             shift = shift + conv.bias * scale
         weight = conv.weight * scale.view(-1, 1, 1, 1)
-    folded = copy.copy(conv)  # a new module object: attributes shared, tensors replaced below
-    folded._parameters = {"weight": nn.Parameter(weight, requires_grad=False),
-                          "bias": nn.Parameter(shift, requires_grad=False)}  # fmt: skip
-    return folded
+    return _with_parameters(conv, {"weight": weight, "bias": shift})
+
+
+def _with_parameters(module: nn.Module, tensors: dict[str, torch.Tensor | None]) -> nn.Module:
+    """A new module object sharing ``module``'s attributes, with ``tensors`` as its constant
+    parameters (the original keeps its own)."""
+    copied = copy.copy(module)
+    copied._parameters = {
+        name: None if t is None else nn.Parameter(t, requires_grad=False)
+        for name, t in tensors.items()
+    }
+    return copied
 
 
 def _fold(layers: nn.ModuleList, dtype: torch.dtype | None) -> list[nn.Module]:
@@ -76,12 +84,10 @@ def _fold(layers: nn.ModuleList, dtype: torch.dtype | None) -> list[nn.Module]:
 def _cast(layer: nn.Module, dtype: torch.dtype) -> nn.Module:
     if not isinstance(layer, (nn.Conv2d, nn.Linear)):
         return layer
-    cast = copy.copy(layer)
-    cast._parameters = {
-        name: None if p is None else nn.Parameter(p.detach().to(dtype), requires_grad=False)
-        for name, p in layer._parameters.items()
-    }
-    return cast
+    params = layer._parameters.items()
+    return _with_parameters(
+        layer, {name: None if p is None else p.detach().to(dtype) for name, p in params}
+    )
 
 
 def inference_layers(network: FaceCNN, dtype: torch.dtype | None = None) -> list[nn.Module]:
