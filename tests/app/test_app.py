@@ -57,9 +57,9 @@ def test_overview_shows_one_row_per_method_and_the_claims(app_env):
     assert any("Device: CPU" in c.value for c in at.sidebar.caption)
 
 
-def test_overview_reads_a_matching_evaluation(app_env, monkeypatch, tmp_path):
-    # with bnnfer evaluate's files for these models, split and S, the overview shows its
-    # predictions and its intervals (here 7 resamples, to tell them from the live 200)
+def _use_an_evaluation(app_env, monkeypatch, tmp_path) -> None:
+    """bnnfer evaluate's files for the app's models, split and S = 30 (7 resamples, to tell its
+    intervals from the live 200), where the app looks for them."""
     from bnnfer.cli import main
 
     root, models, _ = app_env
@@ -68,6 +68,12 @@ def test_overview_reads_a_matching_evaluation(app_env, monkeypatch, tmp_path):
             "--samples", "30", "--n-boot", "7", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     monkeypatch.setenv("BNNFER_EVALUATION", str(out))
+
+
+def test_overview_reads_a_matching_evaluation(app_env, monkeypatch, tmp_path):
+    # with bnnfer evaluate's files for these models, split and S, the overview shows its
+    # predictions and its intervals
+    _use_an_evaluation(app_env, monkeypatch, tmp_path)
     at = _app()
     caption = " ".join(c.value for c in at.caption)
     assert "7 resamples" in caption and "Predictions: evaluate file" in caption
@@ -78,14 +84,7 @@ def test_head_only_sampling_leaves_the_evaluation_for_live_predictions(
     app_env, monkeypatch, tmp_path
 ):
     # the evaluation sampled every block: with "head only" the overview must not show it
-    from bnnfer.cli import main
-
-    root, models, _ = app_env
-    out = tmp_path / "evaluation"
-    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-            "--samples", "30", "--n-boot", "7", "--out", str(out)]  # fmt: skip
-    assert main(argv) == 0
-    monkeypatch.setenv("BNNFER_EVALUATION", str(out))
+    _use_an_evaluation(app_env, monkeypatch, tmp_path)
     at = _app()
     assert at.sidebar.selectbox(key="placement").value == "every block"
     at.sidebar.selectbox(key="placement").set_value("head only").run()
