@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -101,58 +102,45 @@ def _evaluation_file(split: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _predictions(
-    models_folder: str,
-    data_folder: str,
-    split: str,
-    samples: int,
-    keys: tuple[str, ...],
-    placement: str,
-) -> store.SplitPredictions | None:
+class Request(NamedTuple):
+    """Which predictions the sidebar asks for: a tuple, so it keys Streamlit's caches."""
+
+    models_folder: str
+    data_folder: str
+    split: str
+    samples: int
+    keys: tuple[str, ...]
+    placement: str
+
+
+def _predictions(request: Request) -> store.SplitPredictions | None:
     """Predictions from the evaluate file or bnnfer's disk cache; None when neither fits. An
     evaluate file written (or rewritten) while the app runs is picked up at the next run."""
-    path = _evaluation_file(split)
+    path = _evaluation_file(request.split)
     stamp = path.stat().st_mtime if path is not None else 0.0
-    file = str(path) if path else None
-    return _cached_predictions(
-        models_folder, data_folder, split, samples, keys, placement, file, stamp
-    )
+    return _cached_predictions(request, str(path) if path else None, stamp)
 
 
 @st.cache_data(show_spinner="Reading cached predictions...", max_entries=8)
 def _cached_predictions(
-    models_folder: str,
-    data_folder: str,
-    split: str,
-    samples: int,
-    keys: tuple[str, ...],
-    placement: str,
-    evaluation_file: str | None,
-    evaluation_mtime: float,
+    request: Request, evaluation_file: str | None, evaluation_mtime: float
 ) -> store.SplitPredictions | None:
-    methods, _, _ = load_models(models_folder, placement)
-    faces = load_split(data_folder, split)
+    methods, _, _ = load_models(request.models_folder, request.placement)
+    faces = load_split(request.data_folder, request.split)
     return store.find_predictions(
-        methods, models_folder, faces, samples=samples, keys=list(keys),
+        methods, request.models_folder, faces, samples=request.samples, keys=list(request.keys),
         evaluation_file=evaluation_file,
     )  # fmt: skip
 
 
-def _compute_predictions(
-    models_folder: str,
-    data_folder: str,
-    split: str,
-    samples: int,
-    keys: tuple[str, ...],
-    placement: str,
-) -> None:
+def _compute_predictions(request: Request) -> None:
     """Run the models with a progress bar; the result lands in bnnfer's disk cache."""
-    methods, _, _ = load_models(models_folder, placement)
-    faces = load_split(data_folder, split)
+    methods, _, _ = load_models(request.models_folder, request.placement)
+    faces = load_split(request.data_folder, request.split)
     bar = st.progress(0.0, text=f"Running the models on {len(faces)} faces...")
     store.get_predictions(
-        methods, models_folder, faces, samples=samples, keys=list(keys),
-        evaluation_file=_evaluation_file(split),
+        methods, request.models_folder, faces, samples=request.samples, keys=list(request.keys),
+        evaluation_file=_evaluation_file(request.split),
         progress=lambda fraction, text: bar.progress(min(1.0, fraction), text=text),
     )  # fmt: skip
     bar.empty()
@@ -234,15 +222,15 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
     except data.FerPlusError as error:
         no_data_help(chosen["data"], error)
         return None
-    args = (
+    request = Request(
         str(models_dir()), chosen["data"], chosen["split"], int(chosen["samples"]), tuple(keys),
         chosen["placement"],
     )  # fmt: skip
-    preds = _predictions(*args)
+    preds = _predictions(request)
     if preds is None:  # not on disk yet: compute once with a progress bar, then read the cache
-        _compute_predictions(*args)
+        _compute_predictions(request)
         _cached_predictions.clear()
-        preds = _predictions(*args)
+        preds = _predictions(request)
     return preds, keys, labels
 
 
