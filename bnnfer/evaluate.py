@@ -25,7 +25,7 @@ import numpy as np
 from . import metrics
 from .data import FerPlusSplit
 from .inference import mc_predict
-from .methods import Method
+from .methods import Method, placements
 
 
 class Faces(NamedTuple):
@@ -215,11 +215,7 @@ def evaluate_methods(
             "faces": len(split),
             "precision": precision,
             # which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
-            "placements": {
-                key: m.networks[0].config.placement
-                for key, m in methods.items()
-                if m.name.startswith("mc_")
-            },
+            "placements": placements(methods),
         },
     )
 

@@ -18,7 +18,7 @@ exactly for DropConnect).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -205,6 +205,16 @@ class DeepEnsemble(Method):
         self.check_samples(samples)
         self._require_eval()
         return self._probabilities(torch.stack([engine.deterministic(m, x) for m in self.members]))
+
+
+def placements(methods: Mapping[str, Method]) -> dict[str, str]:
+    """``{key: placement}`` of the MC methods among ``methods``: which of their stochastic layers
+    they sample (``"all"``, ``"last"``, ``"head"``; see `bnnfer.networks.with_placement`)."""
+    return {
+        key: m.networks[0].config.placement
+        for key, m in methods.items()
+        if isinstance(m, _MonteCarlo)
+    }
 
 
 def network_config_for(method: str, base: NetworkConfig | None = None) -> NetworkConfig:

@@ -5,7 +5,7 @@ The dashboard needs, for every face of a split, every method's MC samples ``(S, 
 
 1. the file ``bnnfer evaluate`` wrote (``predictions-<split>.npz``), if it was made from the same
    bundle (manifest digest), the same split and faces, with the MC rows sampled in the same
-   placement (`placements`), and holds at least S samples;
+   placement (`bnnfer.methods.placements`), and holds at least S samples;
 2. bnnfer's own prediction cache (``<cache>/predictions-<digest>-<split>[-<placement>].npz``,
    a file per placement), same checks;
 3. fresh inference, which it then writes to that cache (keeping the larger S).
@@ -29,7 +29,7 @@ import numpy as np
 from .data import FerPlusSplit, default_cache_dir, human_statistics
 from .evaluate import models_digest, read_predictions
 from .inference import mc_predict
-from .methods import Method
+from .methods import Method, placements
 
 Progress = Callable[[float, str], None]
 
@@ -72,12 +72,6 @@ UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 def _is_mc(method: Method) -> bool:
     return method.name.startswith("mc_")
-
-
-def placements(methods: Mapping[str, Method]) -> dict[str, str]:
-    """``{key: placement}`` of the MC methods: which of their stochastic layers they sample
-    (``"all"``, ``"last"``, ``"head"``; see `bnnfer.networks.with_placement`)."""
-    return {k: m.networks[0].config.placement for k, m in methods.items() if _is_mc(m)}
 
 
 def _matching_samples(
