@@ -7,6 +7,7 @@ Figures are measured, printed and written as JSON; nothing here asserts a speed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -21,7 +22,27 @@ from torch import nn
 
 from . import engine, metrics
 from .allocator import release_freed_memory
-from .networks import FaceCNN, with_placement
+from .networks import FaceCNN, NetworkConfig, with_placement
+
+
+def bench_networks(models: str | Path, device: torch.device) -> tuple[dict[str, FaceCNN], bool]:
+    """The bundle's MC-Dropout and MC-DropConnect networks in ``models`` (first member), or
+    untrained default networks where the folder holds no trained bundle (timing does not
+    depend on the weights); the flag says which."""
+    from .checkpoints import load_networks
+
+    models = Path(models)
+    if (models / "dropout.json").is_file() and (models / "dropconnect.json").is_file():
+        networks = {
+            "mc_dropout": load_networks(models / "dropout", device)[0][0],
+            "mc_dropconnect": load_networks(models / "dropconnect", device)[0][0],
+        }
+        return networks, True
+    networks = {
+        "mc_dropout": FaceCNN(NetworkConfig()).eval(),
+        "mc_dropconnect": FaceCNN(NetworkConfig(stochastic="dropconnect")).eval(),
+    }
+    return {k: n.to(device) for k, n in networks.items()}, False
 
 
 def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> float:
@@ -58,9 +79,30 @@ def _bound(trunk_flops: float, rest_flops: float, samples: int) -> float:
 
 
 def matmul_peak(
-    device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 10
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    size: int | None = None,
+    repeats: int = 10,
+    tf32: bool = False,
 ) -> float:
-    """GFLOP/s of a large ``dtype`` matmul: the practical peak of ``device`` in this run."""
+    """GFLOP/s of a large ``dtype`` matmul: the practical peak of ``device`` in this run.
+    ``size`` defaults to 2048 on a CPU and 8192 on a GPU, where a 2048 product is too short
+    to fill the device. ``tf32`` lets a CUDA float32 product run in TF32, the peak to compare
+    float32 convolutions with when cuDNN runs them in TF32 (torch's default)."""
+    size = size or (2048 if device.type == "cpu" else 8192)
+    if device.type != "cuda":
+        if tf32:
+            raise ValueError(f"tf32 is a CUDA setting, got device {device}")
+        return _matmul_rate(device, dtype, size, repeats)
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        return _matmul_rate(device, dtype, size, repeats)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     torch.mm(a, b)
@@ -187,6 +229,69 @@ def engine_vs_naive(
                 )  # fmt: skip
                 records[-1]["other_layout"] = other
                 records[-1]["other_layout_per_s"] = batch * s / other_seconds
+    return records
+
+
+def engine_settings(
+    networks: dict[str, FaceCNN],
+    batches: Sequence[int] = (1, 64),
+    rows: Sequence[int] = (16, 64, 256, 1024),
+    samples: int = 30,
+    device: torch.device | None = None,
+    min_seconds: float = 0.5,
+    precision: str = "fp32",
+) -> list[dict[str, Any]]:
+    """The measurements behind the engine's per-device defaults (`engine.MAX_ROWS`,
+    `engine.DROPCONNECT_LAYOUT`): per method and batch, images x samples per second at S =
+    ``samples`` for each pass size in ``rows`` (dropout; DropConnect's grouped layout) and for
+    DropConnect's looped layout (one pass per sample, so no pass size). Each record says
+    whether it is the device's default setting and what share of the fastest it reaches."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    device = device or torch.device("cpu")
+    default_rows = engine.for_device(engine.MAX_ROWS, device)
+    default_layout = engine.for_device(engine.DROPCONNECT_LAYOUT, device)
+    records = []
+    for method, network in networks.items():
+        network = network.to(device).eval()
+        if method == "mc_dropconnect":
+            settings = [("grouped", r) for r in rows] + [("looped", None)]
+        else:
+            settings = [("batched", r) for r in rows]
+        for batch in batches:
+            x = torch.rand(batch, 1, 48, 48, device=device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            group = []
+            for layout, max_rows in settings:
+                if layout == "batched":
+                    run = engine.dropout_samples
+                else:
+                    run = functools.partial(engine.dropconnect_samples, layout=layout)
+                generator = torch.Generator(device=device).manual_seed(0)
+                seconds = _timed(
+                    lambda r=run, n=network, x=x, m=max_rows, g=generator: r(n, x, samples, g, m),
+                    device, min_seconds, precision == "bf16",
+                )  # fmt: skip
+                if layout == "looped":
+                    is_default = default_layout == "looped"
+                else:
+                    is_default = max_rows == default_rows and layout in ("batched", default_layout)
+                group.append(
+                    {
+                        "method": method,
+                        "batch": batch,
+                        "samples": samples,
+                        "precision": precision,
+                        "layout": layout,
+                        "max_rows": max_rows,
+                        "per_s": batch * samples / seconds,
+                        "default": is_default,
+                    }
+                )
+            fastest = max(r["per_s"] for r in group)
+            for record in group:
+                record["share_of_fastest"] = record["per_s"] / fastest
+            records += group
     return records
 
 

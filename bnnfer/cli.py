@@ -254,37 +254,30 @@ def _bench(args: argparse.Namespace) -> int:
 
     from . import bench
     from .bundle import load_bundle
-    from .checkpoints import load_networks
     from .data import FerPlusError as DataError
     from .inference import native_bf16, select_device
-    from .networks import FaceCNN, NetworkConfig
 
     device = select_device(args.device)
     models = Path(args.models)
-    if (models / "dropout.json").is_file() and (models / "dropconnect.json").is_file():
-        networks = {
-            "mc_dropout": load_networks(models / "dropout", device)[0][0],
-            "mc_dropconnect": load_networks(models / "dropconnect", device)[0][0],
-        }
-        trained = True
-    else:  # timing does not depend on the weights
+    networks, trained = bench.bench_networks(models, device)
+    if not trained:
         print(f"[bench] no trained bundle in {models}: timing untrained networks", file=sys.stderr)
-        networks = {
-            "mc_dropout": FaceCNN(NetworkConfig()).eval(),
-            "mc_dropconnect": FaceCNN(NetworkConfig(stochastic="dropconnect")).eval(),
-        }
-        trained = False
     precisions = args.precision or ["fp32", *(["bf16"] if native_bf16(device) else [])]
     document: dict = {
         "machine": bench.machine(),
         "device": str(device),
         "precisions": precisions,
         "matmul_peak_gflops": {},
+        # cuDNN runs float32 convolutions in TF32 by default: compare them with a TF32 product
+        "fp32_peak_is_tf32": device.type == "cuda" and torch.backends.cudnn.allow_tf32,
         "engine_vs_naive": [],
     }
     for precision in precisions:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        peak = document["matmul_peak_gflops"][precision] = bench.matmul_peak(device, dtype)
+        tf32 = precision == "fp32" and document["fp32_peak_is_tf32"]
+        peak = document["matmul_peak_gflops"][precision] = bench.matmul_peak(
+            device, dtype, tf32=tf32
+        )
         print(f"{precision} matmul peak on {device}: {peak:.1f} GFLOP/s")
         records = bench.engine_vs_naive(
             networks, samples=args.samples, batch=args.batch, device=device,

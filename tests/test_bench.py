@@ -117,3 +117,46 @@ def test_end_to_end_times_one_face_and_the_split_through_the_cache(tiny_bundle):
     assert result["split_cache_source"] == "cache" and result["split_from_cache_s"] > 0
     without_split = bench.end_to_end(load_bundle(models), valid.images[0], repeats=1)
     assert set(without_split) == {"precision", "one_face_all_methods_s"}
+
+
+def test_engine_settings_times_every_setting_and_marks_the_cpu_defaults():
+    networks = {
+        "mc_dropout": FaceCNN(TINY).eval(),
+        "mc_dropconnect": FaceCNN(NetworkConfig(**{**vars(TINY), "stochastic": "dropconnect"})),
+    }
+    records = bench.engine_settings(
+        networks, batches=(1, 3), rows=(4, 64), samples=2, min_seconds=0.01
+    )
+    settings = [(r["method"], r["batch"], r["layout"], r["max_rows"]) for r in records]
+    assert settings == [
+        ("mc_dropout", 1, "batched", 4), ("mc_dropout", 1, "batched", 64),
+        ("mc_dropout", 3, "batched", 4), ("mc_dropout", 3, "batched", 64),
+        ("mc_dropconnect", 1, "grouped", 4), ("mc_dropconnect", 1, "grouped", 64),
+        ("mc_dropconnect", 1, "looped", None),
+        ("mc_dropconnect", 3, "grouped", 4), ("mc_dropconnect", 3, "grouped", 64),
+        ("mc_dropconnect", 3, "looped", None),
+    ]  # fmt: skip
+    # the CPU defaults: passes of 64 rows for dropout, the looped layout for DropConnect
+    defaults = {(r["method"], r["layout"], r["max_rows"]) for r in records if r["default"]}
+    assert defaults == {("mc_dropout", "batched", 64), ("mc_dropconnect", "looped", None)}
+    for method in networks:
+        for batch in (1, 3):
+            group = [r for r in records if (r["method"], r["batch"]) == (method, batch)]
+            assert max(r["share_of_fastest"] for r in group) == 1.0
+            assert all(0 < r["share_of_fastest"] <= 1 and r["per_s"] > 0 for r in group)
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16, got 'fp16'"):
+        bench.engine_settings(networks, precision="fp16")
+
+
+def test_bench_networks_without_a_bundle_are_untrained_defaults(tmp_path):
+    networks, trained = bench.bench_networks(tmp_path, torch.device("cpu"))
+    assert not trained
+    assert {k: n.config.stochastic for k, n in networks.items()} == {
+        "mc_dropout": "dropout",
+        "mc_dropconnect": "dropconnect",
+    }
+
+
+def test_matmul_peak_refuses_tf32_off_cuda():
+    with pytest.raises(ValueError, match="tf32 is a CUDA setting"):
+        bench.matmul_peak(torch.device("cpu"), tf32=True)
