@@ -24,13 +24,13 @@ python3 -m pytest -q -p no:cacheprovider tests/test_engine_cuda.py \
   "tests/test_inference.py::test_other_device_runs_a_copy_and_leaves_the_model_where_it_was" \
   2>&1 | tee "$out/cuda-tests.log"
 
-python3 benchmarks/engine_settings.py --device cuda --batches 1 64 1024 \
-  --rows 256 1024 4096 16384 --out "$out/engine_settings-cuda.json"
+python3 benchmarks/engine_settings.py --device cuda --batches 1 64 256 1024 \
+  --rows 1024 4096 16384 --out "$out/engine_settings-cuda.json"
 
 python3 benchmarks/mc_inference.py --device cuda --models assets/models --data "$data" \
-  --whole-split --quality-faces 1000 --seconds 1 --out "$out/mc_inference-cuda.json"
+  --whole-split --quality-faces 1000 --seconds 0.5 --out "$out/mc_inference-cuda.json"
 python3 benchmarks/mc_inference.py --device cuda --models assets/models --data "$out/none" \
-  --batch 1024 --samples 30 100 --seconds 1 --out "$out/mc_inference-cuda-batch1024.json"
+  --batch 1024 --samples 30 100 --seconds 0.5 --out "$out/mc_inference-cuda-batch1024.json"
 
 timeout 240 python3 - "$data" "$out/compile-cuda.json" <<'EOF'
 import sys

@@ -48,7 +48,7 @@ def bench_networks(models: str | Path, device: torch.device) -> tuple[dict[str, 
 def layer_flops(network: FaceCNN, start: int = 0, stop: int | None = None) -> float:
     """Multiply-adds x 2 of the conv and linear layers in ``[start, stop)`` for one image."""
     flops = 0.0
-    x = torch.zeros(1, 1, 48, 48)
+    x = torch.zeros(1, 1, 48, 48, device=next(network.parameters()).device)
     with torch.inference_mode():
         for i, layer in enumerate(network.layers):
             out = layer(x)  # stochastic layers default to their deterministic pass
