@@ -2,7 +2,7 @@
 
 For the bundle's MC-Dropout and MC-DropConnect networks at S = 30, times each pass size
 (``--rows``; `bnnfer.engine.MAX_ROWS`) and DropConnect's two layouts
-(`bnnfer.engine.DROPCONNECT_LAYOUT`) for each batch of images, prints a table (the default
+(`bnnfer.engine.dropconnect_layout`) for each batch of images, prints a table (the default
 setting starred, each setting's share of the fastest), and writes JSON (default
 benchmarks/results/engine_settings-<device type>.json).
 """

@@ -219,7 +219,7 @@ def engine_vs_naive(
                 }
             )
             if method == "mc_dropconnect":  # the layout the device does not default to
-                default = engine.for_device(engine.DROPCONNECT_LAYOUT, device)
+                default = engine.dropconnect_layout(device, batch)
                 other = "grouped" if default == "looped" else "looped"
                 other_seconds = _timed(
                     lambda n=network, s=s, g=generator, o=other: engine.dropconnect_samples(
@@ -242,7 +242,7 @@ def engine_settings(
     precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """The measurements behind the engine's per-device defaults (`engine.MAX_ROWS`,
-    `engine.DROPCONNECT_LAYOUT`): per method and batch, images x samples per second at S =
+    `engine.dropconnect_layout`): per method and batch, images x samples per second at S =
     ``samples`` for each pass size in ``rows`` (dropout; DropConnect's grouped layout) and for
     DropConnect's looped layout (one pass per sample, so no pass size). Each record says
     whether it is the device's default setting and what share of the fastest it reaches."""
@@ -250,7 +250,6 @@ def engine_settings(
         raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     device = device or torch.device("cpu")
     default_rows = engine.for_device(engine.MAX_ROWS, device)
-    default_layout = engine.for_device(engine.DROPCONNECT_LAYOUT, device)
     records = []
     for method, network in networks.items():
         network = network.to(device).eval()
@@ -272,10 +271,12 @@ def engine_settings(
                     lambda r=run, n=network, x=x, m=max_rows, g=generator: r(n, x, samples, g, m),
                     device, min_seconds, precision == "bf16",
                 )  # fmt: skip
-                if layout == "looped":
-                    is_default = default_layout == "looped"
+                if layout == "batched":
+                    is_default = max_rows == default_rows
                 else:
-                    is_default = max_rows == default_rows and layout in ("batched", default_layout)
+                    is_default = layout == engine.dropconnect_layout(device, batch) and (
+                        layout == "looped" or max_rows == default_rows
+                    )
                 group.append(
                     {
                         "method": method,

@@ -15,11 +15,17 @@ stochastic one), computed once per image and shared by every sample:
   features ``(S, B, F)`` through batched matrix products; ``"looped"`` runs the rest once per
   weight sample with functional convolutions (no model copies).
 
-Which pays depends on the device, and was measured (`bnnfer bench`): on a 2-core CPU grouped
-convolutions ran at 30-75% of the looped passes' speed and passes of 64 rows were the fastest
-(2-15% over 128-512 rows, more in bf16), so the CPU defaults are rows of 64 and the looped
-layout; elsewhere the defaults are 4096 rows and the grouped layout, which turn S small
-launches into one large one on a GPU (not measured in this project).
+Which pays depends on the device and the batch, and was measured
+(`benchmarks/engine_settings.py`, results in ``benchmarks/results/engine_settings-*.json``):
+
+* on a 2-core CPU grouped convolutions ran at 30-75% of the looped passes' speed and passes of
+  64 rows were the fastest (2-15% over 128-512 rows, more in bf16): rows of 64, always looped;
+* on a GPU (an H200, S = 30) the grouped layout turns S small launches into one large one:
+  1.7-2.4x the looped layout's speed for 1 image and 1.2-1.5x for 64; from 256 images on, one
+  looped pass of the batch fills the GPU by itself, and looped ran 1.1-1.25x faster than grouped
+  for 256 images and 1.3-1.45x for 1024. Pass sizes of 1024 to 16384 rows differed by less than
+  the noise between repeated settings (up to 17%), so 4096 rows stays. So on a GPU: rows of
+  4096, DropConnect grouped below 256 images and looped from there.
 
 `naive_samples` is the reference: S separate full passes of the network as it is (BatchNorm
 unfolded) over the batch. ``fold=False`` runs the engine on the unfolded layers, to measure
@@ -39,13 +45,20 @@ from .networks import FaceCNN, run_layers, trunk_length
 # images x samples per forward pass, by device type: bounds activation memory; on a CPU small
 # passes keep a pass's activations in cache
 MAX_ROWS = {"cpu": 64, "other": 4096}
-# the DropConnect layout by device type (see the module docstring)
-DROPCONNECT_LAYOUT = {"cpu": "looped", "other": "grouped"}
+# DropConnect runs grouped for batches of fewer images than this, looped from it on, by device
+# type (see the module docstring): never grouped on a CPU
+GROUPED_BELOW = {"cpu": 0, "other": 256}
 
 
 def for_device(table: dict, device: torch.device):
-    """``table``'s entry for ``device`` (`MAX_ROWS`, `DROPCONNECT_LAYOUT`): "cpu" or "other"."""
+    """``table``'s entry for ``device`` (`MAX_ROWS`, `GROUPED_BELOW`): "cpu" or "other"."""
     return table["cpu" if device.type == "cpu" else "other"]
+
+
+def dropconnect_layout(device: torch.device, batch: int) -> str:
+    """The DropConnect layout for ``batch`` images on ``device``: ``"grouped"`` while one pass
+    of the batch is too small to fill the device (`GROUPED_BELOW`), else ``"looped"``."""
+    return "grouped" if batch < for_device(GROUPED_BELOW, device) else "looped"
 
 
 def _layers(network: FaceCNN, device: torch.device, fold: bool) -> list[nn.Module]:
@@ -219,9 +232,10 @@ def dropconnect_samples(
     fold: bool = True,
 ) -> torch.Tensor:
     """MC-DropConnect: shared trunk, then the S weight samples (one per sample, shared by the
-    whole batch) in the ``layout`` given, or `DROPCONNECT_LAYOUT`'s for the device. The grouped
-    layout runs batch chunks of at most ``max_rows // S`` images, all with the same weights."""
-    layout = layout or for_device(DROPCONNECT_LAYOUT, x.device)
+    whole batch) in the ``layout`` given, or `dropconnect_layout`'s for the device and batch.
+    The grouped layout runs batch chunks of at most ``max_rows // S`` images, all with the same
+    weights."""
+    layout = layout or dropconnect_layout(x.device, x.shape[0])
     if layout not in ("grouped", "looped"):
         raise ValueError(f"layout must be 'grouped' or 'looped', got {layout!r}")
     layers = _layers(network, x.device, fold)

@@ -50,9 +50,10 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator(device=CUDA).manual_seed(seed)
 
 
-def test_the_gpu_defaults_are_large_passes_and_the_grouped_layout() -> None:
+def test_the_gpu_defaults_are_large_passes_and_grouped_dropconnect_for_small_batches() -> None:
     assert engine.for_device(engine.MAX_ROWS, CUDA) == engine.MAX_ROWS["other"]
-    assert engine.for_device(engine.DROPCONNECT_LAYOUT, CUDA) == "grouped"
+    assert engine.dropconnect_layout(CUDA, 1) == engine.dropconnect_layout(CUDA, 255) == "grouped"
+    assert engine.dropconnect_layout(CUDA, 256) == "looped"
 
 
 @pytest.mark.usefixtures("no_tf32")
