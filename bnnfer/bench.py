@@ -305,8 +305,9 @@ def placement_tradeoff(
     device: torch.device | None = None,
     precision: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Per method and placement: seconds for ``samples`` samples of all ``images`` beside the
-    quality (accuracy, JSD to the votes, misclassification AUROC by mutual information)."""
+    """Per method and placement: seconds for ``samples`` samples of all ``images`` (after a
+    warm-up) beside the quality (accuracy, JSD to the votes, misclassification AUROC by mutual
+    information)."""
     from .inference import mc_predict
     from .methods import build_method
 
@@ -316,6 +317,9 @@ def placement_tradeoff(
         for placement in ("all", "last", "head"):
             variant = with_placement(network, placement).to(device)
             model = build_method(method, [variant], samples=samples).eval()
+            # warm-up on a few faces: folding the layers and CUDA's lazy start are not part of
+            # the rate (on a GPU 1,000 faces take tens of ms; two unwarmed runs differed 2x)
+            mc_predict(model, images[:8], samples=samples, seed=0, precision=precision)
             started = time.perf_counter()
             drawn = mc_predict(model, images, samples=samples, seed=0, precision=precision)
             drawn = drawn.numpy().astype(np.float64)

@@ -22,10 +22,10 @@ Which pays depends on the device and the batch, and was measured
   64 rows were the fastest (2-15% over 128-512 rows, more in bf16): rows of 64, always looped;
 * on a GPU (an H200, S = 30) the grouped layout turns S small launches into one large one:
   1.7-2.4x the looped layout's speed for 1 image and 1.2-1.5x for 64; from 256 images on, one
-  looped pass of the batch fills the GPU by itself, and looped ran 1.1-1.25x faster than grouped
-  for 256 images and 1.3-1.45x for 1024. Pass sizes of 1024 to 16384 rows differed by less than
-  the noise between repeated settings (up to 17%), so 4096 rows stays. So on a GPU: rows of
-  4096, DropConnect grouped below 256 images and looped from there.
+  looped pass of the batch fills the GPU by itself, and looped ran 1.0-1.35x as fast as grouped
+  for 256 images and 1.25-1.45x for 1024 (three runs). Passes of 4096 rows came within 6% of the
+  fastest size measured (1024 to 16384 rows) wherever they are used. So on a GPU: rows of 4096,
+  DropConnect grouped below 256 images and looped from there.
 
 `naive_samples` is the reference: S separate full passes of the network as it is (BatchNorm
 unfolded) over the batch. ``fold=False`` runs the engine on the unfolded layers, to measure
