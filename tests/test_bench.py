@@ -80,6 +80,9 @@ def test_bench_command_writes_the_documented_records(tmp_path, capsys):
             assert record["other_layout"] == "grouped" and record["other_layout_per_s"] > 0
         peak = document["matmul_peak_gflops"][record["precision"]]
         assert record["engine_share_of_peak"] == pytest.approx(record["engine_gflops"] / peak)
+        # the FLOP bound, run at the matmul peak, over the naive loop's measured rate
+        ceiling = record["flop_bound"] * peak / record["naive_gflops"]
+        assert record["speedup_at_peak"] == pytest.approx(ceiling)
     assert "| mc_dropconnect | 3 | bf16 |" in capsys.readouterr().out
 
 
