@@ -172,7 +172,8 @@ def engine_vs_naive(
     """One record per method and S: images x samples per second of the engine, of the engine
     without BatchNorm folding (trunk sharing and batching alone) and of S full passes, the
     ratios, the engine's GFLOP/s and its peak memory, and for DropConnect the rate of the layout
-    the device does not default to; ``precision`` ``"fp32"`` or ``"bf16"`` (autocast)."""
+    the device does not default to for this batch; ``precision`` ``"fp32"`` or ``"bf16"``
+    (autocast)."""
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     device = device or torch.device("cpu")
