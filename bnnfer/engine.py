@@ -18,8 +18,9 @@ stochastic one), computed once per image and shared by every sample:
 Which pays depends on the device and the batch, and was measured
 (`benchmarks/engine_settings.py`, results in ``benchmarks/results/engine_settings-*.json``):
 
-* on a 2-core CPU grouped convolutions ran at 30-75% of the looped passes' speed and passes of
-  64 rows were the fastest (2-15% over 128-512 rows, more in bf16): rows of 64, always looped;
+* on a 2-core CPU the grouped layout ran at 41-78% of the looped passes' speed for 64 and 256
+  images and within 4-11% of it for one image, and passes of 64 rows came within 4% of the
+  fastest size measured (16 to 1024 rows) for every batch: rows of 64, always looped;
 * on a GPU (an H200, S = 30) the grouped layout turns S small launches into one large one:
   1.7-2.4x the looped layout's speed for 1 image and 1.2-1.5x for 64; from 256 images on, one
   looped pass of the batch fills the GPU by itself, and looped ran 1.0-1.35x as fast as grouped
