@@ -3,16 +3,21 @@
 Inputs everywhere are float tensors in [0, 1] shaped ``(1, 48, 48)`` per face (``(B, 1, 48, 48)``
 batched); the network normalises internally, so a photo crop and a FER+ face need the same
 preprocessing only. Augmentation uses ``torchvision.transforms.v2``: small shifts, rotations and
-scales plus a horizontal flip, which keep a face a face of the same emotion.
+scales plus a horizontal flip, which keep a face a face of the same emotion. torchvision is
+imported only when a transform is built: importing it imports ``torch._dynamo`` (about 1 s on
+this project's CPU), which `to_input`, the one function inference needs, never uses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def train_transform(config: AugmentConfig = AugmentConfig()) -> v2.Transform:
     """Random affine + flip for one float ``(1, 48, 48)`` face; identity when config is all off."""
+    from torchvision.transforms import v2
+
     steps: list[v2.Transform] = []
     if config.degrees or config.translate or config.scale:
         steps.append(
@@ -62,4 +69,6 @@ def train_transform(config: AugmentConfig = AugmentConfig()) -> v2.Transform:
 
 def eval_transform() -> v2.Transform:
     """Evaluation is deterministic: nothing moves."""
+    from torchvision.transforms import v2
+
     return v2.Identity()

@@ -1,6 +1,10 @@
-"""bnnfer.targets and bnnfer.transforms: the three training targets and the augmentation."""
+"""bnnfer.targets and bnnfer.transforms: the three training targets, the augmentation, and
+torchvision kept out of the inference path's imports."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,3 +77,16 @@ def test_augmentation_moves_faces_and_evaluation_does_not():
     assert torch.equal(eval_transform()(face), face)
     off = AugmentConfig(degrees=0, translate=0, scale=0, flip=False)
     assert torch.equal(train_transform(off)(face), face)
+
+
+def test_importing_bnnfer_for_inference_leaves_torchvision_unimported():
+    """torchvision imports torch._dynamo (about 1 s): only building a transform may import it,
+    so the dashboard, the CLI and inference start without it."""
+    modules = "bnnfer, bnnfer.cli, bnnfer.store, bnnfer.evaluate, bnnfer.views, bnnfer.faces"
+    code = (
+        f"import sys, {modules}\n"
+        "from bnnfer.transforms import to_input\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
