@@ -4,6 +4,9 @@ records have the documented fields (no speed is asserted: the benchmark measures
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,3 +166,19 @@ def test_bench_networks_without_a_bundle_are_untrained_defaults(tmp_path):
 def test_matmul_peak_refuses_tf32_off_cuda():
     with pytest.raises(ValueError, match="tf32 is a CUDA setting"):
         bench.matmul_peak(torch.device("cpu"), tf32=True)
+
+
+def test_engine_settings_script_writes_its_table_and_refuses_bad_sizes(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_settings.py"
+    out = tmp_path / "settings.json"
+    argv = [sys.executable, str(script), "--models", str(tmp_path / "none"), "--device", "cpu"]
+    tiny = ["--batches", "1", "--rows", "4", "--samples", "2", "--seconds", "0.01"]
+    done = subprocess.run(
+        [*argv, *tiny, "--precision", "fp32", "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())["records"]
+    assert [r["setting"] for r in records] == ["batched 4", "grouped 4", "looped *"]
+    assert "| mc_dropconnect | fp32 | 1 | looped * |" in done.stdout
+    refused = subprocess.run([*argv, "--rows", "0"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--rows" in refused.stderr and not refused.stdout
