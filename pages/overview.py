@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from bnnfer import views
-from bnnfer.evaluate import METRICS
+from bnnfer.evaluate import CALIBRATION_INTERVAL_NOTE, METRICS
 from pages import shared
 
 st.title("bnnfer: facial emotions, with the uncertainty people have")
@@ -69,7 +69,7 @@ if loaded is not None:
         "and human ECE against their vote distribution; Spearman correlates model entropy with "
         "vote entropy. The paired column scores both methods on the same resampled faces: an "
         "interval without 0 is a real difference in JSD from the classical network. "
-        f"Predictions: {preds.source}."
+        f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}."
     )
     st.subheader("The paper's claims, on this data")
     claims = views.paper_claims(table)

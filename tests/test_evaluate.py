@@ -16,6 +16,7 @@ from bnnfer import metrics
 from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
 from bnnfer.evaluate import (
+    CALIBRATION_INTERVAL_NOTE,
     METRICS,
     PAIRED_METRICS,
     evaluate_methods,
@@ -49,6 +50,8 @@ def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
     assert 0 <= document["metrics"]["mc_dropout"]["jsd"]["value"] <= np.log(2)
     markdown = paths["markdown"].read_text()
     assert "| MC-Dropout |" in markdown and "JSD to votes" in markdown
+    # the binned calibration errors' upward bias is said where their intervals are shown
+    assert markdown.splitlines()[0].endswith(CALIBRATION_INTERVAL_NOTE)
     # every other row against the classical one, paired
     paired = document["minus_classical"]
     assert list(paired) == [row.key for row in ROWS if row.key != "classical"]
