@@ -219,7 +219,7 @@ def engine_vs_naive(
                     "flop_bound": _bound(trunk_flops, rest_flops, s),
                 }
             )
-            if method == "mc_dropconnect":  # the layout the device does not default to
+            if method == "mc_dropconnect":  # the layout not chosen for this device and batch
                 default = engine.dropconnect_layout(device, batch)
                 other = "grouped" if default == "looped" else "looped"
                 other_seconds = _timed(
