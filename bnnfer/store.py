@@ -114,10 +114,12 @@ def _usable(
     split: FerPlusSplit,
     keys: Sequence[str],
     methods: Mapping[str, Method],
+    wanted: Mapping[str, str],
     samples: int,
 ) -> dict[str, np.ndarray] | None:
-    """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit."""
-    matching = _matching_samples(path, digest, split, placements(methods))
+    """The samples of ``keys`` in ``path`` cut to S, or None when the file does not fit
+    (``wanted``: the MC rows' placements, `bnnfer.methods.placements` of ``methods``)."""
+    matching = _matching_samples(path, digest, split, wanted)
     if matching is None:
         return None
     stored, found = matching[0], {}
@@ -152,7 +154,7 @@ def _check(methods: Mapping[str, Method], keys: Sequence[str] | None, samples: i
 
 
 def _locations(
-    methods: Mapping[str, Method],
+    wanted: Mapping[str, str],
     models_folder: str | os.PathLike[str],
     split: FerPlusSplit,
     evaluation_file: str | os.PathLike[str] | None,
@@ -161,7 +163,7 @@ def _locations(
     """``(models digest, cache file, [(file, source name), ...] in the order to try)``."""
     digest = models_digest(models_folder)
     cache_folder = Path(cache_dir or default_cache_dir())
-    cache = cache_path(cache_folder, digest, split.split, placements(methods))
+    cache = cache_path(cache_folder, digest, split.split, wanted)
     sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
     return digest, cache, [*sources, (cache, "cache")]
 
@@ -172,10 +174,11 @@ def _first_usable(
     split: FerPlusSplit,
     keys: Sequence[str],
     methods: Mapping[str, Method],
+    wanted: Mapping[str, str],
     samples: int,
 ) -> SplitPredictions | None:
     for path, source in sources:
-        found = _usable(path, digest, split, keys, methods, samples)
+        found = _usable(path, digest, split, keys, methods, wanted, samples)
         if found is not None:
             return SplitPredictions(
                 split.split, split.names, split.images, split.votes, found, source
@@ -195,8 +198,9 @@ def find_predictions(
     """The predictions from the evaluate file or the cache when one fits, else None (no
     inference is run)."""
     keys = _check(methods, keys, samples)
-    digest, _, sources = _locations(methods, models_folder, split, evaluation_file, cache_dir)
-    return _first_usable(digest, sources, split, keys, methods, samples)
+    wanted = placements(methods)
+    digest, _, sources = _locations(wanted, models_folder, split, evaluation_file, cache_dir)
+    return _first_usable(digest, sources, split, keys, methods, wanted, samples)
 
 
 def get_predictions(
@@ -215,13 +219,13 @@ def get_predictions(
     (in ``precision``, see `bnnfer.mc_predict`) and cached (see the module docstring).
     ``progress(fraction, text)`` is called as each batch of faces is done."""
     keys = _check(methods, keys, samples)
-    digest, cache, sources = _locations(methods, models_folder, split, evaluation_file, cache_dir)
-    found = _first_usable(digest, sources, split, keys, methods, samples)
+    wanted = placements(methods)
+    digest, cache, sources = _locations(wanted, models_folder, split, evaluation_file, cache_dir)
+    found = _first_usable(digest, sources, split, keys, methods, wanted, samples)
     if found is not None:
         return found
 
     # compute what is missing, then merge into the cache (keeping more samples where it had them)
-    wanted = placements(methods)
     existing, placed = _matching_samples(cache, digest, split, wanted) or ({}, {})
     computed: dict[str, np.ndarray] = {}
     for i, key in enumerate(keys):
