@@ -27,9 +27,7 @@ def _frame(_preds, cache_key: tuple, keys: tuple[str, ...]) -> pd.DataFrame:
 loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
-    chosen = shared.settings()
-    cache_key = (chosen["data"], preds.split, chosen["samples"], chosen["placement"])
-    frame = _frame(preds, cache_key, tuple(keys))
+    frame = _frame(preds, shared.predictions_key(preds), tuple(keys))
 
     with st.expander("Filters and order", expanded=True):
         top = st.columns([2, 2, 2, 2])

@@ -30,7 +30,6 @@ def _table(_preds, cache_key: tuple, keys: tuple[str, ...], labels: dict) -> obj
 loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
-    chosen = shared.settings()
     table = None
     if preds.source == "evaluate file":  # the same faces: its metrics.json serves the table
         evaluation = shared.evaluation_metrics()
@@ -39,8 +38,7 @@ if loaded is not None:
         )
         resamples = evaluation.get("n_boot")
     if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
-        cache_key = (chosen["data"], preds.split, chosen["samples"], chosen["placement"])
-        table = _table(preds, cache_key, tuple(keys), labels)
+        table = _table(preds, shared.predictions_key(preds), tuple(keys), labels)
         resamples = LIVE_RESAMPLES
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()

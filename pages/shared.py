@@ -157,6 +157,13 @@ def settings() -> dict:
     }
 
 
+def predictions_key(preds: store.SplitPredictions) -> tuple:
+    """What identifies the predictions a page shows (data folder, split, S, placement), for the
+    ``st.cache_data`` functions that take them unhashed as ``_preds``."""
+    chosen = settings()
+    return (chosen["data"], preds.split, chosen["samples"], chosen["placement"])
+
+
 def sidebar() -> None:
     """The shared sidebar: data folder, split, methods, S, and the device in use."""
     loaded = models()
