@@ -143,6 +143,14 @@ def _peak_mib(device: torch.device) -> float:
     return float("nan")
 
 
+def _is_bf16(precision: str) -> bool:
+    """Whether a timing ``precision`` (``"fp32"`` or ``"bf16"``, checked) runs under bf16
+    autocast."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    return precision == "bf16"
+
+
 def _timed(
     fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0, bf16: bool = False
 ) -> float:
@@ -174,10 +182,8 @@ def engine_vs_naive(
     ratios, the engine's GFLOP/s and its peak memory, and for DropConnect the rate of the layout
     the device does not default to for this batch; ``precision`` ``"fp32"`` or ``"bf16"``
     (autocast)."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    bf16 = _is_bf16(precision)
     device = device or torch.device("cpu")
-    bf16 = precision == "bf16"
     # channels-last, as mc_predict feeds the networks
     x = torch.rand(batch, 1, 48, 48, device=device).contiguous(memory_format=torch.channels_last)
     records = []
@@ -247,8 +253,7 @@ def engine_settings(
     ``samples`` for each pass size in ``rows`` (dropout; DropConnect's grouped layout) and for
     DropConnect's looped layout (one pass per sample, so no pass size). Each record says
     whether it is the device's default setting and what share of the fastest it reaches."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    bf16 = _is_bf16(precision)
     device = device or torch.device("cpu")
     default_rows = engine.for_device(engine.MAX_ROWS, device)
     records = []
@@ -270,7 +275,7 @@ def engine_settings(
                 generator = torch.Generator(device=device).manual_seed(0)
                 seconds = _timed(
                     lambda r=run, n=network, x=x, m=max_rows, g=generator: r(n, x, samples, g, m),
-                    device, min_seconds, precision == "bf16",
+                    device, min_seconds, bf16,
                 )  # fmt: skip
                 if layout == "batched":
                     is_default = max_rows == default_rows
