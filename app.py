@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import shared
+from dashboard import shared
 
 st.set_page_config(
     page_title="bnnfer: emotions with uncertainty",

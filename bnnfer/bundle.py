@@ -45,6 +45,9 @@ from .train import TrainConfig, fit
 
 REGISTRY_NAME = "models.json"
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+# the bundled models' evaluation of FER+ Valid, shipped beside them (``bnnfer evaluate
+# --compact``): votes and samples, no pixels
+DEFAULT_EVALUATION_DIR = DEFAULT_BUNDLE_DIR.parent / "evaluation"
 ENSEMBLE_SIZE = 5
 
 # The backbone of every bundled network, chosen on Valid (see assets/models/README.md).

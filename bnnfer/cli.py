@@ -152,7 +152,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=lambda text: print(f"[evaluate] {text}", file=sys.stderr),
         precision=args.precision,
     )
-    paths = write_evaluation(evaluation, args.out, args.models)
+    paths = write_evaluation(evaluation, args.out, args.models, compact=args.compact)
     print(markdown_table(evaluation))
     print(paired_table(evaluation))
     print(f"\nwrote {paths['markdown']}, {paths['json']} and {paths['predictions']}")
@@ -438,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="valid")
     evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     evaluate.add_argument("--out", default="bnnfer-evaluation", help="output folder")
+    evaluate.add_argument(
+        "--compact",
+        action="store_true",
+        help="predictions file with names, votes and float16 samples only (what "
+        "assets/evaluation ships; regenerate it with --split valid --out assets/evaluation)",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser(

@@ -273,9 +273,17 @@ def models_digest(folder: str | os.PathLike[str]) -> str:
 
 
 def write_evaluation(
-    evaluation: Evaluation, out: str | os.PathLike[str], models_folder: str | os.PathLike[str]
+    evaluation: Evaluation,
+    out: str | os.PathLike[str],
+    models_folder: str | os.PathLike[str],
+    compact: bool = False,
 ) -> dict[str, Path]:
-    """Write ``metrics.json``, ``metrics.md`` and ``predictions-<split>.npz`` into ``out``."""
+    """Write ``metrics.json``, ``metrics.md`` and ``predictions-<split>.npz`` into ``out``.
+
+    ``compact`` keeps only what the dashboard needs (names, votes, float16 samples) and leaves
+    out the derived per-face arrays (mean distribution, uncertainty scores), which the reader
+    recomputes from the samples: the form the repository ships in ``assets/evaluation``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -313,13 +321,16 @@ def write_evaluation(
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(json.dumps(meta)),
         "names": evaluation.names.astype(str),
-        "split": np.full(len(evaluation.names), evaluation.split),
-        "votes": evaluation.votes,
+        "votes": evaluation.votes.astype(np.uint8 if compact else evaluation.votes.dtype),
     }
+    if not compact:
+        arrays["split"] = np.full(len(evaluation.names), evaluation.split)
     for key, samples in evaluation.samples.items():
+        arrays[f"{key}.samples"] = samples.astype(np.float16)
+        if compact:
+            continue
         array = samples.astype(np.float64)
         array /= array.sum(axis=2, keepdims=True)
-        arrays[f"{key}.samples"] = samples.astype(np.float16)
         arrays[f"{key}.mean"] = array.mean(axis=0).astype(np.float32)
         for score, values in metrics.uncertainty_scores(array).items():
             arrays[f"{key}.{score}"] = values.astype(np.float32)
@@ -327,6 +338,12 @@ def write_evaluation(
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, paths["predictions"])
     return paths
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta`` document of a predictions file, without reading its arrays."""
+    with np.load(path, allow_pickle=False) as archive:
+        return json.loads(str(archive["meta"]))
 
 
 def read_predictions(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

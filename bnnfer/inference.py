@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -143,6 +143,47 @@ def _run_batch(
         return method(batch, samples=samples, generator=generator)
 
 
+def mc_batches(
+    method: Method,
+    images: np.ndarray | torch.Tensor,
+    samples: int | None = None,
+    batch_size: int = 256,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    compile: bool = False,
+    start: int = 0,
+    generator_state: torch.Tensor | None = None,
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """`mc_predict` one batch at a time, resumable: yields ``(stop, probs, state)`` after each
+    batch, where ``probs`` are the float32 samples ``(S, b, C)`` of images ``[stop - b, stop)``
+    and ``state`` the generator's state after drawing them.
+
+    Starting at ``start`` (a multiple of ``batch_size``) with the ``state`` yielded at that
+    point draws exactly the samples an uninterrupted call draws from there on, so a computation
+    cut short can be resumed from its last finished batch. The arguments are `mc_predict`'s.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if start < 0 or start % batch_size:
+        raise ValueError(f"start must be a multiple of batch_size={batch_size}, got {start}")
+    samples = method.check_samples(samples)
+    inputs = to_input(images)
+    target = method.device if device is None else _concrete(select_device(device))
+    bf16 = autocast_dtype(precision, target) is not None  # checks precision before any copy
+    model = method if target == _concrete(method.device) else copy.deepcopy(method).to(target)
+    generator = make_generator(target, seed)
+    if generator_state is not None:
+        generator.set_state(generator_state)
+    total = inputs.shape[0]
+    for first in range(start, total, batch_size):
+        with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=bf16):
+            batch = inputs[first : first + batch_size].to(target, non_blocking=True)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+            drawn = _run_batch(model, batch, samples, generator, compile)
+        yield min(first + batch_size, total), drawn.float().cpu(), generator.get_state()
+
+
 def mc_predict(
     method: Method,
     images: np.ndarray | torch.Tensor,
@@ -165,7 +206,7 @@ def mc_predict(
         device: where to run; None uses the method's own device. A different device runs a
             copy of the method there, leaving the caller's model where it was.
         progress: called as ``progress(done, total)`` after each batch.
-        precision: ``"fp32"``, ``"bf16"`` (autocast; on CPUs with AMX and on GPUs 2-3x faster,
+        precision: ``"fp32"``, ``"bf16"`` (autocast; faster where the hardware computes bf16,
             probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 where the device
             computes it in hardware (`native_bf16`), else fp32.
         compile: run through ``torch.compile`` (see the module docstring); falls back to eager
@@ -174,25 +215,15 @@ def mc_predict(
     Returns:
         float32 probabilities ``(S, N, C)`` on the CPU; each ``[s, n]`` sums to 1.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    samples = method.check_samples(samples)
-    inputs = to_input(images)
-    target = method.device if device is None else _concrete(select_device(device))
-    bf16 = autocast_dtype(precision, target) is not None  # checks precision before any copy
-    model = method if target == _concrete(method.device) else copy.deepcopy(method).to(target)
-    generator = make_generator(target, seed)
-    total = inputs.shape[0]
+    total = len(images)
     outputs = []
-    with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=bf16):
-        for start in range(0, total, batch_size):
-            batch = inputs[start : start + batch_size].to(target, non_blocking=True)
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            drawn = _run_batch(model, batch, samples, generator, compile)
-            outputs.append(drawn.float().cpu())
-            if progress is not None:
-                progress(min(start + batch_size, total), total)
+    for stop, drawn, _ in mc_batches(
+        method, images, samples, batch_size, seed, device, precision, compile
+    ):
+        outputs.append(drawn)
+        if progress is not None:
+            progress(stop, total)
     if not outputs:
         num_classes = method.networks[0].config.num_classes
-        return torch.empty(samples, 0, num_classes)
+        return torch.empty(method.check_samples(samples), 0, num_classes)
     return torch.cat(outputs, dim=1)

@@ -60,6 +60,12 @@ class Method(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def sampled(self) -> bool:
+        """Whether S is the caller's choice (MC-Dropout, MC-DropConnect): the classical network
+        gives one fixed sample and an ensemble one per member."""
+        return False
+
     def check_samples(self, samples: int | None) -> int:
         """The S to draw: ``samples`` validated, or the method's default."""
         if samples is None:
@@ -112,10 +118,15 @@ class Classical(Method):
             )
         return 1
 
+    def combine(self, logits: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The probabilities ``(1, B, C)`` from the network's deterministic logits ``[(B, C)]``
+        (what `forward` computes; callers that already hold the logits reuse them)."""
+        return self._probabilities(logits[0]).unsqueeze(0)
+
     def forward(self, x, samples=None, generator=None):
         self.check_samples(samples)
         self._require_eval()
-        return self._probabilities(engine.deterministic(self.network, x)).unsqueeze(0)
+        return self.combine([engine.deterministic(self.network, x)])
 
 
 class _MonteCarlo(Method):
@@ -141,6 +152,10 @@ class _MonteCarlo(Method):
     @property
     def networks(self) -> list[FaceCNN]:
         return [self.network]
+
+    @property
+    def sampled(self) -> bool:
+        return True
 
     def forward(self, x, samples=None, generator=None):
         samples = self.check_samples(samples)
@@ -201,10 +216,15 @@ class DeepEnsemble(Method):
             )
         return len(self.members)
 
+    def combine(self, logits: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The probabilities ``(M, B, C)`` from each member's deterministic logits ``[(B, C)]``
+        (what `forward` computes; callers that already hold the logits reuse them)."""
+        return self._probabilities(torch.stack(list(logits)))
+
     def forward(self, x, samples=None, generator=None):
         self.check_samples(samples)
         self._require_eval()
-        return self._probabilities(torch.stack([engine.deterministic(m, x) for m in self.members]))
+        return self.combine([engine.deterministic(m, x) for m in self.members])
 
 
 def placements(methods: Mapping[str, Method]) -> dict[str, str]:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import zipfile
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +35,8 @@ from .inference import mc_predict
 from .methods import Method, placements
 
 Progress = Callable[[float, str], None]
+# an evaluate file, several tried in order, or none
+EvaluationFiles = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 
 
 @dataclass
@@ -39,17 +44,22 @@ class SplitPredictions:
     """Faces of one split with every method's samples.
 
     Attributes:
-        split: the split name; names ``(N,)``; images uint8 ``(N, 48, 48)``; votes ``(N, 10)``.
+        split: the split name; names ``(N,)``; votes ``(N, 10)``.
+        images: uint8 ``(N, 48, 48)``, or None where only the votes are at hand (the shipped
+            evaluation read without the FER+ images).
         samples: ``{method key: float32 (S, N, C)}``.
         source: where the samples came from (``evaluate file``, ``cache``, ``computed``).
+        file: the evaluation's predictions file they were read from (its ``metrics.json`` lies
+            beside it), else None.
     """
 
     split: str
     names: np.ndarray
-    images: np.ndarray
+    images: np.ndarray | None
     votes: np.ndarray
     samples: dict[str, np.ndarray]
     source: str
+    file: Path | None = None
 
     @property
     def human(self) -> dict[str, np.ndarray]:
@@ -70,8 +80,37 @@ class SplitPredictions:
 UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
+def evaluation_predictions(
+    path: str | os.PathLike[str], digest: str, samples: int, keys: Sequence[str] | None = None
+) -> SplitPredictions:
+    """The predictions held by an evaluation file alone (``bnnfer evaluate``'s, or the shipped
+    one), without the split's images: names, votes and each row's samples, the MC rows cut to
+    ``samples``. Raises `ValueError` naming the file when it was written for other models
+    (``digest``), lacks a requested row, or is unreadable."""
+    try:
+        meta, arrays = read_predictions(path)
+    except UNREADABLE as error:
+        raise ValueError(f"{path}: not a readable predictions file ({error})") from None
+    if meta.get("models_digest") != digest:
+        raise ValueError(f"{path}: written for other models than these (manifest digest differs)")
+    stored = {n.removesuffix(".samples"): a for n, a in arrays.items() if n.endswith(".samples")}
+    sampled = set(meta.get("placements", {}))
+    wanted = list(keys if keys is not None else stored)
+    missing = [k for k in wanted if k not in stored]
+    if missing:
+        raise ValueError(f"{path}: no samples for {missing}; it holds {sorted(stored)}")
+    found = {
+        key: (stored[key][:samples] if key in sampled else stored[key]).astype(np.float32)
+        for key in wanted
+    }
+    return SplitPredictions(
+        str(meta["split"]), arrays["names"], None, arrays["votes"].astype(np.int64), found,
+        "evaluate file", Path(path),
+    )  # fmt: skip
+
+
 def _is_mc(method: Method) -> bool:
-    return method.name.startswith("mc_")
+    return method.sampled
 
 
 def _matching_samples(
@@ -157,14 +196,20 @@ def _locations(
     wanted: Mapping[str, str],
     models_folder: str | os.PathLike[str],
     split: FerPlusSplit,
-    evaluation_file: str | os.PathLike[str] | None,
+    evaluation_file: EvaluationFiles,
     cache_dir: str | os.PathLike[str] | None,
 ) -> tuple[str, Path, list[tuple[Path, str]]]:
     """``(models digest, cache file, [(file, source name), ...] in the order to try)``."""
     digest = models_digest(models_folder)
     cache_folder = Path(cache_dir or default_cache_dir())
     cache = cache_path(cache_folder, digest, split.split, wanted)
-    sources = [(Path(evaluation_file), "evaluate file")] if evaluation_file is not None else []
+    if evaluation_file is None:
+        files = []
+    elif isinstance(evaluation_file, str | os.PathLike):
+        files = [Path(evaluation_file)]
+    else:
+        files = [Path(f) for f in evaluation_file]
+    sources = [(f, "evaluate file") for f in files]
     return digest, cache, [*sources, (cache, "cache")]
 
 
@@ -180,8 +225,9 @@ def _first_usable(
     for path, source in sources:
         found = _usable(path, digest, split, keys, methods, wanted, samples)
         if found is not None:
+            file = path if source == "evaluate file" else None
             return SplitPredictions(
-                split.split, split.names, split.images, split.votes, found, source
+                split.split, split.names, split.images, split.votes, found, source, file
             )
     return None
 
@@ -192,7 +238,7 @@ def find_predictions(
     split: FerPlusSplit,
     samples: int = 30,
     keys: Sequence[str] | None = None,
-    evaluation_file: str | os.PathLike[str] | None = None,
+    evaluation_file: EvaluationFiles = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> SplitPredictions | None:
     """The predictions from the evaluate file or the cache when one fits, else None (no
@@ -209,7 +255,7 @@ def get_predictions(
     split: FerPlusSplit,
     samples: int = 30,
     keys: Sequence[str] | None = None,
-    evaluation_file: str | os.PathLike[str] | None = None,
+    evaluation_file: EvaluationFiles = None,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
@@ -249,11 +295,48 @@ def get_predictions(
             placed[key] = wanted[key]
     if progress is not None:
         progress(1.0, "done")
-    _write_cache(cache, digest, split, existing, placed)
+    merge_into_cache(cache, digest, split, existing, placed)
     computed32 = {k: v.astype(np.float32) for k, v in computed.items()}
     return SplitPredictions(
         split.split, split.names, split.images, split.votes, computed32, "computed"
     )
+
+
+def stored_samples(path: Path, request: Any, split: FerPlusSplit) -> dict[str, np.ndarray]:
+    """The rows of ``request`` (a `bnnfer.computations.Request`) that the cache file ``path``
+    already holds for these models and faces, sampled rows cut to its S (rows with fewer
+    samples, or sampled with another placement, are left out)."""
+    wanted = dict(request.placements)
+    matching = _matching_samples(path, request.models_digest, split, wanted)
+    if matching is None:
+        return {}
+    found = {}
+    for key in request.keys:
+        array = matching[0].get(key)
+        if array is None or (key in wanted and array.shape[0] < request.samples):
+            continue
+        found[key] = array[: request.samples] if key in wanted else array
+    return found
+
+
+# one lock per cache file: rows finishing in several threads merge into it one at a time
+_FILE_LOCKS: defaultdict[Path, threading.Lock] = defaultdict(threading.Lock)
+
+
+def merge_into_cache(
+    path: Path,
+    digest: str,
+    split: FerPlusSplit,
+    samples: Mapping[str, np.ndarray],
+    placed: Mapping[str, str],
+) -> None:
+    """Add (or replace) rows ``samples`` in the cache file, keeping its other rows; ``placed``
+    gives the new MC rows' placements."""
+    with _FILE_LOCKS[Path(path)]:
+        existing, recorded = _matching_samples(path, digest, split, placed) or ({}, {})
+        existing.update(samples)
+        recorded.update(placed)
+        _write_cache(path, digest, split, existing, recorded)
 
 
 def _write_cache(
@@ -275,6 +358,6 @@ def _write_cache(
         "names": split.names.astype(str),
         **{f"{k}.samples": v.astype(np.float16) for k, v in samples.items()},
     }
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp.npz")
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import metrics
 from .constants import EMOTIONS
-from .evaluate import METRICS, REFERENCE, paired_difference, per_face, summarise
+from .evaluate import METRICS, PAIRED_METRICS, REFERENCE, paired_difference, per_face, summarise
 from .store import SplitPredictions
 
 OVERVIEW_METRICS = ("accuracy", "nll", "ece", "jsd", "human_ece", "entropy_spearman")
@@ -176,9 +176,9 @@ def comparison_table(
 ) -> pd.DataFrame:
     """Rows: methods; per metric three columns ``metric``, ``metric_low``, ``metric_high``.
 
-    With the classical row among ``keys``, each other row also gets ``jsd_vs_classical`` (and
-    ``_low``/``_high``): its JSD to the votes minus the classical network's, with a paired
-    bootstrap interval (`bnnfer.evaluate.paired_difference`).
+    With the classical row among ``keys``, each other row also gets ``{metric}_vs_classical``
+    (and ``_low``/``_high``) for each of `PAIRED_METRICS`: its value minus the classical
+    network's, with a paired bootstrap interval (`bnnfer.evaluate.paired_difference`).
     """
     votes = preds.human["distribution"]
     labels_plurality = preds.human["plurality"]
@@ -191,10 +191,11 @@ def comparison_table(
         for name in columns:
             _put(row, name, summarise(METRICS[name][1], faces[key], n_boot, seed))
         if REFERENCE in faces and key != REFERENCE:
-            paired = paired_difference(
-                METRICS["jsd"][1], faces[key], faces[REFERENCE], n_boot, seed
-            )
-            _put(row, f"jsd_vs_{REFERENCE}", paired)
+            for name in PAIRED_METRICS:
+                paired = paired_difference(
+                    METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed
+                )
+                _put(row, f"{name}_vs_{REFERENCE}", paired)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -228,9 +229,8 @@ def comparison_from_evaluation(
         }  # fmt: skip
         for name in columns:
             _put(row, name, (cells[name]["value"], cells[name]["low"], cells[name]["high"]))
-        if REFERENCE in keys and key != REFERENCE and "jsd" in paired.get(key, {}):
-            cell = paired[key]["jsd"]
-            _put(row, f"jsd_vs_{REFERENCE}", (cell["value"], cell["low"], cell["high"]))
+        for name, cell in paired.get(key, {}).items() if REFERENCE in keys else ():
+            _put(row, f"{name}_vs_{REFERENCE}", (cell["value"], cell["low"], cell["high"]))
         rows.append(row)
     return pd.DataFrame(rows)
 

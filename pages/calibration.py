@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnnfer import views
-from pages import charts, shared
+from dashboard import charts, shared
 
 st.title("Calibration")
 st.markdown(
@@ -75,5 +75,5 @@ if loaded is not None:
             cells = st.columns(8)
             for i, index in enumerate(indices[:24]):
                 cells[i % 8].image(
-                    shared.enlarge(preds.images[index], 2), caption=str(preds.names[index])
+                    shared.face_image(preds, index, 2), caption=str(preds.names[index])
                 )

@@ -11,7 +11,7 @@ import streamlit as st
 
 from bnnfer import views
 from bnnfer.constants import EMOTIONS
-from pages import charts, shared
+from dashboard import charts, shared
 
 PAGE_SIZE = 24
 COLUMNS = 8
@@ -72,6 +72,8 @@ if loaded is not None:
         file_name=f"bnnfer-{preds.split}-faces.csv", mime="text/csv", key="explore_csv",
     )  # fmt: skip
     current = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    if preds.images is None:
+        st.caption(shared.NO_FACES_NOTE)
 
     for start in range(0, len(current), COLUMNS):
         cells = st.columns(COLUMNS)
@@ -79,7 +81,7 @@ if loaded is not None:
             cells, current.iloc[start : start + COLUMNS].iterrows(), strict=False
         ):
             cell.image(
-                shared.enlarge(preds.images[int(face["index"])], 2),
+                shared.face_image(preds, int(face["index"]), 2),
                 caption=f"{face['name']}: people {face['human']} "
                 f"({face['agreement']:.0%}), model {face[f'{method}:pred']}",
             )
@@ -92,7 +94,7 @@ if loaded is not None:
         face = frame[frame["name"] == name].iloc[0]
         index = int(face["index"])
         left, right = st.columns([1, 3])
-        left.image(shared.enlarge(preds.images[index], 4), caption=name)
+        left.image(shared.face_image(preds, index, 4), caption=name)
         left.markdown(
             f"Annotators: **{face['human']}**, agreement {face['agreement']:.0%}, vote entropy "
             f"{face['vote_entropy']:.2f} nats, {face['votes']} emotion votes."

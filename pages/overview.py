@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from bnnfer import views
-from bnnfer.evaluate import CALIBRATION_INTERVAL_NOTE, METRICS
-from pages import shared
+from bnnfer.evaluate import CALIBRATION_INTERVAL_NOTE, METRICS, PAIRED_METRICS, REFERENCE
+from dashboard import charts, shared
 
 st.title("bnnfer: facial emotions, with the uncertainty people have")
 st.markdown(
@@ -31,8 +31,8 @@ loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     table = None
-    if preds.source == "evaluate file":  # the same faces: its metrics.json serves the table
-        evaluation = shared.evaluation_metrics()
+    if preds.file is not None:  # an evaluation of the same faces: its metrics serve the table
+        evaluation = shared.evaluation_metrics(preds)
         table = views.comparison_from_evaluation(
             evaluation, preds, keys, labels, shared.models_digest()
         )
@@ -60,7 +60,15 @@ if loaded is not None:
                 strict=True,
             )
         ]
-    st.dataframe(shown, hide_index=True, key="comparison")
+    left, right = st.columns([3, 2])
+    left.dataframe(shown, hide_index=True, key="comparison")
+    if REFERENCE in keys and len(keys) > 1:
+        right.plotly_chart(
+            charts.forest_chart(
+                table, {m: f"{METRICS[m][0]} minus classical" for m in PAIRED_METRICS}
+            ),
+            key="overview_forest",
+        )
     st.caption(
         f"Value [95% bootstrap interval, {resamples} resamples]. Accuracy, NLL and ECE are "
         "measured against the annotators' plurality emotion; JSD (natural log, at most ln 2) "

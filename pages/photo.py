@@ -9,7 +9,7 @@ from PIL import ImageDraw
 
 from bnnfer.faces import MAX_FACES, MAX_PHOTO_BYTES, PhotoError
 from bnnfer.predict import predict_photo
-from pages import charts, shared
+from dashboard import charts, shared
 
 st.title("Your photo")
 st.markdown(

@@ -8,7 +8,7 @@ import streamlit as st
 
 from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
-from pages import charts, shared
+from dashboard import charts, shared
 
 st.title("Uncertainty")
 
@@ -64,7 +64,7 @@ if loaded is not None:
     st.caption(f"{len(cell)} faces in this cell; the first 24:")
     cells = st.columns(8)
     for i, index in enumerate(cell[:24]):
-        cells[i % 8].image(shared.enlarge(preds.images[index], 2), caption=str(preds.names[index]))
+        cells[i % 8].image(shared.face_image(preds, index, 2), caption=str(preds.names[index]))
 
     st.subheader("Rejection curve")
     curves = {k: views.rejection_curve(preds, k, score) for k in keys}

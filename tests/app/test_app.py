@@ -12,6 +12,8 @@ from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
 
+from bnnfer import computations
+
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = 7
 
@@ -26,9 +28,32 @@ def app_env(tiny_bundle, monkeypatch, tmp_path):
     return root, models, splits
 
 
+def _new_session() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+def _wait_for_computations() -> None:
+    for computation in computations.running():
+        computation.wait(120)
+
+
+def _settled(**state) -> AppTest:
+    """A session opened (with these widget values) once the predictions a first one started
+    computing are done. AppTest skips the sidebar on a session's reruns, so every check of a
+    sidebar choice opens a session with it set."""
+    first = _new_session()
+    for key, value in state.items():
+        first.session_state[key] = value
+    first.run()
+    _wait_for_computations()
+    second = _new_session()
+    for key, value in state.items():
+        second.session_state[key] = value
+    return second.run()
+
+
 def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
+    at = _settled()
     if page is not None:
         at.switch_page(f"pages/{page}.py")
         at.run()
@@ -86,8 +111,8 @@ def test_head_only_sampling_leaves_the_evaluation_for_live_predictions(
     # the evaluation sampled every block: with "head only" the overview must not show it
     _use_an_evaluation(app_env, monkeypatch, tmp_path)
     at = _app()
-    assert at.sidebar.selectbox(key="placement").value == "every block"
-    at.sidebar.selectbox(key="placement").set_value("head only").run()
+    assert at.sidebar.selectbox(key="placement:valid").value == "every block"
+    at = _settled(**{"placement:valid": "head only"})
     assert not at.exception, [e.value for e in at.exception]
     caption = " ".join(c.value for c in at.caption)
     assert "200 resamples" in caption and "evaluate file" not in caption

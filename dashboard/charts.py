@@ -141,3 +141,37 @@ def rejection_chart(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str
         margin={"t": 50, "b": 40},
     )  # fmt: skip
     return figure
+
+
+def forest_chart(
+    table: pd.DataFrame, metrics: Mapping[str, str], reference: str = "classical"
+) -> go.Figure:
+    """A forest plot: per metric (one panel each; ``{name: axis title}``), every method's paired
+    difference from ``reference`` as a point with its 95% interval, and a line at 0. Reads the
+    ``{metric}_vs_{reference}`` columns of `bnnfer.views.comparison_table`; rows without them
+    (the reference itself) are left out."""
+    from plotly.subplots import make_subplots
+
+    rows = table[table["key"] != reference]
+    figure = make_subplots(rows=1, cols=len(metrics), shared_yaxes=True,
+                           subplot_titles=list(metrics.values()))  # fmt: skip
+    for col, name in enumerate(metrics, start=1):
+        column = f"{name}_vs_{reference}"
+        if column not in rows.columns:
+            continue
+        values = rows[column].to_numpy(dtype=float)
+        low = values - rows[f"{column}_low"].to_numpy(dtype=float)
+        high = rows[f"{column}_high"].to_numpy(dtype=float) - values
+        figure.add_scatter(
+            x=values, y=rows["method"], mode="markers", showlegend=False,
+            marker={"color": [_color(k) for k in rows["key"]], "size": 9},
+            error_x={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
+            hovertemplate="%{y}: %{x:+.4f}<extra></extra>", row=1, col=col,
+        )  # fmt: skip
+        figure.add_vline(x=0, line_dash="dot", line_color="#888", row=1, col=col)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(
+        title=f"Difference from the {reference} network (paired 95% intervals)",
+        height=120 + 40 * len(rows), margin={"l": 10, "r": 10, "t": 80, "b": 30},
+    )  # fmt: skip
+    return figure
