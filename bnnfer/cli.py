@@ -277,7 +277,7 @@ def _bench(args: argparse.Namespace) -> int:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         tf32 = precision == "fp32" and document["fp32_peak_is_tf32"]
         peak = document["matmul_peak_gflops"][precision] = bench.matmul_peak(
-            device, dtype, tf32=tf32
+            device, dtype, size=args.peak_size, tf32=tf32
         )
         print(f"{precision} matmul peak on {device}: {peak:.1f} GFLOP/s")
         records = bench.engine_vs_naive(
@@ -491,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="also time torch.compile against eager for the MC methods (compiling takes ~1 min)",
+    )
+    bench_parser.add_argument(
+        "--peak-size",
+        type=int,
+        help="side of the square matmul that measures the peak (default: 2048 on a CPU, 8192 "
+        "on a GPU; smaller only to check the records quickly, e.g. where bf16 is emulated)",
     )
     bench_parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     bench_parser.add_argument("--out", default="benchmarks/results/mc_inference.json")

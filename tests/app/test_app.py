@@ -5,6 +5,7 @@ without data, and the photo page works on a real face photo."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def app_env(tiny_bundle, monkeypatch, tmp_path):
     monkeypatch.setenv("BNNFER_MODELS", str(models))
     monkeypatch.setenv("BNNFER_DATA", str(root))
     monkeypatch.setenv("BNNFER_EVALUATION", str(tmp_path / "no-evaluation"))
+    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(tmp_path / "no-builtin-evaluation"))
     return root, models, splits
 
 
@@ -170,7 +172,37 @@ def test_uncertainty_page_charts(app_env):
     assert not at.exception and len(_charts(at)) == 4
 
 
-def test_app_opens_without_data_and_says_where_it_looked(app_env, monkeypatch, tmp_path):
+def test_without_data_every_page_shows_the_builtin_evaluation(app_env, monkeypatch, tmp_path):
+    # the shipped evaluation's form (bnnfer evaluate --compact), made for the tiny bundle
+    from bnnfer.cli import main
+
+    root, models, splits = app_env
+    builtin = tmp_path / "builtin"
+    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+            "--samples", "30", "--n-boot", "7", "--out", str(builtin), "--compact"]  # fmt: skip
+    assert main(argv) == 0
+    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(builtin))
+    monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "nowhere"))
+    at = _app()
+    assert "built-in evaluation" in " ".join(i.value for i in at.sidebar.info)
+    assert len(at.dataframe[0].value) == ROW_COUNT
+    assert "7 resamples" in " ".join(c.value for c in at.caption)  # the evaluation's intervals
+    charts = len(_charts(at))  # the forest plot
+    for page in ("explore", "calibration", "uncertainty"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        charts += len(_charts(at))
+        if page == "explore":  # every face listed, each with a placeholder and the note
+            faces = len(splits["valid"])
+            assert any(f"**{faces} faces** match" in m.value for m in at.markdown)
+            assert len(at.get("image")) == faces + 1
+            assert any("fer2013new.csv" in c.value for c in at.caption)
+            csv = at.get("download_button")
+            assert csv
+    assert charts >= 4
+
+
+def test_app_opens_without_any_data_and_says_where_it_looked(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "nowhere"))
     at = _app()
     warning = " ".join(w.value for w in at.warning)
@@ -194,3 +226,42 @@ def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
     assert len(result.faces) == 1
     assert set(result.faces[0].methods) == {"classical", "mc_dropout", "ensemble"}
     assert result.faces[0].methods["mc_dropout"].samples.shape == (5, 8)
+
+
+def test_a_folder_with_only_the_test_split_opens_on_it(app_env, monkeypatch, tmp_path):
+    from fakeferplus import write_folder_layout
+
+    write_folder_layout(tmp_path / "test-only", {"test": 16})
+    monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "test-only"))
+    at = _app()
+    assert at.sidebar.selectbox(key="split").value == "test"
+    assert len(at.dataframe[0].value) == ROW_COUNT
+
+
+def test_two_sessions_wait_for_one_computation(app_env, monkeypatch):
+    # slow batches, so the second session arrives while the first one's computation runs
+    real_batches, started = computations.mc_batches, []
+
+    def slow_batches(*args, **kwargs):
+        for batch in real_batches(*args, **kwargs):
+            time.sleep(0.3)
+            yield batch
+
+    real_start = computations.Computation.start
+
+    def counted_start(self):
+        started.append(self)
+        return real_start(self)
+
+    monkeypatch.setattr(computations, "mc_batches", slow_batches)
+    monkeypatch.setattr(computations.Computation, "start", counted_start)
+    first, second = _new_session().run(), _new_session().run()
+    for at in (first, second):
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("Running the models" in c.value for c in at.caption)
+    assert len(started) == 1
+    started[0].wait(120)
+    # one batch per row (the split is smaller than a batch), each computed once
+    assert started[0].state == "done" and started[0].batches_computed == ROW_COUNT
+    third = _new_session().run()
+    assert len(third.dataframe[0].value) == ROW_COUNT and len(started) == 1
