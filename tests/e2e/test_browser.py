@@ -10,6 +10,7 @@ screenshots are made).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -22,6 +23,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
+
+playwright = pytest.importorskip("playwright.sync_api")
+expect, sync_playwright = playwright.expect, playwright.sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [("", "overview"), ("explore", "explore"), ("calibration", "calibration"),
@@ -50,11 +54,40 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> 
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout} s")
 
 
-@pytest.fixture
-def server(tiny_bundle, tmp_path):
+@contextlib.contextmanager
+def _streamlit(env: dict, log_path: Path):
+    """``streamlit run app.py`` on a free localhost port with ``env``; yields its URL."""
+    port = _free_port()
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _chromium() -> str:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return chromium
+
+
+@pytest.fixture
+def server(tiny_bundle, tmp_path):
+    chromium = _chromium()
     env = dict(os.environ)
     if os.environ.get("BNNFER_E2E_REAL") == "1":
         from conftest import real_data_dir
@@ -65,36 +98,35 @@ def server(tiny_bundle, tmp_path):
         root, models, _ = tiny_bundle
         env.update(BNNFER_DATA=str(root), BNNFER_MODELS=str(models))
         env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
+        env["BNNFER_BUILTIN_EVALUATION"] = str(tmp_path / "no-builtin-evaluation")
+    with _streamlit(env, tmp_path / "streamlit.log") as url:
         yield url, chromium
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
-def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def server_without_data(tiny_bundle, tmp_path):
+    """The app with no FER+ folder, on a built-in evaluation of the tiny bundle (the shipped
+    one with BNNFER_E2E_REAL=1)."""
+    from bnnfer.cli import main
 
-    url, chromium = server
-    expect.set_options(timeout=180_000)  # the first page load runs the models
-    shots = Path(os.environ.get("BNNFER_SCREENSHOTS", tmp_path / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    photo = tmp_path / "astronaut.jpg"
-    Image.fromarray(skimage_data.astronaut()).save(photo)
+    chromium = _chromium()
+    env = dict(os.environ, BNNFER_DATA=str(tmp_path / "no-data"))
+    env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
+    if os.environ.get("BNNFER_E2E_REAL") == "1":
+        env.pop("BNNFER_MODELS", None)
+        env.pop("BNNFER_BUILTIN_EVALUATION", None)
+    else:
+        root, models, _ = tiny_bundle
+        builtin = tmp_path / "builtin"
+        argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+                "--n-boot", "7", "--out", str(builtin), "--compact"]  # fmt: skip
+        assert main(argv) == 0
+        env.update(BNNFER_MODELS=str(models), BNNFER_BUILTIN_EVALUATION=str(builtin))
+    with _streamlit(env, tmp_path / "streamlit.log") as url:
+        yield url, chromium
+
+
+def _launch(p, chromium: str):
     flags = [
         "--no-sandbox",
         "--disable-gpu",
@@ -104,22 +136,53 @@ def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
         "--disable-component-update",
         "--disable-sync",
     ]
+    return p.chromium.launch(executable_path=chromium, headless=True, args=flags)
+
+
+def _settle(page) -> None:
+    """Wait for the page's script to finish: its title is drawn and nothing is running."""
+    expect(page.locator("section.stMain, [data-testid='stMain']").first).to_be_visible()
+    expect(page.locator("h1").first).to_be_visible()
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
+        " && !document.querySelector('.stSpinner')"
+    )
+    exceptions = page.locator("[data-testid='stException']")
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def test_without_data_every_page_shows_the_builtin_evaluation(server_without_data):
+    url, chromium = server_without_data
+    expect.set_options(timeout=180_000)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=flags)
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        for path, name in PAGES[:4]:
+            page.goto(f"{url}/{path}")
+            _settle(page)
+            expect(page.get_by_text("built-in evaluation").first).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            if name == "explore":
+                expect(page.get_by_text("faces match").first).to_be_visible()
+                expect(page.get_by_text("Faces are drawn as placeholders")).to_be_visible()
+                assert page.locator("[data-testid='stImage'] img").count() > 1
+        browser.close()
+
+
+def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
+    url, chromium = server
+    expect.set_options(timeout=180_000)  # the first page load runs the models
+    shots = Path(os.environ.get("BNNFER_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(photo)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_default_timeout(180_000)
         for path, name in PAGES:
             page.goto(f"{url}/{path}")
-            main = page.locator("section.stMain, [data-testid='stMain']").first
-            expect(main).to_be_visible()
-            # wait for the page's script to finish: its title is drawn and nothing is running
-            expect(page.locator("h1").first).to_be_visible()
-            page.wait_for_function(
-                "() => !document.querySelector('[data-testid=\"stStatusWidget\"] button')"
-                " && !document.querySelector('.stSpinner')"
-            )
-            exceptions = page.locator("[data-testid='stException']")
-            assert exceptions.count() == 0, exceptions.first.inner_text()
+            _settle(page)
             if name != "photo":
                 expect(
                     page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first

@@ -1,0 +1,144 @@
+"""How long a new user waits: the dashboard opened on an uncached split, and on no data at all.
+
+Two measurements, each in a fresh process state (empty cache, no evaluation files):
+
+* **uncached split**: the app opened on a FER+ folder holding only one split (``--split``, by
+  default Valid presented as a ``FER2013Test/`` folder, so no shipped evaluation matches it),
+  with the sidebar's defaults for this device. A session is opened and rerun every second, as
+  the dashboard's progress fragment does; recorded are the seconds until the Overview shows its
+  first table row and until every row is there;
+* **built-in evaluation**: the app opened with no FER+ folder, on the shipped evaluation;
+  recorded are the seconds until every page has rendered once.
+
+The figures go to ``benchmarks/results/first_run.json`` under this machine's tag (CPU model and
+whether it computes bf16 in hardware), so runs on both kinds of CPU sit side by side.
+
+    python benchmarks/first_run.py --data ../shared/data/ferplus
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ("overview", "explore", "calibration", "uncertainty")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _session():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+
+
+def _rows(at) -> int:
+    return len(at.dataframe[0].value) if at.dataframe else 0
+
+
+def uncached_split(data: Path, split: str, limit: float) -> dict:
+    """Seconds to the Overview's first row and to all rows, from an empty cache."""
+    from bnnfer import computations
+    from bnnfer.data import SPLIT_FOLDERS
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "ferplus"
+        (folder).mkdir()
+        # one split, presented as FER2013Test: the shipped Valid evaluation does not match it
+        (folder / SPLIT_FOLDERS["test"]).symlink_to((data / SPLIT_FOLDERS[split]).resolve())
+        os.environ.update(
+            BNNFER_DATA=str(folder),
+            BNNFER_CACHE=str(Path(scratch) / "cache"),
+            BNNFER_EVALUATION=str(Path(scratch) / "none"),
+        )
+        start = time.perf_counter()
+        at = _session().run()
+        total = len(at.sidebar.multiselect(key="methods").value)
+        placement = at.sidebar.selectbox(key="placement:test").value
+        first = None
+        while time.perf_counter() - start < limit:
+            rows = _rows(at)
+            if rows and first is None:
+                first = time.perf_counter() - start
+            if rows == total:
+                break
+            time.sleep(1.0)
+            at.run()
+        done = time.perf_counter() - start if _rows(at) == total else None
+        faces = next(iter(computations._RUNNING.values())).progress if computations._RUNNING else {}
+        return {
+            "split": split,
+            "faces": max((t for _, t in faces.values()), default=None),
+            "rows": total,
+            "placement": placement,
+            "first_table_s": first,
+            "all_rows_s": done,
+            "limit_s": limit,
+        }
+
+
+def builtin_evaluation() -> dict:
+    """Seconds until every page rendered once with no FER+ folder."""
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ.update(
+            BNNFER_DATA=str(Path(scratch) / "no-data"),
+            BNNFER_CACHE=str(Path(scratch) / "cache"),
+            BNNFER_EVALUATION=str(Path(scratch) / "none"),
+        )
+        start = time.perf_counter()
+        at = _session().run()
+        opened = time.perf_counter() - start
+        assert _rows(at), "the overview shows no table on the built-in evaluation"
+        for page in PAGES[1:]:
+            at.switch_page(f"pages/{page}.py").run()
+            assert not at.exception, [e.value for e in at.exception]
+        return {"overview_s": opened, "all_pages_s": time.perf_counter() - start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="a FER+ folder holding --split")
+    parser.add_argument("--split", default="valid", choices=("train", "valid", "test"))
+    parser.add_argument("--limit", type=float, default=600.0, help="give up after (seconds)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "first_run.json"))
+    args = parser.parse_args()
+
+    import bnnfer
+    from bnnfer.inference import native_bf16
+
+    device = bnnfer.select_device("auto")
+    bf16 = native_bf16(device)
+    builtin = builtin_evaluation()  # first: a fresh process, as a new user's
+    record = {
+        "cpu": cpu_model(),
+        "threads": __import__("torch").get_num_threads(),
+        "bf16_in_hardware": bf16,
+        "device": bnnfer.describe_device(device),
+        "builtin_evaluation": builtin,
+        "uncached_split": uncached_split(Path(args.data), args.split, args.limit),
+        "targets": {"first_table_s": 30, "all_rows_s": 90, "builtin_open_s": 5},
+    }
+    out = Path(args.out)
+    document = json.loads(out.read_text()) if out.is_file() else {}
+    document[f"cpu-{'bf16' if bf16 else 'no-bf16'}"] = record
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
