@@ -326,13 +326,14 @@ def human_ece(
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 1..N with ties given the mean of the ranks they span."""
     order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
     sorted_x = x[order]
-    # boundaries of runs of equal values
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    # runs of equal values: where each starts and ends in sorted order, and which run each
+    # sorted position belongs to
+    first = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
+    starts = np.flatnonzero(first)
     ends = np.r_[starts[1:], len(x)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = 0.5 * (start + 1 + end)
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = (0.5 * (starts + 1 + ends))[np.cumsum(first) - 1]
     return ranks
 
 

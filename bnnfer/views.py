@@ -5,7 +5,7 @@ Pure functions returning pandas DataFrames or NumPy arrays, so the pages only la
 * `faces_frame`: one row per face (human statistics and, per method, prediction, correctness,
   confidence, uncertainty and JSD to the votes), the table behind the face browser;
 * `PRESETS` and `apply_filters`: the browser's filters and its named presets;
-* `comparison_table`: the methods' metrics with bootstrap intervals;
+* `comparison_table`: the methods' metrics with bootstrap intervals, row by row;
 * `reliability_frame`: reliability-diagram bins against the plurality label or the annotators;
 * `rejection_curve`, `confusion`: the uncertainty page's curves and matrices;
 * `paper_claims`: the paper's two claims with the verdict these numbers give.
@@ -166,6 +166,34 @@ def _put(row: dict[str, object], name: str, interval: tuple[float, float, float]
     row[name], row[f"{name}_low"], row[f"{name}_high"] = interval
 
 
+def comparison_row(
+    preds: SplitPredictions,
+    key: str,
+    labels: dict[str, str],
+    columns: Sequence[str] = OVERVIEW_METRICS,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> dict[str, object]:
+    """One method's row of `comparison_table`: per metric ``metric``, ``metric_low`` and
+    ``metric_high``; and, when ``preds`` hold the classical row and this is another, each of
+    `PAIRED_METRICS` minus the classical network's as ``{metric}_vs_classical`` with a paired
+    bootstrap interval (`bnnfer.evaluate.paired_difference`). A row depends on its own samples
+    and the classical row's only, so a page can cache rows one by one as they arrive."""
+    votes = preds.human["distribution"]
+    plurality = preds.human["plurality"]
+    faces = per_face(preds.samples[key], plurality, votes)
+    row: dict[str, object] = {"key": key, "method": labels.get(key, key),
+                              "S": len(preds.samples[key])}  # fmt: skip
+    for name in columns:
+        _put(row, name, summarise(METRICS[name][1], faces, n_boot, seed))
+    if REFERENCE in preds.samples and key != REFERENCE:
+        reference = per_face(preds.samples[REFERENCE], plurality, votes)
+        for name in PAIRED_METRICS:
+            paired = paired_difference(METRICS[name][1], faces, reference, n_boot, seed)
+            _put(row, f"{name}_vs_{REFERENCE}", paired)
+    return row
+
+
 def comparison_table(
     preds: SplitPredictions,
     keys: Sequence[str],
@@ -174,30 +202,8 @@ def comparison_table(
     n_boot: int = 200,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Rows: methods; per metric three columns ``metric``, ``metric_low``, ``metric_high``.
-
-    With the classical row among ``keys``, each other row also gets ``{metric}_vs_classical``
-    (and ``_low``/``_high``) for each of `PAIRED_METRICS`: its value minus the classical
-    network's, with a paired bootstrap interval (`bnnfer.evaluate.paired_difference`).
-    """
-    votes = preds.human["distribution"]
-    labels_plurality = preds.human["plurality"]
-    faces = {k: per_face(preds.samples[k], labels_plurality, votes) for k in keys}
-    rows = []
-    for key in keys:
-        row: dict[str, object] = {
-            "key": key, "method": labels.get(key, key), "S": len(preds.samples[key])
-        }  # fmt: skip
-        for name in columns:
-            _put(row, name, summarise(METRICS[name][1], faces[key], n_boot, seed))
-        if REFERENCE in faces and key != REFERENCE:
-            for name in PAIRED_METRICS:
-                paired = paired_difference(
-                    METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed
-                )
-                _put(row, f"{name}_vs_{REFERENCE}", paired)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """Rows: methods (`comparison_row` each)."""
+    return pd.DataFrame([comparison_row(preds, key, labels, columns, n_boot, seed) for key in keys])
 
 
 def comparison_from_evaluation(

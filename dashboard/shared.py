@@ -400,6 +400,15 @@ def predictions_key(preds: store.SplitPredictions) -> tuple:
     )  # fmt: skip
 
 
+def rows_scope(preds: store.SplitPredictions) -> tuple:
+    """What a single method's samples depend on besides its key (data, split, S, placement,
+    and whether they are an evaluation file's or the models' outputs here), for caches of one
+    row at a time: a row stays cached while the other rows arrive."""
+    chosen = settings()
+    origin = str(preds.file) if preds.file is not None else "model outputs"
+    return (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin)
+
+
 def no_data_help(folder: str, problem: str) -> None:
     st.warning(
         f"No FER+ data could be read from `{folder}`, and no built-in evaluation matches "

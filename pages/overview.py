@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from bnnfer import views
@@ -22,9 +23,10 @@ st.markdown(
 LIVE_RESAMPLES = 200  # when the table is bootstrapped here rather than read from an evaluation
 
 
-@st.cache_data(show_spinner="Computing the comparison table...", max_entries=8)
-def _table(_preds, cache_key: tuple, keys: tuple[str, ...], labels: dict) -> object:
-    return views.comparison_table(_preds, list(keys), labels, n_boot=LIVE_RESAMPLES)
+@st.cache_data(show_spinner="Computing the comparison table...", max_entries=64)
+def _row(_preds, scope: tuple, key: str, labels: dict) -> dict:
+    """One method's row, cached on its own: rows arriving one by one cost one row each."""
+    return views.comparison_row(_preds, key, labels, n_boot=LIVE_RESAMPLES)
 
 
 loaded = shared.require_predictions()
@@ -38,7 +40,8 @@ if loaded is not None:
         )
         resamples = evaluation.get("n_boot")
     if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
-        table = _table(preds, shared.predictions_key(preds), tuple(keys), labels)
+        scope = shared.rows_scope(preds)
+        table = pd.DataFrame([_row(preds, scope, key, labels) for key in keys])
         resamples = LIVE_RESAMPLES
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()
