@@ -4,7 +4,7 @@
 #   benchmarks/cuda.sh FERPLUS_FOLDER [OUT_FOLDER]
 # 1. the CUDA tests (tests/test_engine_cuda.py and mc_predict's device copy);
 # 2. benchmarks/engine_settings.py: the GPU defaults of bnnfer.engine, measured;
-# 3. `bnnfer bench` at 64 images per pass (as on the CPU), with the placements and the
+# 3. benchmarks/mc_inference.py at 64 images per pass (as on the CPU), with the placements and the
 #    end-to-end timings, then at 1024 images per pass (the engine's large-batch GFLOP/s);
 # 4. torch.compile against eager for the MC rows.
 # Each step writes its JSON or log into OUT_FOLDER (default benchmarks/results) as it ends, so
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 data=${1:?usage: benchmarks/cuda.sh FERPLUS_FOLDER [OUT_FOLDER]}
 out=${2:-benchmarks/results}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 export BNNFER_CACHE=${BNNFER_CACHE:-$(mktemp -d)}
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
@@ -35,7 +35,7 @@ python3 benchmarks/mc_inference.py --device cuda --models assets/models --data "
 timeout 240 python3 - "$data" "$out/compile-cuda.json" <<'EOF'
 import sys
 
-from bnnfer import bench
+import bench
 from bnnfer.bundle import load_bundle
 from bnnfer.data import load_ferplus
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bnnfer import bench
+import bench
+
 from bnnfer.allocator import keep_freed_memory
 from bnnfer.bundle import DEFAULT_BUNDLE_DIR
 from bnnfer.inference import native_bf16, select_device

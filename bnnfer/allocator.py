@@ -44,19 +44,10 @@ def keep_freed_memory() -> bool:
     return _applied
 
 
-def release_freed_memory() -> bool:
-    """Hand the free memory glibc is keeping back to the kernel now (``malloc_trim(0)``): a
-    peak-memory measurement calls it first, so that what earlier passes freed and the process
-    kept does not count as the next pass's. False where the C library is not glibc."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
-
-
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """The C library where it is glibc (``mallopt`` and ``malloc_trim`` typed), else None.
+    `benchmarks/bench.py` calls ``malloc_trim`` through it before measuring peak memory."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None

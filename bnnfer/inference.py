@@ -9,9 +9,10 @@ concurrently. The same seed with the same batch size gives the same samples.
 ``compile=True`` runs the method's forward through ``torch.compile`` (compiled once per method
 and process, kept beside the method rather than in it). Whether that pays depends on the
 device: on a 2-core CPU the compiled MC passes ran at 0.95-1.00x eager after 9-23 s of
-compiling, on an H200 GPU at 0.76-1.07x after 1-81 s (`bnnfer bench --compile` measures it), so
-it is off by default. Where compiling fails (no C++ compiler, an unsupported op) the call warns
-once and runs eagerly, drawing the same samples as an eager call would.
+compiling, on an H200 GPU at 0.76-1.07x after 1-81 s (`python benchmarks/mc_inference.py
+--compile` measures it), so it is off by default. Where compiling fails (no C++ compiler, an
+unsupported op) the call warns once and runs eagerly, drawing the same samples as an eager call
+would.
 """
 
 from __future__ import annotations

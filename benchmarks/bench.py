@@ -1,8 +1,10 @@
 """Benchmarks of MC inference: the engine against the naive loop, achieved GFLOP/s against the
 same run's matmul peak, peak memory, and the cost/quality of each stochastic-layer placement.
 
-Figures are measured, printed and written as JSON; nothing here asserts a speed. Run it with
-``bnnfer bench`` or ``python benchmarks/mc_inference.py`` (same options).
+Figures are measured, printed and written as JSON; nothing here asserts a speed. The scripts
+beside this module run them: ``python benchmarks/mc_inference.py`` and
+``python benchmarks/engine_settings.py``. Import it as ``bench`` with this folder on
+``sys.path`` (a script here has it there already; the tests insert it).
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import engine, metrics
-from .allocator import release_freed_memory
-from .networks import FaceCNN, NetworkConfig, with_placement
+from bnnfer import engine, metrics
+from bnnfer.allocator import _glibc
+from bnnfer.networks import FaceCNN, NetworkConfig, with_placement
 
 
 def bench_networks(models: str | Path, device: torch.device) -> tuple[dict[str, FaceCNN], bool]:
     """The bundle's MC-Dropout and MC-DropConnect networks in ``models`` (first member), or
     untrained default networks where the folder holds no trained bundle (timing does not
     depend on the weights); the flag says which."""
-    from .checkpoints import load_networks
+    from bnnfer.checkpoints import load_networks
 
     models = Path(models)
     if (models / "dropout.json").is_file() and (models / "dropconnect.json").is_file():
@@ -112,6 +114,18 @@ def _matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: i
         torch.mm(a, b)
     _sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def release_freed_memory() -> bool:
+    """Hand the free memory glibc is keeping back to the kernel now (``malloc_trim(0)``): a
+    peak-memory measurement calls it first, so that what earlier passes freed and the process
+    kept (`bnnfer.keep_freed_memory`) does not count as the next pass's. False where the C
+    library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def _sync(device: torch.device) -> None:
@@ -314,8 +328,8 @@ def placement_tradeoff(
     """Per method and placement: seconds for ``samples`` samples of all ``images`` (after a
     warm-up) beside the quality (accuracy, JSD to the votes, misclassification AUROC by mutual
     information)."""
-    from .inference import mc_predict
-    from .methods import build_method
+    from bnnfer.inference import mc_predict
+    from bnnfer.methods import build_method
 
     device = device or torch.device("cpu")
     records = []
@@ -367,8 +381,8 @@ def end_to_end(
     an empty cache, then the same call served from that cache."""
     import tempfile
 
-    from .inference import mc_predict
-    from .store import get_predictions
+    from bnnfer.inference import mc_predict
+    from bnnfer.store import get_predictions
 
     def one_face() -> float:
         started = time.perf_counter()
@@ -400,7 +414,7 @@ def compile_vs_eager(
     the first compiled call (compiling included) and a compiled call after that."""
     import warnings
 
-    from .inference import mc_predict
+    from bnnfer.inference import mc_predict
 
     records = []
     for key, method in methods.items():
