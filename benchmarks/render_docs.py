@@ -1,0 +1,900 @@
+"""Render docs/benchmarks.md from the measured results in benchmarks/results/*.json.
+
+This script owns docs/benchmarks.md: the page's prose (what each table measures, what its
+columns mean, how to rerun each benchmark, the rules the measurements set) lives here, and every
+figure on it (speeds, ratios, shares, seconds, GFLOP/s, MiB, the machine) is read from the
+results files at render time. Re-measuring is rerunning a benchmark and then this script; no
+figure is written by hand. A missing results file leaves its section out, with a one-line note.
+
+    python benchmarks/render_docs.py [--results DIR] [--out FILE]
+
+tests/test_benchmark_docs.py fails when the committed docs/benchmarks.md is not what this
+script renders from benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDTH = 100  # prose is wrapped to this many columns; tables are left as they are
+Doc = Any  # one results file, as json.loads reads it
+
+METHODS = {
+    "mc_dropout": "MC-Dropout",
+    "mc_dropconnect": "MC-DropConnect",
+    "mc_dropout_soft": "MC-Dropout, soft-trained",
+}
+PLACEMENTS = {"all": "every block", "last": "last block + head", "head": "head only"}
+# The engine's targets: goals set for it, not measurements; the page says whether each is met.
+S_TARGETS = 30  # the number of MC samples the targets are set at
+TARGETS = {
+    "exact_speedup": 1.3,  # exact MC (stochastic layers in every block) against the naive loop
+    "placement_speedup": 5.0,  # last block + head, or head only, against the naive loop
+    "share_of_peak": 0.5,  # the engine's FLOP/s against the same precision's matmul peak
+    "one_face_s": 0.3,  # one face through every row of the comparison
+    "split_s": 120.0,  # the whole Valid split through every row, from an empty cache
+}
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def times(x: float) -> str:
+    return f"{x:.2f}x" if x < 10 else f"{x:.1f}x"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def secs(x: float | None) -> str:
+    if x is None:
+        return "not reached"
+    if x < 0.1:
+        return f"{1000 * x:.0f} ms"
+    return f"{x:.2f} s" if x < 1 else f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
+
+
+def span(values: Iterable[float], fmt: Callable[[float], str]) -> str:
+    """``"lo-hi"`` in ``fmt``'s format, or one value when both ends format alike."""
+    values = list(values)
+    lo, hi = fmt(min(values)), fmt(max(values))
+    if lo == hi:
+        return lo
+    for unit in (" ms", " s", "x", "%"):
+        if lo.endswith(unit) and hi.endswith(unit):
+            return f"{lo[: -len(unit)]}-{hi}"
+    return f"{lo} to {hi}"
+
+
+def listing(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "not met"
+
+
+def name(method: str) -> str:
+    return METHODS.get(method, method)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def reflow(text: str) -> str:
+    """Wraps each paragraph and bullet of ``text`` to `WIDTH`; headings and tables stay."""
+    blocks = []
+    for block in text.strip().split("\n\n"):
+        if block.startswith(("#", "|", "    ")):
+            blocks.append(block)
+            continue
+        items, lines = [], block.splitlines()
+        for line in lines:
+            if line.startswith("* ") or not items:
+                items.append(line.strip())
+            else:
+                items[-1] += " " + line.strip()
+        blocks.append("\n".join(wrap(item) for item in items))
+    return "\n\n".join(blocks)
+
+
+def wrap(item: str) -> str:
+    """One paragraph or bullet wrapped to `WIDTH`, never inside a `code span`."""
+    glued = re.sub(r"`[^`]*`", lambda m: m.group().replace(" ", "\0"), item)
+    indent = "  " if item.startswith("* ") else ""
+    lines = textwrap.wrap(
+        glued, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+    return "\n".join(lines).replace("\0", " ")
+
+
+def measured_on(doc: Doc, file: str) -> str:
+    """The line above a table whose results file records its machine."""
+    machine = doc["machine"]
+    cpu = f"{machine['cpu']}, {machine['threads']} threads"
+    where = f"{machine['cuda']} (host: {cpu})" if machine.get("cuda") else f"{cpu}, no GPU"
+    return f"Measured on: {where}, torch {machine['torch']} (`benchmarks/results/{file}`)."
+
+
+def from_file(file: str) -> str:
+    """The line above a table whose results file does not record its machine."""
+    return f"From `benchmarks/results/{file}` (the file does not record its machine)."
+
+
+def records(doc: Doc, key: str, **match: Any) -> list[dict]:
+    return [r for r in doc[key] if all(r.get(k) == v for k, v in match.items())]
+
+
+def flops_unit(doc: Doc) -> tuple[str, float]:
+    return ("TFLOP/s", 1000.0) if doc.get("device") == "cuda" else ("GFLOP/s", 1.0)
+
+
+def matmul_peaks(doc: Doc) -> str:
+    unit, scale = flops_unit(doc)
+    tf32 = doc.get("fp32_peak_is_tf32")
+    return ", ".join(
+        f"**{rate(doc['matmul_peak_gflops'][p] / scale)} {unit} in "
+        f"{'TF32' if p == 'fp32' and tf32 else p}**"
+        for p in doc["precisions"]
+    )
+
+
+# ---- sections ---------------------------------------------------------------------------------
+
+RERUN = [
+    ("a new user's first run", "python benchmarks/first_run.py --data DIR", "first_run.json"),
+    (
+        "MC inference (engine, placements, end to end, `torch.compile`)",
+        "python benchmarks/mc_inference.py --models assets/models --data DIR --whole-split "
+        "--compile --quality-faces 1000 --seconds 2",
+        "mc_inference.json",
+    ),
+    (
+        "the engine's settings",
+        "python benchmarks/engine_settings.py --batches 1 64 256",
+        "engine_settings-cpu.json",
+    ),
+    ("glibc's handling of freed memory", "python benchmarks/allocator.py", "allocator.json"),
+    (
+        "the dashboard's render times",
+        "BNNFER_DATA=DIR python benchmarks/page_render.py",
+        "page_render.json",
+    ),
+    (
+        "everything on a CUDA GPU",
+        "benchmarks/cuda.sh DIR OUT",
+        "`*-cuda*.json` in OUT (default `benchmarks/results`)",
+    ),
+    ("this page", "python benchmarks/render_docs.py", "`docs/benchmarks.md`"),
+]
+
+
+def rerun_section() -> str:
+    rows = [
+        [what, f"`{command}`", out if out.startswith("`") else f"`{out}`"]
+        for what, command, out in RERUN
+    ]
+    return f"""## How to rerun everything
+
+Each benchmark writes its JSON into `benchmarks/results/`, and this page is rendered from those
+files; `DIR` is a FER+ folder (see the README's "The data"). Figures move between runs on a
+shared machine: each table is one run's.
+
+{table(["what", "command", "writes"], rows)}"""
+
+
+def first_run_section(doc: Doc) -> str:
+    def against(seconds: float | None, limit: float) -> str:
+        return (
+            f"{secs(seconds)} (≤ {limit:g} s: {verdict(seconds is not None and seconds <= limit)})"
+        )
+
+    rows = []
+    for tag, record in doc.items():
+        split, builtin, target = (
+            record["uncached_split"],
+            record["builtin_evaluation"],
+            record["targets"],
+        )
+        rows.append(
+            [
+                f"`{tag}`",
+                f"{record['cpu']}, {record['threads']} threads",
+                "yes" if record["bf16_in_hardware"] else "no",
+                split["placement"],
+                against(split["first_table_s"], target["first_table_s"]),
+                against(split["all_rows_s"], target["all_rows_s"]),
+                against(builtin["overview_s"], target["builtin_open_s"]),
+                secs(builtin["all_pages_s"]),
+            ]
+        )
+    first = next(iter(doc.values()))["uncached_split"]
+    header = [
+        "machine",
+        "CPU",
+        "bf16 in hardware",
+        "placement",
+        "first table",
+        "all rows",
+        "built-in evaluation: overview",
+        "built-in evaluation: all pages",
+    ]
+    return f"""## A new user's first run
+
+What a new user waits for, each measured in a fresh process with an empty cache and no
+evaluation files (`benchmarks/first_run.py`). *First table* and *all rows*: the dashboard opened
+on a FER+ folder holding one uncached split ({first["split"].capitalize()}, {first["faces"]:,}
+faces, presented so that no shipped evaluation matches it) with the sidebar's defaults for the
+machine (*placement*: which of the MC rows' stochastic layers are sampled); seconds until the
+Overview shows its first table row, and until all {first["rows"]} rows are there. *Built-in
+evaluation*: the dashboard opened with no FER+ folder, on the shipped evaluation; seconds until
+the Overview shows, and until every page has rendered once. Each cell gives its target and
+whether it is met. One row per kind of machine (CPU model, and whether it computes bf16 in
+hardware), each with the CPU it was measured on:
+
+{table(header, rows)}"""
+
+
+def cpu_engine_section(doc: Doc) -> str:
+    unit, scale = flops_unit(doc)
+    rows = [
+        [
+            name(r["method"]),
+            r["precision"],
+            str(r["samples"]),
+            rate(r["engine_per_s"]),
+            rate(r["naive_per_s"]),
+            f"**{times(r['speedup'])}**" if r["samples"] == S_TARGETS else times(r["speedup"]),
+            times(r["speedup_unfolded"]),
+            times(r["flop_bound"]),
+            times(r["speedup_at_peak"]) if "speedup_at_peak" in r else "-",
+            rate(r["engine_gflops"] / scale),
+            pct(r["engine_share_of_peak"]),
+            f"{r['engine_peak_mib']:,.0f} MiB",
+        ]
+        for r in doc["engine_vs_naive"]
+    ]
+    header = [
+        "method",
+        "precision",
+        "S",
+        "engine",
+        "naive",
+        "speedup",
+        "without folding",
+        "FLOP bound",
+        "at the matmul peak",
+        f"engine {unit}",
+        "share of matmul peak",
+        "peak memory",
+    ]
+    folded = [r["speedup"] / r["speedup_unfolded"] for r in doc["engine_vs_naive"]]
+    return f"""## Speed of MC inference on the CPU
+
+The bench times float32 and, where the hardware computes it (`bnnfer.inference.native_bf16`),
+bf16. Large matmul in the same run: {matmul_peaks(doc)}.
+
+### Engine against the naive loop
+
+The naive loop is S full passes of the network as trained (BatchNorm unfolded) over the same
+batch of faces; both run the bundled networks with stochastic layers in every block. Rates are
+images x samples per second. *Without folding* is the engine on the unfolded layers (trunk
+sharing and batching alone); *FLOP bound* is what computing the deterministic trunk once can buy
+at equal FLOP efficiency, `S (trunk + rest) / (trunk + S rest)`; *at the matmul peak* is the
+most the engine could reach, its FLOP bound run at the matmul peak against the naive loop as
+fast as it ran (`FLOP bound x peak / naive {unit}`); *share of matmul peak* is the engine's
+{unit} against the same precision's large matmul; peak memory is the process's (models and data
+included). The speed-ups at S = {S_TARGETS}, where the targets are set, are in bold.
+
+{measured_on(doc, "mc_inference.json")}
+
+{table(header, rows)}
+
+What the engine does:
+
+* it computes the deterministic trunk (the layers before the first stochastic one) once per
+image and shares it between the S samples, which run as batches of passes;
+* BatchNorm is folded into the convolutions (the engine against *without folding* above:
+{span(folded, times)});
+* the convolution weights are channels-last from construction: a `(B, 1, 48, 48)` input is both
+layouts at once, so the weights decide, and oneDNN runs every convolution channels-last;
+* masks are drawn as `uniform < 1 - p` and applied in place in the draws' buffer, faster than
+`bernoulli_` and than a separate mask and select; one CPU generator is one serial stream, so
+drawing stays a large part of MC-DropConnect's cost;
+* glibc keeps freed memory for reuse ([below](#glibcs-handling-of-freed-memory));
+* bf16 where the device computes it in hardware: `precision="auto"` picks it, the dashboard and
+`bnnfer predict` use it, `bnnfer evaluate` stays float32 for the reference figures.{bf16_gain(doc)}
+
+{cpu_engine_targets(doc)}"""
+
+
+def bf16_gain(doc: Doc) -> str:
+    gains = [
+        b["engine_per_s"] / r["engine_per_s"]
+        for r in records(doc, "engine_vs_naive", precision="fp32")
+        for b in records(
+            doc, "engine_vs_naive", precision="bf16", method=r["method"], samples=r["samples"]
+        )
+    ]
+    return f" Here bf16 runs the engine at {span(gains, times)} its float32 rate." if gains else ""
+
+
+def cpu_engine_targets(doc: Doc) -> str:
+    target, lines = TARGETS["exact_speedup"], []
+    exact = records(doc, "engine_vs_naive", samples=S_TARGETS)
+    for method in dict.fromkeys(r["method"] for r in exact):
+        found = [r for r in exact if r["method"] == method]
+        each = ", ".join(f"{times(r['speedup'])} {r['precision']}" for r in found)
+        alone = ", ".join(f"{times(r['speedup_unfolded'])} {r['precision']}" for r in found)
+        line = (
+            f"* exact {name(method)} at S = {S_TARGETS}, {target:g}x the naive loop: "
+            f"**{verdict(min(r['speedup'] for r in found) >= target)} ({each})**; trunk sharing "
+            f"and batching alone give {alone}, against a FLOP bound of "
+            f"{times(found[0]['flop_bound'])}."
+        )
+        lines.append(line + (dropconnect_notes(doc, found) if method == "mc_dropconnect" else ""))
+    for precision in doc["precisions"]:
+        share = [
+            r["engine_share_of_peak"] for r in records(doc, "engine_vs_naive", precision=precision)
+        ]
+        if share:
+            met = min(share) >= TARGETS["share_of_peak"]
+            lines.append(
+                f"* {pct(TARGETS['share_of_peak'])} of the matmul peak in {precision}: "
+                f"**{verdict(met)} ({span(share, pct)})**."
+            )
+    notes = []
+    if any(r["speedup_unfolded"] > r["flop_bound"] for r in exact):
+        notes.append(
+            "Where *without folding* beats the FLOP bound, the engine's smaller passes run more "
+            "efficiently than the naive loop's."
+        )
+    if "bf16" in doc["precisions"]:
+        notes.append(
+            "bf16 speeds up the convolutions far more than the memory-bound pooling, ReLU and mask "
+            "drawing, so a share of the much higher bf16 matmul peak is harder to reach."
+        )
+    return (
+        "Against the targets set for the engine:\n\n" + "\n".join(lines) + "\n\n" + " ".join(notes)
+    )
+
+
+def dropconnect_notes(doc: Doc, found: list[dict]) -> str:
+    peak = doc["matmul_peak_gflops"]
+    naive = ", ".join(
+        f"{pct(r['naive_gflops'] / peak[r['precision']])} of the {r['precision']} matmul peak"
+        for r in found
+    )
+    at_peak = ", ".join(
+        f"{times(r['speedup_at_peak'])} in {r['precision']}"
+        for r in found
+        if "speedup_at_peak" in r
+    )
+    note = (
+        " With DropConnect in every block the first convolution is already stochastic: there is "
+        "no trunk to share, every sample needs its own full pass, and what is left is folding and "
+        f"sharing the rescaled weights. The naive loop already runs at {naive}"
+        + (
+            f", so an engine at the peak would reach {at_peak} (the *at the matmul peak* column)"
+            if at_peak
+            else ""
+        )
+        + "; a profile (torch.profiler) puts most of the engine's time in oneDNN's convolutions."
+    )
+    others = [
+        r for r in records(doc, "engine_vs_naive", method="mc_dropconnect") if "other_layout" in r
+    ]
+    if others:
+        other = others[0]["other_layout"]
+        used = "looped" if other == "grouped" else "grouped"
+        share = span((r["other_layout_per_s"] / r["engine_per_s"] for r in others), pct)
+        note += (
+            f" The {other} layout (all S weight samples in one {other} convolution) ran at "
+            f"{share} of the {used} layout's speed on this device (the bench times both)."
+            if other == "grouped"
+            else f" The {other} layout ran at {share} of the {used} layout's speed here."
+        )
+    return note
+
+
+def placements_section(doc: Doc) -> str:
+    naive = {
+        (r["method"], r["precision"]): r["naive_per_s"]
+        for r in records(doc, "engine_vs_naive", samples=S_TARGETS)
+    }
+    rows, vs_naive = [], {}
+    for p in doc["placements"]:
+        base = naive.get((p["method"], p["precision"]))
+        ratio = p["images_per_s"] * p["samples"] / base if base else None
+        vs_naive[(p["method"], p["placement"], p["precision"])] = ratio
+        rows.append(
+            [
+                name(p["method"]),
+                PLACEMENTS.get(p["placement"], p["placement"]),
+                p["precision"],
+                rate(p["images_per_s"]),
+                times(ratio) if ratio else "-",
+                times(p["flop_bound"]),
+                f"{p['accuracy']:.3f}",
+                f"{p['jsd']:.4f}",
+                f"{p['auroc_mi']:.3f}",
+            ]
+        )
+    first = doc["placements"][0]
+    header = [
+        "method",
+        "stochastic layers",
+        "precision",
+        "faces/s",
+        "vs naive",
+        "FLOP bound",
+        "accuracy",
+        "JSD to votes",
+        "AUROC (MI)",
+    ]
+    return f"""### Where the stochastic layers sit
+
+Where the stochastic layers sit sets the cost, and on Valid it hardly moves the quality. Each row
+is S = {first["samples"]} on the first {first["images"]:,} Valid faces through `mc_predict`
+(after a warm-up), the same trained weights with the earlier stochastic layers at their mean;
+*vs naive* is against the naive loop's rate in the table above, *FLOP bound* as there. The
+placement is an option wherever the models run: `load_bundle(placement="head")`,
+`networks.with_placement(network, "last")`, `--placement` of `bnnfer evaluate` and `bnnfer
+predict`, and the dashboard's "MC layers sampled" (each placement has its own cache).
+
+{measured_on(doc, "mc_inference.json")}
+
+{table(header, rows)}
+
+{placement_targets(doc, vs_naive)}"""
+
+
+def placement_targets(doc: Doc, vs_naive: dict[tuple, float | None]) -> str:
+    target, lines = TARGETS["placement_speedup"], []
+    for placement in ("head", "last"):
+        each = []
+        for precision in doc["precisions"]:
+            values = [
+                v for k, v in vs_naive.items() if k[1:] == (placement, precision) and v is not None
+            ]
+            if values:
+                each.append(
+                    f"{verdict(min(values) >= target)} in {precision} ({span(values, times)})"
+                )
+        if each:
+            lines.append(
+                f"* {PLACEMENTS[placement]}, {target:g}x the naive loop: **{'; '.join(each)}**."
+            )
+    text = "Against the targets:\n\n" + "\n".join(lines)
+    last = records(doc, "placements", placement="last")
+    if not last:
+        return text
+    bound, samples = last[0]["flop_bound"], last[0]["samples"]
+    share = (samples / bound - 1) / (samples - 1)  # solves bound = S / (1 - r + S r) for r
+    text += (
+        f"\n\nThe last stage holds {pct(share)} of the network's FLOPs (from its FLOP bound), so "
+        f"computing the rest once is bound to {times(bound)} at equal efficiency."
+    )
+    peak = doc["matmul_peak_gflops"]["fp32"]
+    estimate = [
+        bound * peak / r["naive_gflops"]
+        for r in records(doc, "engine_vs_naive", precision="fp32", samples=S_TARGETS)
+    ]
+    if estimate:
+        text += (
+            " Against the naive loop's rate, an engine at the float32 matmul peak would reach "
+            f"{span(estimate, times)} with the last block + head sampled (the placement rows are "
+            "timed apart from the naive loop, so they can land a little above that)."
+        )
+        if max(estimate) < target:
+            text += f" {target:g}x in float32 would need a network with a lighter last stage."
+    return text
+
+
+def end_to_end_table(doc: Doc) -> str:
+    rows = [
+        [
+            e["precision"],
+            secs(e["one_face_all_methods_s"]),
+            secs(e["split_all_methods_s"]),
+            secs(e["split_from_cache_s"]),
+        ]
+        for e in doc["end_to_end"]
+    ]
+    faces = doc["end_to_end"][0]["split_images"]
+    return table(
+        ["precision", "one face", f"whole Valid split ({faces:,} faces)", "again, from the cache"],
+        rows,
+    )
+
+
+def end_to_end_section(doc: Doc) -> str:
+    lines = []
+    for key, label, limit in (
+        ("one_face_all_methods_s", "one face, all rows", TARGETS["one_face_s"]),
+        ("split_all_methods_s", "the whole split, all rows", TARGETS["split_s"]),
+    ):
+        each = "; ".join(
+            f"{verdict(e[key] <= limit)} in {e['precision']} ({secs(e[key])})"
+            for e in doc["end_to_end"]
+        )
+        lines.append(f"* {label}, under {limit:g} s: **{each}**.")
+    auto = "bf16" if "bf16" in doc["precisions"] else "float32"
+    return f"""### End to end
+
+All seven rows of the comparison, S = {S_TARGETS}. *One face*: the median of repeated runs after
+a warm-up, face detection excluded. *Whole Valid split*: timed the way the dashboard gets it
+(`store.get_predictions` into an empty cache, with per-batch progress for its progress bar);
+*again*: the same call, served from the cache. Loading Valid from bnnfer's cache took
+{secs(doc["load_valid_from_cache_s"])}.
+
+{measured_on(doc, "mc_inference.json")}
+
+{end_to_end_table(doc)}
+
+Against the targets:
+
+{chr(10).join(lines)}
+
+The dashboard runs {auto} on this device (`precision="auto"`)."""
+
+
+def compile_table(doc: Doc) -> str:
+    rows = [
+        [
+            name(c["method"]),
+            f"{c['images']:,}",
+            str(c["samples"]),
+            secs(c["compile_first_call_s"]),
+            secs(c["eager_s"]),
+            secs(c["compiled_s"]),
+            times(c["compiled_speedup"]),
+            "yes" if c["fell_back"] else "no",
+        ]
+        for c in doc["compile"]
+    ]
+    header = [
+        "method",
+        "faces",
+        "S",
+        "first call (compiling)",
+        "eager",
+        "compiled",
+        "compiled vs eager",
+        "fell back to eager",
+    ]
+    return table(header, rows)
+
+
+def compile_section(doc: Doc) -> str:
+    return f"""### torch.compile
+
+`--compile` times each MC row's sampling under `torch.compile` against eager on the same faces:
+the first call (which compiles), then each after a warm-up. Dynamo recompiles the mask drawing
+for each new shape. Compiling stays off by default.
+
+{measured_on(doc, "mc_inference.json")}
+
+{compile_table(doc)}"""
+
+
+def allocator_section(doc: Doc) -> str:
+    rows = [
+        [
+            r["precision"],
+            str(r["batch"]),
+            rate(r["default_per_s"]),
+            rate(r["kept_per_s"]),
+            times(r["ratio"]),
+        ]
+        for r in doc["records"]
+    ]
+    header = ["precision", "batch", "glibc's default (faces/s)", "freed memory kept", "ratio"]
+    return f"""## glibc's handling of freed memory
+
+`benchmarks/allocator.py` times the same deterministic passes of a bundled network in a fresh
+process with glibc's defaults and in one after `bnnfer.keep_freed_memory()`. A pass's large
+activations (a `(128, 32, 48, 48)` float32 tensor, say) lie above glibc's mmap threshold, so
+with the defaults each pass unmaps them and page-faults them in again; `keep_freed_memory()`
+raises the thresholds. The CLI and the dashboard call it; the library never does on import.
+
+{from_file("allocator.json")}
+
+{table(header, rows)}"""
+
+
+def settings_key(record: dict) -> str:
+    return f"{record['layout']} {record['max_rows'] or ''}".strip()
+
+
+def settings_tables(doc: Doc) -> str:
+    """One table per method: a row per (precision, batch), a column per setting timed."""
+    parts = []
+    for method in dict.fromkeys(r["method"] for r in doc["records"]):
+        mine = records(doc, "records", method=method)
+        settings = list(dict.fromkeys(settings_key(r) for r in mine))
+        cells: dict[tuple, dict[str, str]] = {}
+        for r in mine:
+            cell = f"{rate(r['per_s'])} ({pct(r['share_of_fastest'])})"
+            by_setting = cells.setdefault((r["precision"], r["batch"]), {})
+            by_setting[settings_key(r)] = f"**{cell}**" if r["default"] else cell
+        rows = [
+            [precision, f"{batch:,}", *(by.get(s, "-") for s in settings)]
+            for (precision, batch), by in cells.items()
+        ]
+        header = ["precision", "batch", *(f"{s} rows" if s[-1].isdigit() else s for s in settings)]
+        parts.append(f"{name(method)}:\n\n{table(header, rows)}")
+    return "\n\n".join(parts)
+
+
+def settings_rules(doc: Doc) -> str:
+    default = [r for r in doc["records"] if r["default"]]
+    sizes = sorted({r["max_rows"] for r in default if r["max_rows"]})
+    lines = []
+    if sizes:
+        closest = min(r["share_of_fastest"] for r in default if r["max_rows"])
+        lines.append(
+            f"* passes of {listing([f'{n:,}' for n in sizes])} rows (`bnnfer.engine.MAX_ROWS`) "
+            f"came within {pct(1 - closest)} of the fastest pass size measured, wherever they are "
+            "used;"
+        )
+    layouts: dict[str, list[int]] = {}
+    for r in records(doc, "records", method="mc_dropconnect", default=True):
+        layouts.setdefault(r["layout"], [])
+        if r["batch"] not in layouts[r["layout"]]:
+            layouts[r["layout"]].append(r["batch"])
+    if layouts:
+        each = [
+            f"{layout} for {listing([f'{b:,}' for b in sorted(bs)])}"
+            for layout, bs in layouts.items()
+        ]
+        lines.append(
+            f"* DropConnect runs {' and '.join(each)} images a batch "
+            "(`bnnfer.engine.dropconnect_layout`);"
+        )
+    ratios = []
+    for batch in sorted({r["batch"] for r in doc["records"]}):
+        each = []
+        for precision in dict.fromkeys(r["precision"] for r in doc["records"]):
+            mine = records(
+                doc, "records", method="mc_dropconnect", batch=batch, precision=precision
+            )
+            grouped = [r["per_s"] for r in mine if r["layout"] == "grouped"]
+            looped = [r["per_s"] for r in mine if r["layout"] == "looped"]
+            if grouped and looped:
+                each.append(max(grouped) / looped[0])
+        if each:
+            ratios.append(f"{span(each, times)} for {batch:,}")
+    if ratios:
+        lines.append(
+            "* grouped DropConnect at its best pass size ran at "
+            f"{listing(ratios)} images a batch, against looped."
+        )
+    if not lines:
+        return ""
+    return "What this run sets, with the defaults in bold above:\n\n" + "\n".join(lines)
+
+
+def engine_settings_section(doc: Doc, file: str, heading: str) -> str:
+    return f"""{heading}
+
+`benchmarks/engine_settings.py` times, at S = {doc["records"][0]["samples"]}, each pass size
+(images x samples per forward pass, `bnnfer.engine.MAX_ROWS`: it bounds activation memory, and
+small passes keep a pass's activations in cache) and, for DropConnect, both layouts: *grouped*
+stacks all S masked weights into grouped convolutions and batched matrix products, *looped* runs
+the rest of the network once per weight sample. Each cell is images x samples per second and its
+share of the fastest setting for that batch; the engine's default is in bold. These runs set the
+engine's per-device defaults.
+
+{measured_on(doc, file)}
+
+{settings_tables(doc)}
+
+{settings_rules(doc)}"""
+
+
+def cpu_settings_section(doc: Doc) -> str:
+    return engine_settings_section(
+        doc, "engine_settings-cpu.json", "## The engine's settings (CPU)"
+    )
+
+
+def gpu_settings_section(doc: Doc) -> str:
+    return engine_settings_section(
+        doc, "engine_settings-cuda.json", "### The engine's settings on the GPU"
+    )
+
+
+def page_render_section(doc: Doc) -> str:
+    rows = [
+        [p["page"], secs(p["first_s"]), secs(p["cached_s"]), "; ".join(p["errors"]) or "none"]
+        for p in doc
+    ]
+    return f"""## Dashboard render times
+
+`benchmarks/page_render.py` runs each page under Streamlit's AppTest once predictions are
+cached: *first run* is a fresh session's first render (the Overview's loads the models and the
+split), *cached* the best of the next runs.
+
+{from_file("page_render.json")}
+
+{table(["page", "first run", "cached", "errors"], rows)}"""
+
+
+def gpu_intro_section(doc: Doc) -> str:
+    tf32 = (
+        " cuDNN runs float32 convolutions in TF32 unless told otherwise (torch's default), so the "
+        "fp32 rows are compared with a TF32 product."
+        if doc.get("fp32_peak_is_tf32")
+        else ""
+    )
+    return f"""## On a GPU
+
+`benchmarks/cuda.sh FERPLUS_FOLDER OUT_FOLDER` runs the CUDA tests and the GPU benchmarks below
+in one go; it needs only torch and the packages bnnfer's core imports. The CUDA tests
+(`tests/test_engine_cuda.py` and `mc_predict`'s device copy) check that both DropConnect layouts
+give the samples of separate passes for the same seed, that bf16 agrees with float32, and that
+the GPU and the CPU give the same predictive distribution.
+
+{measured_on(doc, "mc_inference-cuda.json")} Large matmul in the same run: {matmul_peaks(doc)}.
+{tf32}"""
+
+
+def gpu_engine_section(small: Doc, large: Doc) -> str:
+    unit, scale = flops_unit(small)
+    picked = [
+        r for doc in (small, large) for r in records(doc, "engine_vs_naive", samples=S_TARGETS)
+    ]
+    rows = [
+        [
+            name(r["method"]),
+            r["precision"],
+            f"{r['batch']:,}",
+            rate(r["engine_per_s"]),
+            rate(r["naive_per_s"]),
+            times(r["speedup"]),
+            times(r["flop_bound"]),
+            rate(r["engine_gflops"] / scale),
+            pct(r["engine_share_of_peak"]),
+            f"{r['other_layout']}: {times(r['other_layout_per_s'] / r['naive_per_s'])}"
+            if "other_layout" in r
+            else "-",
+        ]
+        for r in picked
+    ]
+    header = [
+        "method",
+        "precision",
+        "batch",
+        "engine",
+        "naive",
+        "speedup",
+        "FLOP bound",
+        f"engine {unit}",
+        "share of matmul peak",
+        "other layout",
+    ]
+    target, verdicts = TARGETS["exact_speedup"], []
+    for batch in dict.fromkeys(r["batch"] for r in picked):
+        each = []
+        for method in dict.fromkeys(r["method"] for r in picked):
+            found = [r for r in picked if r["batch"] == batch and r["method"] == method]
+            if not found:
+                continue
+            met = min(r["speedup"] for r in found) >= target
+            values = ", ".join(f"{times(r['speedup'])} {r['precision']}" for r in found)
+            each.append(f"{name(method)} {verdict(met)} ({values})")
+        verdicts.append(f"at {batch:,} faces {', '.join(each)}")
+    share = [r["engine_share_of_peak"] for r in picked]
+    batches = listing([f"{b:,}" for b in dict.fromkeys(r["batch"] for r in picked)])
+    return f"""### Engine against the naive loop on the GPU
+
+S = {S_TARGETS}, at {batches} faces a batch; the columns as on the CPU. *Other layout* is the
+DropConnect layout the engine did not pick for that batch, at its rate against the naive loop.
+
+{measured_on(small, "mc_inference-cuda.json")} Batch {large["engine_vs_naive"][0]["batch"]:,}:
+`benchmarks/results/mc_inference-cuda-batch1024.json`, same machine.
+
+{table(header, rows)}
+
+* With few faces a batch the naive loop's passes are too small to fill the GPU and are bound by
+kernel launches, so batching the samples can pay beyond the FLOP bound, DropConnect included;
+with many, each pass fills the GPU by itself and the speed-ups approach the FLOP bound.
+* Exact MC, {target:g}x the naive loop: {"; ".join(verdicts)}.
+* Share of the matmul peak: {span(share, pct)}, so the {pct(TARGETS["share_of_peak"])} target
+is **{verdict(min(share) >= TARGETS["share_of_peak"])}** on the GPU. This network's convolutions
+are small, far from a large matrix product."""
+
+
+def gpu_end_to_end_section(doc: Doc) -> str:
+    return f"""### End to end on the GPU
+
+All seven rows, S = {S_TARGETS}, timed as on the CPU, through the dashboard's store.
+
+{measured_on(doc, "mc_inference-cuda.json")}
+
+{end_to_end_table(doc)}"""
+
+
+def gpu_compile_section(doc: Doc) -> str:
+    return f"""### torch.compile on the GPU
+
+Timed as on the CPU; compiling stays off by default on the GPU too.
+
+{measured_on(doc, "compile-cuda.json")}
+
+{compile_table(doc)}"""
+
+
+# ---- the page ---------------------------------------------------------------------------------
+
+# (title, the results files it needs, the function rendering it from them), in page order
+SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
+    ("A new user's first run", ("first_run.json",), first_run_section),
+    ("Speed of MC inference on the CPU", ("mc_inference.json",), cpu_engine_section),
+    ("Where the stochastic layers sit", ("mc_inference.json",), placements_section),
+    ("End to end", ("mc_inference.json",), end_to_end_section),
+    ("torch.compile", ("mc_inference.json",), compile_section),
+    ("glibc's handling of freed memory", ("allocator.json",), allocator_section),
+    ("The engine's settings (CPU)", ("engine_settings-cpu.json",), cpu_settings_section),
+    ("Dashboard render times", ("page_render.json",), page_render_section),
+    ("On a GPU", ("mc_inference-cuda.json",), gpu_intro_section),
+    (
+        "Engine against the naive loop on the GPU",
+        ("mc_inference-cuda.json", "mc_inference-cuda-batch1024.json"),
+        gpu_engine_section,
+    ),
+    ("End to end on the GPU", ("mc_inference-cuda.json",), gpu_end_to_end_section),
+    ("The engine's settings on the GPU", ("engine_settings-cuda.json",), gpu_settings_section),
+    ("torch.compile on the GPU", ("compile-cuda.json",), gpu_compile_section),
+]
+
+INTRO = """# Benchmarks
+
+Speed and memory of bnnfer's MC inference and of the dashboard. This page is rendered by
+`python benchmarks/render_docs.py` from `benchmarks/results/*.json`: change the script, not this
+file, and rerun it after rerunning a benchmark."""
+
+
+def render(results: Path) -> str:
+    """docs/benchmarks.md's text, from the JSON files in ``results``."""
+    parts = [INTRO, rerun_section()]
+    for title, files, section in SECTIONS:
+        missing = [f for f in files if not (results / f).is_file()]
+        if missing:
+            parts.append(f"*{title}: left out, no {listing([f'`{f}`' for f in missing])}.*")
+            continue
+        parts.append(section(*(json.loads((results / f).read_text()) for f in files)))
+    return "\n\n".join(reflow(part) for part in parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(Path(args.results)))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""docs/benchmarks.md is what benchmarks/render_docs.py renders from benchmarks/results/, and the
+renderer puts each results file's figures on the page, formatted, or a note where one is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_renderer():
+    spec = importlib.util.spec_from_file_location(
+        "render_docs", ROOT / "benchmarks" / "render_docs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_docs = _load_renderer()
+
+
+def test_committed_page_is_the_rendering_of_the_committed_results(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    assert render_docs.main(["--out", str(out)]) == 0
+    committed = ROOT / "docs" / "benchmarks.md"
+    assert committed.is_file() and committed.read_text() == out.read_text(), (
+        "docs/benchmarks.md is not the rendering of benchmarks/results/: "
+        "run python benchmarks/render_docs.py"
+    )
+
+
+CPU = {"cpu": "Test CPU 9000", "threads": 4, "torch": "9.9.9", "cuda": None}
+GPU = {"cpu": "Host CPU", "threads": 16, "torch": "9.9.9+cu", "cuda": "Test GPU X1"}
+
+# one record of each kind, with figures chosen to format unambiguously
+RESULTS = {
+    "first_run.json": {
+        "cpu-bf16": {
+            "cpu": "Test CPU 9000",
+            "threads": 4,
+            "bf16_in_hardware": True,
+            "device": "CPU (4 threads)",
+            "builtin_evaluation": {"overview_s": 1.234, "all_pages_s": 6.78},
+            "uncached_split": {
+                "split": "valid",
+                "faces": 3555,
+                "rows": 7,
+                "placement": "last block + head",
+                "first_table_s": 12.34,
+                "all_rows_s": None,
+                "limit_s": 600.0,
+            },
+            "targets": {"first_table_s": 30, "all_rows_s": 90, "builtin_open_s": 5},
+        }
+    },
+    "mc_inference.json": {
+        "machine": CPU,
+        "device": "cpu",
+        "precisions": ["fp32"],
+        "matmul_peak_gflops": {"fp32": 400.0},
+        "fp32_peak_is_tf32": False,
+        "engine_vs_naive": [
+            {
+                "method": "mc_dropout",
+                "samples": 30,
+                "batch": 64,
+                "precision": "fp32",
+                "engine_per_s": 1234.4,
+                "naive_per_s": 987.6,
+                "speedup": 1.25,
+                "engine_unfolded_per_s": 1100.0,
+                "speedup_unfolded": 1.114,
+                "engine_gflops": 300.2,
+                "naive_gflops": 240.0,
+                "engine_peak_mib": 812.4,
+                "flop_bound": 1.22,
+                "engine_share_of_peak": 0.75,
+                "speedup_at_peak": 2.03,
+            }
+        ],
+        "load_valid_from_cache_s": 0.5,
+        "placements": [
+            {
+                "method": "mc_dropout",
+                "placement": "head",
+                "precision": "fp32",
+                "samples": 30,
+                "images": 1000,
+                "seconds": 2.0,
+                "images_per_s": 500.0,
+                "accuracy": 0.8123,
+                "jsd": 0.08761,
+                "flop_bound": 29.5,
+                "auroc_mi": 0.7777,
+            }
+        ],
+        "end_to_end": [
+            {
+                "precision": "fp32",
+                "one_face_all_methods_s": 0.25,
+                "split_all_methods_s": 150.0,
+                "split_from_cache_s": 0.0123,
+                "split_cache_source": "cache",
+                "split_images": 3555,
+            }
+        ],
+        "compile": [
+            {
+                "method": "mc_dropconnect",
+                "samples": 30,
+                "images": 256,
+                "eager_s": 5.0,
+                "compile_first_call_s": 12.3,
+                "compiled_s": 4.0,
+                "compiled_speedup": 1.25,
+                "fell_back": False,
+            }
+        ],
+    },
+    "mc_inference-cuda.json": {
+        "machine": GPU,
+        "device": "cuda",
+        "precisions": ["fp32"],
+        "matmul_peak_gflops": {"fp32": 100000.0},
+        "fp32_peak_is_tf32": True,
+        "engine_vs_naive": [
+            {
+                "method": "mc_dropconnect",
+                "samples": 30,
+                "batch": 64,
+                "precision": "fp32",
+                "engine_per_s": 90000.0,
+                "naive_per_s": 40000.0,
+                "speedup": 2.25,
+                "engine_unfolded_per_s": 88000.0,
+                "speedup_unfolded": 2.2,
+                "engine_gflops": 20000.0,
+                "naive_gflops": 9000.0,
+                "engine_peak_mib": 100.0,
+                "flop_bound": 1.0,
+                "other_layout": "looped",
+                "other_layout_per_s": 60000.0,
+                "engine_share_of_peak": 0.2,
+            }
+        ],
+        "load_valid_from_cache_s": 1.0,
+        "placements": [],
+        "end_to_end": [
+            {
+                "precision": "fp32",
+                "one_face_all_methods_s": 0.0287,
+                "split_all_methods_s": 1.69,
+                "split_from_cache_s": 0.076,
+                "split_cache_source": "cache",
+                "split_images": 3555,
+            }
+        ],
+    },
+    "mc_inference-cuda-batch1024.json": {
+        "machine": GPU,
+        "device": "cuda",
+        "precisions": ["fp32"],
+        "matmul_peak_gflops": {"fp32": 100000.0},
+        "fp32_peak_is_tf32": True,
+        "engine_vs_naive": [
+            {
+                "method": "mc_dropout",
+                "samples": 30,
+                "batch": 1024,
+                "precision": "fp32",
+                "engine_per_s": 330000.0,
+                "naive_per_s": 300000.0,
+                "speedup": 1.1,
+                "engine_unfolded_per_s": 320000.0,
+                "speedup_unfolded": 1.07,
+                "engine_gflops": 70000.0,
+                "naive_gflops": 64000.0,
+                "engine_peak_mib": 1500.0,
+                "flop_bound": 1.22,
+                "engine_share_of_peak": 0.7,
+            }
+        ],
+    },
+    "engine_settings-cpu.json": {
+        "machine": CPU,
+        "device": "cpu",
+        "records": [
+            {
+                "method": "mc_dropout",
+                "batch": 64,
+                "samples": 30,
+                "precision": "fp32",
+                "layout": "batched",
+                "max_rows": 64,
+                "per_s": 1500.0,
+                "default": True,
+                "share_of_fastest": 0.97,
+                "setting": "batched 64 *",
+            }
+        ],
+    },
+    "engine_settings-cuda.json": {
+        "machine": GPU,
+        "device": "cuda",
+        "records": [
+            {
+                "method": "mc_dropconnect",
+                "batch": 1024,
+                "samples": 30,
+                "precision": "fp32",
+                "layout": "looped",
+                "max_rows": None,
+                "per_s": 285825.2,
+                "default": True,
+                "share_of_fastest": 1.0,
+                "setting": "looped *",
+            }
+        ],
+    },
+    "compile-cuda.json": {
+        "machine": GPU,
+        "compile": [
+            {
+                "method": "mc_dropout_soft",
+                "samples": 30,
+                "images": 1024,
+                "eager_s": 0.0521,
+                "compile_first_call_s": 81.06,
+                "compiled_s": 0.0489,
+                "compiled_speedup": 1.074,
+                "fell_back": True,
+            }
+        ],
+    },
+    "allocator.json": {
+        "records": [
+            {
+                "precision": "bf16",
+                "batch": 256,
+                "default_per_s": 2255.5,
+                "kept_per_s": 3869.9,
+                "ratio": 1.7157,
+            }
+        ]
+    },
+    "page_render.json": [
+        {"page": "explore", "first_s": 0.6386, "cached_s": 0.0256, "errors": []},
+    ],
+}
+
+
+def _write_results(folder: Path, leave_out: tuple[str, ...] = ()) -> Path:
+    folder.mkdir()
+    for name, document in RESULTS.items():
+        if name not in leave_out:
+            (folder / name).write_text(json.dumps(document))
+    return folder
+
+
+def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
+    assert set(RESULTS) == {f for _, files, _ in render_docs.SECTIONS for f in files}
+    out = tmp_path / "page.md"
+    results = _write_results(tmp_path / "results")
+    assert render_docs.main(["--results", str(results), "--out", str(out)]) == 0
+    page = out.read_text()
+    flat = " ".join(page.split())  # prose is wrapped: compare with line breaks as spaces
+    expected = [
+        # first run: the targets shown and judged, a time never reached is a miss
+        "| `cpu-bf16` | Test CPU 9000, 4 threads | yes | last block + head | 12 s (≤ 30 s: met) "
+        "| not reached (≤ 90 s: not met) | 1.2 s (≤ 5 s: met) | 6.8 s |",
+        # the CPU engine, with its machine above the table
+        "Measured on: Test CPU 9000, 4 threads, no GPU, torch 9.9.9",
+        "**400 GFLOP/s in fp32**",
+        "| MC-Dropout | fp32 | 30 | 1,234 | 988 | **1.25x** | 1.11x | 1.22x | 2.03x | 300 | 75% "
+        "| 812 MiB |",
+        "exact MC-Dropout at S = 30, 1.3x the naive loop: **not met (1.25x fp32)**",
+        "50% of the matmul peak in fp32: **met (75%)**",
+        # placements: the rate against the naive loop is derived, 500 x 30 / 987.6
+        "| MC-Dropout | head only | fp32 | 500 | 15.2x | 29.5x | 0.812 | 0.0876 | 0.778 |",
+        "head only, 5x the naive loop: **met in fp32 (15.2x)**",
+        # end to end and compile
+        "| fp32 | 0.25 s | 150 s | 12 ms |",
+        "under 120 s: **not met in fp32 (150 s)**",
+        "took 0.50 s",
+        "| MC-DropConnect | 256 | 30 | 12 s | 5.0 s | 4.0 s | 1.25x | no |",
+        # the allocator and the render times, from files that record no machine
+        "From `benchmarks/results/allocator.json` (the file does not record its machine).",
+        "| bf16 | 256 | 2,256 | 3,870 | 1.72x |",
+        "| explore | 0.64 s | 26 ms | none |",
+        # engine settings: the default in bold, its pass size within 3% of the fastest
+        "| fp32 | 64 | **1,500 (97%)** |",
+        "passes of 64 rows (`bnnfer.engine.MAX_ROWS`) came within 3% of the fastest",
+        "DropConnect runs looped for 1,024 images a batch",
+        # the GPU
+        "Measured on: Test GPU X1 (host: Host CPU, 16 threads), torch 9.9.9+cu",
+        "**100 TFLOP/s in TF32**",
+        "| MC-DropConnect | fp32 | 64 | 90,000 | 40,000 | 2.25x | 1.00x | 20 | 20% "
+        "| looped: 1.50x |",
+        "| MC-Dropout | fp32 | 1,024 | 330,000 | 300,000 | 1.10x | 1.22x | 70 | 70% | - |",
+        "at 64 faces MC-DropConnect met (2.25x fp32); "
+        "at 1,024 faces MC-Dropout not met (1.10x fp32)",
+        "Share of the matmul peak: 20-70%, so the 50% target is **not met**",
+        "| fp32 | 29 ms | 1.7 s | 76 ms |",
+        "| **285,825 (100%)** |",
+        "| MC-Dropout, soft-trained | 1,024 | 30 | 81 s | 52 ms | 49 ms | 1.07x | yes |",
+    ]
+    for text in expected:
+        assert text in flat, text
+    # every section is there, in the page's order, and no prose line runs past the width
+    headings = [line for line in page.splitlines() if line.startswith("#")]
+    assert headings[:3] == [
+        "# Benchmarks",
+        "## How to rerun everything",
+        "## A new user's first run",
+    ]
+    assert headings[-1] == "### torch.compile on the GPU"
+    prose = [line for line in page.splitlines() if not line.startswith("|")]
+    assert all(len(line) <= render_docs.WIDTH for line in prose if "`" not in line)
+
+
+def test_a_missing_results_file_leaves_its_section_out_with_a_note(tmp_path):
+    results = _write_results(tmp_path / "results", leave_out=("allocator.json",))
+    page = render_docs.render(results)
+    assert "*glibc's handling of freed memory: left out, no `allocator.json`.*" in page
+    assert "## glibc's handling of freed memory" not in page
+    assert "## Dashboard render times" in page
