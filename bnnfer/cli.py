@@ -1,49 +1,45 @@
 """The ``bnnfer`` command line: a thin argparse layer over the library.
 
-    bnnfer data info [--data DIR]       per-split counts, dropped faces, class balance, human stats
-    bnnfer train --out STEM [options]   train one method's network(s) (options mirror TrainConfig)
+    bnnfer data info [--data DIR]        per-split counts, dropped faces, class balance, human stats
+    bnnfer train --out STEM [options]    train one method's network(s) (options mirror TrainConfig)
+    bnnfer train-all --out DIR           train every network of the bundle (resumable), assemble it
+    bnnfer evaluate [--split S] [--out]  metrics with bootstrap intervals, per-image predictions
+    bnnfer predict IMAGE... [--json]     find the faces in photos, run every method on each face
 
 Training options are generated from the `TrainConfig` and `NetworkConfig` dataclasses, with the
-help text taken from the comment beside each field, so the CLI cannot drift from the config.
+help text taken from each field's ``metadata["help"]``, so the CLI cannot drift from the config.
+The benchmarks are scripts outside the package (``python benchmarks/mc_inference.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
-import re
 import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from . import bundle
 from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
 from .constants import EMOTIONS
 from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
+from .evaluate import evaluate_methods, markdown_table, paired_table, write_evaluation
+from .faces import PhotoError
+from .inference import PRECISIONS, select_device
+from .networks import PLACEMENTS, NetworkConfig
+from .predict import predict_photo
+from .train import TrainConfig, fit
 
 DATA_HELP = "FER+ folder (default: $BNNFER_DATA, else ./data/ferplus)"
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """``{field: comment}`` from ``name: type = default  # comment`` lines of a dataclass."""
-    comments = {}
-    for line in inspect.getsource(cls).splitlines():
-        match = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
-        if match:
-            comments[match.group(1)] = match.group(2).strip()
-    return comments
 
 
 def _add_dataclass_options(
     parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()
 ) -> None:
     hints = typing.get_type_hints(cls)
-    comments = _field_comments(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
@@ -51,19 +47,18 @@ def _add_dataclass_options(
         default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
         # argparse %-formats help strings, so a literal "%" must be doubled
-        help_text = f"{comments.get(f.name, '')} (default: {default})".replace("%", "%%")
+        help_text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")
+        options = {"default": default, "help": help_text}
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if hint is bool:
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         elif origin is typing.Literal:
-            parser.add_argument(flag, choices=args, default=default, help=help_text)
+            parser.add_argument(flag, choices=args, **options)
         elif origin is tuple:
-            parser.add_argument(flag, type=int, nargs="+", default=default, help=help_text)
+            parser.add_argument(flag, type=int, nargs="+", **options)
         else:
             base = next((a for a in args if a is not type(None)), hint) if args else hint
-            parser.add_argument(flag, type=base, default=default, help=help_text)
+            parser.add_argument(flag, type=base, **options)
 
 
 def _data_info(args: argparse.Namespace) -> int:
@@ -95,9 +90,6 @@ def _data_info(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .networks import NetworkConfig
-    from .train import TrainConfig, fit
-
     network_fields = {f.name for f in dataclasses.fields(NetworkConfig)} - {"stochastic"}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"network"}
     values = vars(args)
@@ -112,45 +104,35 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_all(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from .bundle import BUNDLE_TRAINING, assemble_bundle, bundle_jobs, job_finished, train_all
-
-    base = replace(BUNDLE_TRAINING, device=args.device)
+    base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device)
     if args.precision is not None:
-        base = replace(base, precision=args.precision)
+        base = dataclasses.replace(base, precision=args.precision)
     if args.epochs is not None:
-        base = replace(base, epochs=args.epochs)
+        base = dataclasses.replace(base, epochs=args.epochs)
     splits = load_ferplus(args.data, splits=["train", "valid"])
-    train_all(args.out, splits["train"], splits["valid"], base=base, only=args.only)
-    unfinished = [j.name for j in bundle_jobs(base) if not job_finished(Path(args.out), j)]
+    bundle.train_all(args.out, splits["train"], splits["valid"], base=base, only=args.only)
+    jobs = bundle.bundle_jobs(base)
+    unfinished = [j.name for j in jobs if not bundle.job_finished(Path(args.out), j)]
     if unfinished:
         print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
     if not args.no_assemble:
-        report = assemble_bundle(args.out, splits["valid"])
+        report = bundle.assemble_bundle(args.out, splits["valid"])
         print(f"wrote the bundle into {args.out}: " + json.dumps(report, indent=2))
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from .bundle import load_bundle, read_registry
-    from .evaluate import evaluate_methods, markdown_table, paired_table, write_evaluation
-    from .inference import select_device
+def _progress(text: str) -> None:
+    print(f"[evaluate] {text}", file=sys.stderr)
 
+
+def _evaluate(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data)
     split = load_ferplus(root, splits=[args.split])[args.split]
     device = select_device(args.device)
-    methods = load_bundle(args.models, device=device, rows=args.rows, placement=args.placement)
-    labels = {row.key: row.label for row in read_registry(args.models)}
+    methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
+    labels = {row.key: row.label for row in bundle.read_registry(args.models)}
     evaluation = evaluate_methods(
-        methods,
-        split,
-        samples=args.samples,
-        seed=args.seed,
-        n_boot=args.n_boot,
-        labels=labels,
-        progress=lambda text: print(f"[evaluate] {text}", file=sys.stderr),
-        precision=args.precision,
+        methods, split, args.samples, args.seed, args.n_boot, labels, _progress, args.precision
     )
     paths = write_evaluation(evaluation, args.out, args.models, compact=args.compact)
     print(markdown_table(evaluation))
@@ -160,103 +142,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .bundle import load_bundle
-    from .faces import PhotoError
-    from .inference import select_device
-    from .predict import predict_photo
-
     device = select_device(args.device)
-    methods = load_bundle(args.models, device=device, rows=args.rows, placement=args.placement)
+    methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
     documents, failed = [], 0
     for path in args.images:
         try:
             data = Path(path).read_bytes()
             result = predict_photo(
-                methods,
-                data,
-                samples=args.samples,
-                seed=args.seed,
-                device=str(device),
-                precision=args.precision,
+                methods, data, args.samples, args.seed, device=str(device), precision=args.precision
             )
         except (OSError, PhotoError) as error:
             print(f"bnnfer: {path}: {error}", file=sys.stderr)
             failed += 1
             continue
-        documents.append(_photo_document(path, result))
+        documents.append(result.to_dict(path))
         if not args.json:
-            _print_photo(documents[-1])
+            print(result.describe(path))
     if args.json:
         print(json.dumps({"photos": documents}, indent=2))
     return 1 if failed else 0
 
 
-def _photo_document(path: str, result) -> dict:
-    faces = []
-    for i, face in enumerate(result.faces, start=1):
-        faces.append(
-            {
-                "face": i,
-                "box": [round(v, 1) for v in face.box],
-                "detector_probability": round(face.probability, 4),
-                "reading": face.reading,
-                "methods": {
-                    key: {
-                        "top": p.top,
-                        "mean": dict(zip(EMOTIONS, np.round(p.mean, 4).tolist(), strict=True)),
-                        "spread": dict(zip(EMOTIONS, np.round(p.spread, 4).tolist(), strict=True)),
-                        "uncertainty": {k: round(v, 4) for k, v in p.scores.items()},
-                        "samples": len(p.samples),
-                    }
-                    for key, p in face.methods.items()
-                },
-            }
-        )
-    return {
-        "image": str(path),
-        "size": list(result.detection.image.size),
-        "faces": faces,
-        "faces_not_analysed": result.detection.dropped,
-    }
-
-
-def _print_photo(document: dict) -> None:
-    faces = document["faces"]
-    print(
-        f"{document['image']}: {len(faces)} face(s) found"
-        + (
-            f", {document['faces_not_analysed']} more not analysed"
-            if document["faces_not_analysed"]
-            else ""
-        )
-    )
-    for face in faces:
-        print(f"  face {face['face']} at {face['box']}: {face['reading']}")
-        for key, p in face["methods"].items():
-            top = sorted(p["mean"].items(), key=lambda kv: -kv[1])[:3]
-            shown = ", ".join(f"{e} {v:.2f}±{p['spread'][e]:.2f}" for e, v in top)
-            print(
-                f"    {key:<16} {shown}  (entropy {p['uncertainty']['predictive_entropy']:.2f},"
-                f" MI {p['uncertainty']['mutual_information']:.3f})"
-            )
-
-
-def _add_precision_option(
-    parser: argparse.ArgumentParser, help: str, default: str | None = None
-) -> None:
-    """``--precision`` with the choices `bnnfer.inference.PRECISIONS` (None: leave it unset)."""
-    from .inference import PRECISIONS
-
-    parser.add_argument("--precision", choices=PRECISIONS, default=default, help=help)
-
-
 def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
     """The options every command that runs the bundled models shares; ``precision`` is the
     default of ``--precision``."""
-    from .bundle import DEFAULT_BUNDLE_DIR
-    from .networks import PLACEMENTS
-
-    parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR), help="bundle folder")
+    parser.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
     parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     parser.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
@@ -267,19 +177,17 @@ def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
         help="sample only these stochastic layers of the MC rows: all, last (last block + "
         "head), head; cheaper the narrower (default: as trained)",
     )
-    _add_precision_option(
-        parser,
-        "inference precision: bf16 is 2-3x faster on AMX CPUs and GPUs, probabilities within "
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=precision,
+        help="inference precision: bf16 is 2-3x faster on AMX CPUs and GPUs, probabilities within "
         "about 1e-2 of fp32; auto: bf16 where the device computes it in hardware, else fp32 "
         f"(default {precision})",
-        default=precision,
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .networks import NetworkConfig
-    from .train import TrainConfig
-
     parser = argparse.ArgumentParser(
         prog="bnnfer",
         description="Facial emotion recognition that says how sure it is: Bayesian CNN "
@@ -331,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument("--data", help=DATA_HELP)
     train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    _add_precision_option(train_all, "autocast precision (default: the recipe's bf16)")
+    train_all.add_argument(
+        "--precision", choices=PRECISIONS, help="autocast precision (default: the recipe's bf16)"
+    )
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
     train_all.add_argument(
         "--no-assemble", action="store_true", help="train only; do not write the bundle"
@@ -347,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(evaluate, precision="fp32")  # the reference figures: full precision
     evaluate.add_argument("--data", help=DATA_HELP)
-    evaluate.add_argument("--split", choices=("train", "valid", "test"), default="valid")
+    evaluate.add_argument(
+        "--split", choices=("train", "valid", "test"), default="valid", help="split to evaluate"
+    )
     evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     evaluate.add_argument("--out", default="bnnfer-evaluation", help="output folder")
     evaluate.add_argument(
@@ -374,8 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     keep_freed_memory()  # this process is ours: see bnnfer.allocator
     try:
         return args.handler(args)

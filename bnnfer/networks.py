@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import torch
@@ -42,14 +42,28 @@ PLACEMENTS: tuple[str, ...] = ("all", "last", "head")
 class NetworkConfig:
     """Shape of the backbone and where its randomness sits."""
 
-    widths: tuple[int, ...] = (32, 64, 128, 256)  # channels per stage; each stage halves H, W
-    convs_per_stage: int = 2  # 3x3 conv + BN + ReLU repeats per stage
-    head_width: int = 256  # hidden units before the logits; 0 for a linear head
-    stochastic: Stochastic = "dropout"  # kind of stochastic layer
-    placement: Placement = "all"  # which stages (besides the head) are stochastic
-    block_rate: float = 0.2  # drop probability in stochastic stages
-    head_rate: float = 0.5  # drop probability in the head
-    num_classes: int = NUM_CLASSES
+    # The "help" of each field is its `bnnfer train` option's help line (bnnfer/cli.py).
+    widths: tuple[int, ...] = field(
+        default=(32, 64, 128, 256),
+        metadata={"help": "channels per stage; each stage halves H, W"},
+    )
+    convs_per_stage: int = field(
+        default=2, metadata={"help": "3x3 conv + BN + ReLU repeats per stage"}
+    )
+    head_width: int = field(
+        default=256, metadata={"help": "hidden units before the logits; 0 for a linear head"}
+    )
+    stochastic: Stochastic = field(default="dropout", metadata={"help": "kind of stochastic layer"})
+    placement: Placement = field(
+        default="all", metadata={"help": "which stages (besides the head) are stochastic"}
+    )
+    block_rate: float = field(
+        default=0.2, metadata={"help": "drop probability in stochastic stages"}
+    )
+    head_rate: float = field(default=0.5, metadata={"help": "drop probability in the head"})
+    num_classes: int = field(
+        default=NUM_CLASSES, metadata={"help": "number of logits (the 8 FER+ emotions)"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("convs_per_stage", "head_width", "num_classes"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +38,28 @@ class MethodPrediction:
     def top(self) -> str:
         return EMOTIONS[int(np.argmax(self.mean))]
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the top emotion, mean and spread per emotion and the uncertainty scores
+        (4 decimals), and the number of samples."""
+        return {
+            "top": self.top,
+            "mean": dict(zip(EMOTIONS, np.round(self.mean, 4).tolist(), strict=True)),
+            "spread": dict(zip(EMOTIONS, np.round(self.spread, 4).tolist(), strict=True)),
+            "uncertainty": {k: round(v, 4) for k, v in self.scores.items()},
+            "samples": len(self.samples),
+        }
+
+    def describe(self, key: str) -> str:
+        """One line for method ``key``: its three likeliest emotions with their spread, the
+        predictive entropy and the mutual information (from the rounded `to_dict` figures)."""
+        d = self.to_dict()
+        top = sorted(d["mean"].items(), key=lambda kv: -kv[1])[:3]
+        shown = ", ".join(f"{e} {v:.2f}±{d['spread'][e]:.2f}" for e, v in top)
+        return (
+            f"    {key:<16} {shown}  (entropy {d['uncertainty']['predictive_entropy']:.2f},"
+            f" MI {d['uncertainty']['mutual_information']:.3f})"
+        )
+
 
 @dataclass(frozen=True)
 class FacePrediction:
@@ -45,11 +69,47 @@ class FacePrediction:
     methods: dict[str, MethodPrediction]
     reading: str
 
+    def to_dict(self, number: int) -> dict[str, Any]:
+        """JSON-able, ``number`` being the face's 1-based place in its photo."""
+        return {
+            "face": number,
+            "box": [round(v, 1) for v in self.box],
+            "detector_probability": round(self.probability, 4),
+            "reading": self.reading,
+            "methods": {key: p.to_dict() for key, p in self.methods.items()},
+        }
+
+    def describe(self, number: int) -> str:
+        """The face's box and reading, then a line per method (`MethodPrediction.describe`)."""
+        box = [round(v, 1) for v in self.box]
+        lines = [f"  face {number} at {box}: {self.reading}"]
+        lines += [p.describe(key) for key, p in self.methods.items()]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class PhotoPrediction:
     detection: Detection
     faces: list[FacePrediction]
+
+    def to_dict(self, image: str | Path) -> dict[str, Any]:
+        """JSON-able, ``image`` naming the photo (what ``bnnfer predict --json`` prints)."""
+        return {
+            "image": str(image),
+            "size": list(self.detection.image.size),
+            "faces": [face.to_dict(i) for i, face in enumerate(self.faces, start=1)],
+            "faces_not_analysed": self.detection.dropped,
+        }
+
+    def describe(self, image: str | Path) -> str:
+        """A summary in lines, ``image`` naming the photo (what ``bnnfer predict`` prints)."""
+        dropped = self.detection.dropped
+        lines = [
+            f"{image}: {len(self.faces)} face(s) found"
+            + (f", {dropped} more not analysed" if dropped else "")
+        ]
+        lines += [face.describe(i) for i, face in enumerate(self.faces, start=1)]
+        return "\n".join(lines)
 
 
 def predict_faces(

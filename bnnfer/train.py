@@ -47,24 +47,50 @@ from .transforms import AugmentConfig, train_transform
 class TrainConfig:
     """Everything that decides a training run; saved beside the checkpoint."""
 
-    method: str = "mc_dropout"  # which method the weights serve (classical = mc_dropout net)
-    network: NetworkConfig = field(default_factory=NetworkConfig)  # backbone shape
-    members: int = 5  # ensemble size (method="ensemble" only)
-    target: TargetKind = "soft"  # soft | majority | pld
-    strict_majority: bool = False  # with target=majority: keep faces with a >50% top class only
-    epochs: int = 12
-    max_steps: int | None = None  # stop each network after this many steps (short runs, tests)
-    batch_size: int = 64
-    lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 5e-4
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    schedule: Literal["onecycle", "cosine"] = "onecycle"
-    augment: bool = True  # small affine moves + horizontal flip
-    select_by: Literal["accuracy", "nll"] = "accuracy"  # which Valid figure picks the best epoch
-    seed: int = 0  # member i uses seed + i
-    device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
-    # bf16 autocast; auto: where the device computes bf16 in hardware (inference.native_bf16)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # The "help" of each field is its `bnnfer train` option's help line (bnnfer/cli.py).
+    method: str = field(
+        default="mc_dropout",
+        metadata={"help": "which method the weights serve (classical = mc_dropout net)"},
+    )
+    network: NetworkConfig = field(
+        default_factory=NetworkConfig, metadata={"help": "backbone shape"}
+    )
+    members: int = field(default=5, metadata={"help": 'ensemble size (method="ensemble" only)'})
+    target: TargetKind = field(default="soft", metadata={"help": "soft | majority | pld"})
+    strict_majority: bool = field(
+        default=False,
+        metadata={"help": "with target=majority: keep faces with a >50% top class only"},
+    )
+    epochs: int = field(default=12, metadata={"help": "passes over FER+ Train per network"})
+    max_steps: int | None = field(
+        default=None,
+        metadata={"help": "stop each network after this many steps (short runs, tests)"},
+    )
+    batch_size: int = field(default=64, metadata={"help": "training faces per optimiser step"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(
+        default=5e-4,
+        metadata={"help": "weight decay of conv and linear weights (none on BatchNorm, biases)"},
+    )
+    optimizer: Literal["adamw", "sgd"] = field(
+        default="adamw", metadata={"help": "AdamW, or SGD with Nesterov momentum 0.9"}
+    )
+    schedule: Literal["onecycle", "cosine"] = field(
+        default="onecycle", metadata={"help": "learning-rate schedule over all steps"}
+    )
+    augment: bool = field(default=True, metadata={"help": "small affine moves + horizontal flip"})
+    select_by: Literal["accuracy", "nll"] = field(
+        default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
+    )
+    seed: int = field(default=0, metadata={"help": "member i uses seed + i"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:1 | mps"})
+    precision: Literal["auto", "fp32", "bf16"] = field(
+        default="auto",
+        metadata={
+            "help": "bf16 autocast; auto: where the device computes bf16 in hardware "
+            "(inference.native_bf16)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_NAMES:
