@@ -138,3 +138,57 @@ def test_bad_requests_are_refused(tiny_bundle, methods, tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         Computation(methods, tiny_bundle[2]["valid"], _request(tiny_bundle, methods), tmp_path,
                     batch_size=0)  # fmt: skip
+
+
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from bnnfer import computations
+from bnnfer.bundle import load_bundle
+from bnnfer.computations import Computation, make_request
+from bnnfer.data import load_ferplus
+
+real = computations.mc_batches
+
+def slow(*args, **kwargs):  # a batch every 0.5 s: time to be killed halfway
+    for batch in real(*args, **kwargs):
+        time.sleep(0.5)
+        yield batch
+
+computations.mc_batches = slow
+methods = load_bundle({models!r})
+valid = load_ferplus({data!r}, cache_dir=False)["valid"]
+request = make_request(methods, {models!r}, valid, ["mc_dropout"], {samples})
+Computation(methods, valid, request, {cache!r}, batch_size={batch}).start().wait()
+"""
+
+
+def test_a_killed_process_resumes_from_its_last_batch(tiny_bundle, methods, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, models, splits = tiny_bundle
+    valid = splits["valid"]
+    whole = _run(tiny_bundle, methods, tmp_path / "whole", ["mc_dropout"])
+    script = KILLED_RUN.format(
+        tests=str(Path(__file__).parent), models=str(models), data=str(root), samples=SAMPLES,
+        cache=str(tmp_path / "killed"), batch=BATCH,
+    )  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", script])
+    request = _request(tiny_bundle, methods, ["mc_dropout"])
+    folder = tmp_path / "killed" / "partial" / f"{request.tag}-b{BATCH}" / "mc_dropout"
+    for _ in range(600):  # until the first batch is on disk
+        if list(folder.glob("batch-*.npz")) or process.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = sorted(p.name for p in folder.glob("batch-*.npz"))
+    assert 1 <= len(saved) < 3, saved  # killed halfway: some batches done, not all
+    resumed = Computation(methods, valid, request, tmp_path / "killed", batch_size=BATCH)
+    resumed.start().wait(120)
+    assert resumed.state == "done" and resumed.batches_computed == 3 - len(saved)
+    np.testing.assert_array_equal(resumed.finished["mc_dropout"], whole.finished["mc_dropout"])
