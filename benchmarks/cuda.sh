@@ -41,7 +41,7 @@ from bnnfer.data import load_ferplus
 
 faces = load_ferplus(sys.argv[1], splits=["valid"])["valid"].images[:1024]
 methods = load_bundle("assets/models", device="cuda")
-mc = {key: method for key, method in methods.items() if method.name.startswith("mc_")}
+mc = {key: method for key, method in methods.items() if method.sampled}
 records = bench.compile_vs_eager(mc, faces, precision="auto")
 print(bench.format_table(records, ["method", "images", "eager_s", "compiled_s", "fell_back"]))
 bench.write_json(sys.argv[2], {"machine": bench.machine(), "compile": records})

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(document["end_to_end"], indent=2))
         if args.compile:
-            mc = {k: m for k, m in methods.items() if m.name.startswith("mc_")}
+            mc = {k: m for k, m in methods.items() if m.sampled}
             document["compile"] = bench.compile_vs_eager(
                 mc, split.images[: args.batch * 4], precision=precisions[0]
             )

@@ -30,9 +30,8 @@ from .data import (
     vote_entropy,
 )
 from .inference import describe_device, mc_predict, resolve_precision, select_device
-from .layers import DropConnectConv2d, DropConnectLinear, MCDropout
-from .methods import Classical, DeepEnsemble, MCDropConnect, Method, build_method
-from .methods import MCDropout as MCDropoutMethod
+from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout
+from .methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method, build_method
 from .networks import FaceCNN, NetworkConfig
 from .targets import FerPlusTargets
 from .train import TrainConfig, fit
@@ -56,9 +55,9 @@ __all__ = [
     "FerPlusTargets",
     "MCDropConnect",
     "MCDropout",
-    "MCDropoutMethod",
     "Method",
     "NetworkConfig",
+    "SampledDropout",
     "TrainConfig",
     "available_splits",
     "build_method",

@@ -39,7 +39,7 @@ from .checkpoints import (
 )
 from .data import FerPlusSplit
 from .inference import mc_predict
-from .methods import Method, build_method
+from .methods import METHOD_NAMES, Method, build_method, method_class
 from .networks import PLACEMENTS, NetworkConfig, with_placement
 from .train import TrainConfig, fit
 
@@ -85,6 +85,11 @@ class ModelRow:
     def to_dict(self) -> dict[str, str]:
         return dict(self.__dict__)
 
+    @property
+    def sampled(self) -> bool:
+        """Whether the row's method draws S samples of the caller's choice (`Method.sampled`)."""
+        return method_class(self.method).sampled
+
 
 ROWS: tuple[ModelRow, ...] = (
     ModelRow("classical", "Classical", "dropout", "classical", "majority"),
@@ -95,6 +100,16 @@ ROWS: tuple[ModelRow, ...] = (
     ModelRow("classical_soft", "Classical, soft-trained", "soft", "classical", "soft"),
     ModelRow("mc_dropout_soft", "MC-Dropout, soft-trained", "soft", "mc_dropout", "soft"),
 )
+
+
+def row_sampled(key: str) -> bool:
+    """Whether the comparison row ``key`` (a key of `ROWS`, or a bare method name) draws S
+    samples of the caller's choice (`Method.sampled`), for callers that hold only the key;
+    False for a key that is neither."""
+    row = next((r for r in ROWS if r.key == key), None)
+    if row is not None:
+        return row.sampled
+    return key in METHOD_NAMES and method_class(key).sampled
 
 
 @dataclass(frozen=True)
@@ -333,7 +348,7 @@ def load_bundle(
         nets, document = networks[row.checkpoint]
         if row.method not in document["methods"]:
             raise CheckpointError(f"{folder / row.checkpoint}.json does not serve {row.method}")
-        if placement is not None and row.method.startswith("mc_"):
+        if placement is not None and row.sampled:
             nets = [with_placement(net, placement) for net in nets]
         methods[row.key] = build_method(
             row.method, nets, samples=samples, temperature=document["temperature"]

@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .folding import inference_layers
-from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer, drop
+from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout, StochasticLayer, drop
 from .networks import FaceCNN, run_layers, trunk_length
 
 # images x samples per forward pass, by device type: bounds activation memory; on a CPU small
@@ -214,7 +214,7 @@ def _grouped_rest(
             h = torch.bmm(h, weight.transpose(1, 2))  # (S, B, in) @ (S, in, out)
             if layer.bias is not None:
                 h = h + layer.bias
-        elif isinstance(layer, (MCDropout, StochasticLayer)):
+        elif isinstance(layer, (SampledDropout, StochasticLayer)):
             raise ValueError("the DropConnect engine takes DropConnect networks only")
         else:  # ReLU, pooling: elementwise or per channel, layout-agnostic
             h = layer(h)
@@ -242,7 +242,7 @@ def dropconnect_samples(
     layers = _layers(network, x.device, fold)
     trunk_end = trunk_length(layers)
     if layout == "looped":
-        if any(isinstance(m, MCDropout) and m.p > 0 for m in layers):
+        if any(isinstance(m, SampledDropout) and m.p > 0 for m in layers):
             raise ValueError("the DropConnect engine takes DropConnect networks only")
         trunk = run_layers(layers[:trunk_end], x)
         return _looped_rest(layers, trunk_end, trunk, samples, generator)

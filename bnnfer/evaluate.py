@@ -191,7 +191,7 @@ def evaluate_methods(
     for key, method in methods.items():
         if progress is not None:
             progress(f"predicting {key} on {len(split)} {split.split} faces")
-        draws = samples if method.name.startswith("mc_") else None  # else 1 or M, fixed
+        draws = samples if method.sampled else None  # else 1 or M, fixed
         drawn[key] = mc_predict(
             method, split.images, samples=draws, seed=seed, precision=precision
         ).numpy()
@@ -227,10 +227,23 @@ def evaluate_methods(
     )
 
 
-def _fmt(value: float, low: float, high: float) -> str:
+def format_interval(
+    value: float,
+    low: float,
+    high: float,
+    digits: int = 3,
+    signed: bool = False,
+    missing: str = "n/a",
+) -> str:
+    """``"value [low, high]"`` with ``digits`` decimals, each with its sign if ``signed`` (for
+    differences); ``missing`` for a non-finite value. The one way the tables write an estimate
+    with its interval: ``format_interval(0.5, 0.4, 0.6)`` is ``"0.500 [0.400, 0.600]"``,
+    ``format_interval(-0.01, -0.02, 0.0, 4, signed=True)`` is
+    ``"-0.0100 [-0.0200, +0.0000]"``."""
     if not np.isfinite(value):
-        return "n/a"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+        return missing
+    spec = f"{'+' if signed else ''}.{digits}f"
+    return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 def markdown_table(evaluation: Evaluation, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
@@ -239,7 +252,7 @@ def markdown_table(evaluation: Evaluation, columns: tuple[str, ...] = TABLE_COLU
     rule = "|" + " --- |" * (len(columns) + 1)
     lines = [header, rule]
     for key, row in evaluation.table.items():
-        cells = [_fmt(*row[c]) for c in columns]
+        cells = [format_interval(*row[c]) for c in columns]
         lines.append(f"| {evaluation.labels.get(key, key)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -258,10 +271,7 @@ def paired_table(evaluation: Evaluation) -> str:
         "|" + " --- |" * (len(PAIRED_METRICS) + 1),
     ]
     for key, row in evaluation.paired.items():
-        cells = " | ".join(
-            "n/a" if not np.isfinite(v) else f"{v:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-            for v, lo, hi in (row[m] for m in PAIRED_METRICS)
-        )
+        cells = " | ".join(format_interval(*row[m], digits=4, signed=True) for m in PAIRED_METRICS)
         lines.append(f"| {evaluation.labels.get(key, key)} | {cells} |")
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,8 @@ so MC inference on a shared model in eval mode (BatchNorm on running statistics)
 to switch the model into training mode, and concurrent callers with their own generators do
 not disturb each other.
 
-* `MCDropout` zeroes each activation with probability p and scales the rest by 1/(1-p).
+* `SampledDropout` zeroes each activation with probability p and scales the rest by 1/(1-p)
+  (the layer that the MC-Dropout method, `bnnfer.methods.MCDropout`, samples).
 * `DropConnectConv2d` / `DropConnectLinear` zero each *weight* with probability p and scale the
   rest by 1/(1-p) (Wan et al., 2013; Mobiny et al., 2019 use it for MC-DropConnect). One weight
   mask is drawn per forward call and shared by the batch: in MC inference one call is one
@@ -61,7 +62,7 @@ class StochasticLayer(nn.Module):
     p: float
 
 
-class MCDropout(StochasticLayer):
+class SampledDropout(StochasticLayer):
     """Element-wise dropout, sampled when ``stochastic`` is true. Any input shape."""
 
     def __init__(self, p: float) -> None:

@@ -19,13 +19,13 @@ exactly for DropConnect).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from . import engine
-from .layers import DropConnectConv2d, DropConnectLinear
-from .layers import MCDropout as MCDropoutLayer
+from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout
 from .networks import FaceCNN, NetworkConfig
 
 METHOD_NAMES: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")
@@ -38,10 +38,14 @@ class Method(nn.Module):
         name: one of `METHOD_NAMES`.
         temperature: logits are divided by it before the softmax (1 = none).
         default_samples: S used when the caller does not say.
+        sampled: whether S is the caller's choice (MC-Dropout, MC-DropConnect): the classical
+            network gives one fixed sample and an ensemble one per member. A class attribute,
+            so that a method name answers too: ``method_class(name).sampled``.
     """
 
     name: str = ""
     default_samples: int = 1
+    sampled: ClassVar[bool] = False
 
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
@@ -59,12 +63,6 @@ class Method(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    @property
-    def sampled(self) -> bool:
-        """Whether S is the caller's choice (MC-Dropout, MC-DropConnect): the classical network
-        gives one fixed sample and an ensemble one per member."""
-        return False
 
     def check_samples(self, samples: int | None) -> int:
         """The S to draw: ``samples`` validated, or the method's default."""
@@ -135,6 +133,7 @@ class _MonteCarlo(Method):
     layer_types: tuple[type, ...] = ()
     kind: str = ""
     default_samples = 30
+    sampled = True
 
     def __init__(self, network: FaceCNN, default_samples: int = 30, temperature: float = 1.0):
         super().__init__(temperature)
@@ -153,10 +152,6 @@ class _MonteCarlo(Method):
     def networks(self) -> list[FaceCNN]:
         return [self.network]
 
-    @property
-    def sampled(self) -> bool:
-        return True
-
     def forward(self, x, samples=None, generator=None):
         samples = self.check_samples(samples)
         self._require_eval()
@@ -168,7 +163,7 @@ class MCDropout(_MonteCarlo):
 
     name = "mc_dropout"
     kind = "dropout"
-    layer_types = (MCDropoutLayer,)
+    layer_types = (SampledDropout,)
     sampler = staticmethod(engine.dropout_samples)
 
 
@@ -230,11 +225,7 @@ class DeepEnsemble(Method):
 def placements(methods: Mapping[str, Method]) -> dict[str, str]:
     """``{key: placement}`` of the MC methods among ``methods``: which of their stochastic layers
     they sample (``"all"``, ``"last"``, ``"head"``; see `bnnfer.networks.with_placement`)."""
-    return {
-        key: m.networks[0].config.placement
-        for key, m in methods.items()
-        if isinstance(m, _MonteCarlo)
-    }
+    return {key: m.networks[0].config.placement for key, m in methods.items() if m.sampled}
 
 
 def network_config_for(method: str, base: NetworkConfig | None = None) -> NetworkConfig:
@@ -261,5 +252,13 @@ def build_method(
         raise ValueError(f"{method} wraps exactly one network, got {len(networks)}")
     if method == "classical":
         return Classical(networks[0], temperature=temperature)
-    cls = MCDropout if method == "mc_dropout" else MCDropConnect
-    return cls(networks[0], default_samples=samples, temperature=temperature)
+    return method_class(method)(networks[0], default_samples=samples, temperature=temperature)
+
+
+def method_class(name: str) -> type[Method]:
+    """The `Method` subclass of method ``name`` (one of `METHOD_NAMES`): where only a name is
+    at hand, ``method_class(name).sampled`` says whether its S is the caller's choice."""
+    classes = {cls.name: cls for cls in (Classical, MCDropout, MCDropConnect, DeepEnsemble)}
+    if name not in classes:
+        raise ValueError(f"unknown method {name!r}; expected one of {METHOD_NAMES}")
+    return classes[name]

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .constants import NUM_CLASSES
-from .layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
+from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout, StochasticLayer
 
 # FER2013 pixel statistics on [0, 1]; normalising inside the network keeps every caller's
 # preprocessing to "uint8 / 255".
@@ -150,13 +150,13 @@ class FaceCNN(nn.Module):
                 in_channels = width
             layers.append(nn.MaxPool2d(2))
             if stochastic_stage and config.stochastic == "dropout":
-                layers.append(MCDropout(config.block_rate))
+                layers.append(SampledDropout(config.block_rate))
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         head_sizes = [in_channels, config.head_width] if config.head_width else [in_channels]
         head_sizes.append(config.num_classes)
         for i, (n_in, n_out) in enumerate(itertools.pairwise(head_sizes)):
             if config.stochastic == "dropout":
-                layers.append(MCDropout(config.head_rate))
+                layers.append(SampledDropout(config.head_rate))
             if config.stochastic == "dropconnect":
                 layers.append(DropConnectLinear(n_in, n_out, p=config.head_rate))
             else:

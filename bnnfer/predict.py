@@ -124,7 +124,7 @@ def predict_faces(
     if len(crops) == 0:
         return per_face
     for key, method in methods.items():
-        draws = samples if method.name.startswith("mc_") else None
+        draws = samples if method.sampled else None
         array = mc_predict(method, crops, samples=draws, seed=seed, precision=precision).numpy()
         array = array.astype(np.float64)
         array /= array.sum(axis=2, keepdims=True)  # (S, F, C)

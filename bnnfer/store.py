@@ -109,10 +109,6 @@ def evaluation_predictions(
     )  # fmt: skip
 
 
-def _is_mc(method: Method) -> bool:
-    return method.sampled
-
-
 def _matching_samples(
     path: Path, digest: str, split: FerPlusSplit, wanted: Mapping[str, str]
 ) -> tuple[dict[str, np.ndarray], dict[str, str]] | None:
@@ -166,7 +162,7 @@ def _usable(
         array = stored.get(key)
         if array is None:
             return None
-        if _is_mc(methods[key]):
+        if methods[key].sampled:
             if array.shape[0] < samples:
                 return None
             array = array[:samples]
@@ -277,8 +273,8 @@ def get_predictions(
     for i, key in enumerate(keys):
         method = methods[key]
         have = existing.get(key)
-        if have is not None and (not _is_mc(method) or have.shape[0] >= samples):
-            computed[key] = have[:samples] if _is_mc(method) else have
+        if have is not None and (not method.sampled or have.shape[0] >= samples):
+            computed[key] = have[:samples] if method.sampled else have
             continue
 
         def report(done: int, total: int, i: int = i, key: str = key) -> None:
@@ -287,7 +283,7 @@ def get_predictions(
 
         report(0, len(split))
         computed[key] = mc_predict(
-            method, split.images, samples=samples if _is_mc(method) else None, seed=seed,
+            method, split.images, samples=samples if method.sampled else None, seed=seed,
             precision=precision, progress=report,
         ).numpy()  # fmt: skip
         existing[key] = computed[key]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .bundle import row_sampled
 from .constants import EMOTIONS
 from .evaluate import METRICS, PAIRED_METRICS, REFERENCE, paired_difference, per_face, summarise
 from .store import SplitPredictions
@@ -218,7 +219,7 @@ def comparison_from_evaluation(
     None when that document is of other models, another split or another S than ``preds``, or
     lacks a method: the evaluation's intervals (1,000 resamples by default) then serve the page
     at no cost."""
-    mc_samples = {len(preds.samples[k]) for k in keys if k.startswith("mc_")}
+    mc_samples = {len(preds.samples[k]) for k in keys if row_sampled(k)}
     if (
         document.get("models_digest") != models_digest
         or document.get("split") != preds.split

@@ -20,11 +20,19 @@ from bnnfer.evaluate import (
     METRICS,
     PAIRED_METRICS,
     evaluate_methods,
+    format_interval,
     per_face,
     read_predictions,
     summarise,
     write_evaluation,
 )
+
+
+def test_format_interval_writes_value_and_interval_or_missing():
+    assert format_interval(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
+    assert format_interval(-0.01, -0.02, 0.0, 4, signed=True) == "-0.0100 [-0.0200, +0.0000]"
+    assert format_interval(float("nan"), 0.1, 0.2) == "n/a"
+    assert format_interval(float("inf"), 0.1, 0.2, missing="") == ""
 
 
 def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):

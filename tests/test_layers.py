@@ -1,4 +1,4 @@
-"""Stochastic layers: MCDropout, DropConnectConv2d, DropConnectLinear.
+"""Stochastic layers: SampledDropout, DropConnectConv2d, DropConnectLinear.
 
 Sampling is controlled by the explicit ``stochastic`` flag and an optional generator, never by
 ``module.training``; these tests check the analytic properties of the masks.
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, drop
+from bnnfer.layers import DropConnectConv2d, DropConnectLinear, SampledDropout, drop
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -79,8 +79,8 @@ def test_dropconnect_conv_not_stochastic_equals_plain_conv(training: bool) -> No
 
 
 def test_mcdropout_not_stochastic_is_identity_even_in_training_mode() -> None:
-    """MCDropout(stochastic=False) returns its input unchanged in train and eval mode."""
-    layer = MCDropout(0.5)
+    """SampledDropout(stochastic=False) returns its input unchanged in train and eval mode."""
+    layer = SampledDropout(0.5)
     x = torch.randn(4, 10)
     for training in (True, False):
         layer.train(training)
@@ -192,7 +192,7 @@ def test_same_seed_same_output_different_seed_different_output(kind: str) -> Non
     """The generator alone decides the mask: equal seeds -> equal outputs, else different."""
     torch.manual_seed(0)
     if kind == "dropout":
-        layer: nn.Module = MCDropout(0.5)
+        layer: nn.Module = SampledDropout(0.5)
         x = torch.randn(4, 32)
     elif kind == "linear":
         layer = DropConnectLinear(16, 8, p=0.5)
@@ -242,7 +242,7 @@ def test_mcdropout_per_element_masks(use_generator: bool) -> None:
     path and for the fused-kernel path used without a generator.
     """
     p = 0.3
-    layer = MCDropout(p)
+    layer = SampledDropout(p)
     x = 0.5 + torch.rand(1, 200).expand(400, 200)  # bounded away from 0
     generator = _gen(8) if use_generator else None
     if not use_generator:
@@ -267,7 +267,7 @@ def test_mcdropout_per_element_masks(use_generator: bool) -> None:
 def test_rate_outside_unit_interval_raises(p: float) -> None:
     """p must lie in [0, 1): 1 would divide by zero, negatives are meaningless."""
     with pytest.raises(ValueError):
-        MCDropout(p)
+        SampledDropout(p)
     with pytest.raises(ValueError):
         DropConnectLinear(3, 2, p=p)
     with pytest.raises(ValueError):
@@ -277,7 +277,7 @@ def test_rate_outside_unit_interval_raises(p: float) -> None:
 def test_rate_zero_is_identity_even_when_stochastic() -> None:
     """p = 0: dropout passes x through and DropConnect equals the plain layer."""
     x = torch.randn(3, 6)
-    assert torch.equal(MCDropout(0.0)(x, stochastic=True, generator=_gen(0)), x)
+    assert torch.equal(SampledDropout(0.0)(x, stochastic=True, generator=_gen(0)), x)
     dc, plain = _paired_linear(0.0)
     assert torch.equal(dc(x, stochastic=True, generator=_gen(0)), plain(x))
     conv, plain_conv = _paired_conv(0.0)
@@ -288,9 +288,9 @@ def test_rate_zero_is_identity_even_when_stochastic() -> None:
 def test_rate_is_stored_as_float_and_shown_in_repr() -> None:
     """The drop probability is kept as a float and appears in the module's repr."""
     layer = DropConnectLinear(3, 2, p=0.25)
-    assert isinstance(MCDropout(0).p, float)
+    assert isinstance(SampledDropout(0).p, float)
     assert "p=0.25" in repr(layer)
-    assert "p=0.5" in repr(MCDropout(0.5))
+    assert "p=0.5" in repr(SampledDropout(0.5))
     assert "p=0.1" in repr(DropConnectConv2d(1, 2, 3, p=0.1))
 
 

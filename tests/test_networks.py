@@ -10,7 +10,7 @@ from torch import nn
 
 from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
-from bnnfer.layers import DropConnectConv2d, DropConnectLinear, MCDropout, StochasticLayer
+from bnnfer.layers import DropConnectConv2d, DropConnectLinear, SampledDropout, StochasticLayer
 from bnnfer.networks import (
     FaceCNN,
     NetworkConfig,
@@ -114,9 +114,9 @@ def test_num_classes_is_configurable() -> None:
 @pytest.mark.parametrize(
     ("kind", "placement", "n_stochastic", "trunk", "layer_type"),
     [
-        ("dropout", "all", 4, 5, MCDropout),
-        ("dropout", "last", 3, 9, MCDropout),
-        ("dropout", "head", 2, 11, MCDropout),
+        ("dropout", "all", 4, 5, SampledDropout),
+        ("dropout", "last", 3, 9, SampledDropout),
+        ("dropout", "head", 2, 11, SampledDropout),
         ("dropconnect", "all", 4, 1, (DropConnectConv2d, DropConnectLinear)),
         ("dropconnect", "last", 3, 5, (DropConnectConv2d, DropConnectLinear)),
         ("dropconnect", "head", 2, 11, DropConnectLinear),
@@ -165,7 +165,7 @@ def test_zero_rate_layers_do_not_count_as_stochastic() -> None:
     assert len(net.stochastic_layers) == 2  # the two head dropouts
     # norm conv bn relu pool drop(0) conv bn relu pool drop(0) avg flat | drop(0.5) ...
     assert net.trunk_length == 13
-    assert isinstance(net.layers[13], MCDropout) and net.layers[13].p == 0.5
+    assert isinstance(net.layers[13], SampledDropout) and net.layers[13].p == 0.5
 
 
 # --------------------------------------------------------------------------------------
