@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from bnnfer import views
-from bnnfer.evaluate import CALIBRATION_INTERVAL_NOTE, METRICS, PAIRED_METRICS, REFERENCE
+from bnnfer.evaluate import (
+    CALIBRATION_INTERVAL_NOTE,
+    METRICS,
+    PAIRED_METRICS,
+    REFERENCE,
+    format_interval,
+)
 from dashboard import charts, shared
 
 st.title("bnnfer: facial emotions, with the uncertainty people have")
@@ -45,24 +50,17 @@ if loaded is not None:
         resamples = LIVE_RESAMPLES
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()
+
+    def intervals(name: str, **style) -> list[str]:
+        columns = (table[name], table[f"{name}_low"], table[f"{name}_high"])
+        return [format_interval(*cells, **style) for cells in zip(*columns, strict=True)]
+
     for name in views.OVERVIEW_METRICS:
-        header = METRICS[name][0]
-        shown[header] = [
-            f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
-            for v, lo, hi in zip(
-                table[name], table[f"{name}_low"], table[f"{name}_high"], strict=True
-            )
-        ]
-    if "jsd_vs_classical" in table.columns:
-        shown["JSD minus classical (paired)"] = [
-            "" if not np.isfinite(v) else f"{v:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-            for v, lo, hi in zip(
-                table["jsd_vs_classical"],
-                table["jsd_vs_classical_low"],
-                table["jsd_vs_classical_high"],
-                strict=True,
-            )
-        ]
+        shown[METRICS[name][0]] = intervals(name)
+    if f"jsd_vs_{REFERENCE}" in table.columns:
+        shown["JSD minus classical (paired)"] = intervals(
+            f"jsd_vs_{REFERENCE}", digits=4, signed=True, missing=""
+        )
     left, right = st.columns([3, 2])
     left.dataframe(shown, hide_index=True, key="comparison")
     if REFERENCE in keys and len(keys) > 1:
