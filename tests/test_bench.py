@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bnnfer.networks import FaceCNN, NetworkConfig
+from nets import tiny_network
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -21,11 +20,9 @@ if str(BENCHMARKS) not in sys.path:
 import bench  # noqa: E402
 import mc_inference  # noqa: E402
 
-TINY = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
-
 
 def test_layer_flops_by_hand():
-    net = FaceCNN(TINY)
+    net = tiny_network()
     # conv 1->4 at 48x48 (3x3), conv 4->8 at 24x24, linear 8->8, linear 8->8; 2 FLOPs per MAC
     expected = 2 * (48 * 48 * 4 * 9 + 24 * 24 * 8 * 4 * 9 + 8 * 8 + 8 * 8)
     assert bench.layer_flops(net) == expected
@@ -104,10 +101,8 @@ def test_compile_vs_eager_records(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", lambda fn: fn)
     methods = {
-        "mc_dropout": MCDropout(FaceCNN(TINY).eval()),
-        "mc_dropconnect": MCDropConnect(
-            FaceCNN(NetworkConfig.from_dict({**TINY.to_dict(), "stochastic": "dropconnect"})).eval()
-        ),
+        "mc_dropout": MCDropout(tiny_network("dropout")),
+        "mc_dropconnect": MCDropConnect(tiny_network("dropconnect")),
     }
     images = torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8).numpy()
     records = bench.compile_vs_eager(methods, images, samples=2)
@@ -135,8 +130,8 @@ def test_end_to_end_times_one_face_and_the_split_through_the_cache(tiny_bundle):
 
 def test_engine_settings_times_every_setting_and_marks_the_cpu_defaults():
     networks = {
-        "mc_dropout": FaceCNN(TINY).eval(),
-        "mc_dropconnect": FaceCNN(NetworkConfig(**{**vars(TINY), "stochastic": "dropconnect"})),
+        "mc_dropout": tiny_network("dropout"),
+        "mc_dropconnect": tiny_network("dropconnect"),
     }
     records = bench.engine_settings(
         networks, batches=(1, 3), rows=(4, 64), samples=2, min_seconds=0.01

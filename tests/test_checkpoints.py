@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from nets import BATCHNORM_TENSORS, tiny_network
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -30,34 +31,20 @@ from bnnfer.checkpoints import (
 )
 from bnnfer.inference import mc_predict
 from bnnfer.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 C = 8
 
 
 def make_net(stochastic: str = "dropout", seed: int = 0) -> FaceCNN:
     """A tiny eval-mode network whose every tensor (BN buffers included) is non-default."""
-    torch.manual_seed(seed)
-    net = FaceCNN(
-        NetworkConfig(
-            widths=(4, 8),
-            convs_per_stage=1,
-            head_width=8,
-            stochastic=stochastic,  # type: ignore[arg-type]
-            placement="last",
-        )
+    net = tiny_network(
+        stochastic, seed, placement="last", batchnorm=BATCHNORM_TENSORS, head_scale=4.0
     )
-    g = torch.Generator().manual_seed(seed + 100)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.num_batches_tracked.fill_(17)
-        [m for m in net.layers if isinstance(m, nn.Linear)][-1].weight.mul_(4.0)
-    return net.eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.num_batches_tracked.fill_(17)
+    return net
 
 
 def faces(n: int = 5) -> torch.Tensor:

@@ -8,18 +8,16 @@ import threading
 
 import numpy as np
 import torch
+from nets import tiny_network
 
 from bnnfer import build_method, mc_predict
-from bnnfer.networks import FaceCNN, NetworkConfig
 from bnnfer.predict import predict_faces
 
 
 def _shared_methods() -> dict:
-    torch.manual_seed(0)
-    small = dict(widths=(4, 8), convs_per_stage=1, head_width=8)
-    dropout = FaceCNN(NetworkConfig(**small)).eval()
-    dropconnect = FaceCNN(NetworkConfig(**small, stochastic="dropconnect")).eval()
-    members = [FaceCNN(NetworkConfig(**small)).eval() for _ in range(3)]
+    dropout = tiny_network("dropout", seed=0)
+    dropconnect = tiny_network("dropconnect")
+    members = [tiny_network("dropout") for _ in range(3)]
     return {
         "classical": build_method("classical", [dropout]),
         "mc_dropout": build_method("mc_dropout", [dropout]),

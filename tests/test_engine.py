@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import tiny_network
 
 from bnnfer import engine
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 
 def _net(kind: str, placement: str, seed: int = 0) -> FaceCNN:
-    torch.manual_seed(seed)
-    config = NetworkConfig(
-        widths=(4, 8, 8), convs_per_stage=2, head_width=16, stochastic=kind,
-        placement=placement, block_rate=0.3, head_rate=0.4,
-    )  # fmt: skip
-    net = FaceCNN(config).eval()
+    net = tiny_network(
+        kind,
+        seed,
+        widths=(4, 8, 8),
+        convs_per_stage=2,
+        head_width=16,
+        placement=placement,
+        block_rate=0.3,
+        head_rate=0.4,
+    )
     for module in net.modules():  # non-trivial BatchNorm statistics
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import tiny_network
 
 from bnnfer import engine
 from bnnfer.inference import mc_predict, native_bf16
 from bnnfer.methods import build_method
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")
 
 
 def _net(kind: str, placement: str = "all") -> FaceCNN:
-    torch.manual_seed(0)
-    config = NetworkConfig(
-        widths=(8, 16, 16), convs_per_stage=2, head_width=32, stochastic=kind,
-        placement=placement, block_rate=0.3, head_rate=0.4,
-    )  # fmt: skip
-    net = FaceCNN(config).eval()
+    net = tiny_network(
+        kind,
+        0,
+        widths=(8, 16, 16),
+        convs_per_stage=2,
+        head_width=32,
+        placement=placement,
+        block_rate=0.3,
+        head_rate=0.4,
+    )
     for module in net.modules():  # non-trivial BatchNorm statistics, so folding matters
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import tiny_network
 from torch import nn
 
 from bnnfer import engine
 from bnnfer.folding import fold_conv_batchnorm, inference_layers
 from bnnfer.layers import DropConnectConv2d
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 
 def _randomise(norm: nn.BatchNorm2d, seed: int) -> None:
@@ -27,9 +28,7 @@ def _randomise(norm: nn.BatchNorm2d, seed: int) -> None:
 
 
 def _net(kind: str) -> FaceCNN:
-    torch.manual_seed(0)
-    config = NetworkConfig(widths=(4, 8), convs_per_stage=2, head_width=8, stochastic=kind)
-    net = FaceCNN(config).eval()
+    net = tiny_network(kind, 0, convs_per_stage=2)
     for i, module in enumerate(net.modules()):
         if isinstance(module, nn.BatchNorm2d):
             _randomise(module, i)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from nets import tiny_network
 
 from bnnfer.inference import (
     describe_device,
@@ -19,7 +19,7 @@ from bnnfer.inference import (
     select_device,
 )
 from bnnfer.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 C = 8
 HAS_CUDA = torch.cuda.is_available()
@@ -28,24 +28,13 @@ HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mp
 
 def make_net(stochastic: str = "dropout", placement: str = "all", seed: int = 0) -> FaceCNN:
     """A tiny eval-mode network with non-trivial BatchNorm statistics and a sharp head."""
-    torch.manual_seed(seed)
-    net = FaceCNN(
-        NetworkConfig(
-            widths=(4, 8),
-            convs_per_stage=1,
-            head_width=8,
-            stochastic=stochastic,  # type: ignore[arg-type]
-            placement=placement,  # type: ignore[arg-type]
-        )
+    return tiny_network(
+        stochastic,
+        seed,
+        placement=placement,
+        batchnorm=("running_mean", "running_var"),
+        head_scale=4.0,
     )
-    g = torch.Generator().manual_seed(seed + 100)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-        [m for m in net.layers if isinstance(m, nn.Linear)][-1].weight.mul_(4.0)
-    return net.eval()
 
 
 def uint8_faces(n: int, seed: int = 0) -> np.ndarray:

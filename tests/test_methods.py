@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import tiny_config, tiny_network
 from torch import nn
 
 from bnnfer import engine
@@ -17,7 +18,7 @@ from bnnfer.methods import (
     build_method,
     network_config_for,
 )
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.networks import FaceCNN
 
 C = 8
 
@@ -25,27 +26,16 @@ C = 8
 def make_net(
     stochastic: str = "dropout", placement: str = "all", seed: int = 0, **overrides: object
 ) -> FaceCNN:
-    """A tiny eval-mode network with non-trivial BatchNorm statistics and a sharp head."""
-    torch.manual_seed(seed)
-    config = NetworkConfig(
-        widths=(4, 8),
-        convs_per_stage=1,
-        head_width=8,
-        stochastic=stochastic,  # type: ignore[arg-type]
-        placement=placement,  # type: ignore[arg-type]
-        **overrides,  # type: ignore[arg-type]
+    """A tiny eval-mode network with non-trivial BatchNorm statistics and a sharp head (its
+    probabilities spread out, so sampling is visible)."""
+    return tiny_network(
+        stochastic,
+        seed,
+        placement=placement,
+        batchnorm=("running_mean", "running_var", "bias"),
+        head_scale=4.0,
+        **overrides,
     )
-    net = FaceCNN(config)
-    g = torch.Generator().manual_seed(seed + 100)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-        last = [m for m in net.layers if isinstance(m, nn.Linear)][-1]
-        last.weight.mul_(4.0)  # spread the probabilities out so sampling is visible
-    return net.eval()
 
 
 def images(n: int, seed: int = 0) -> torch.Tensor:
@@ -123,7 +113,7 @@ def test_build_method_refuses_bad_requests() -> None:
 
 def test_network_config_for_picks_the_stochastic_kind() -> None:
     """mc_dropconnect trains a DropConnect network, every other method a dropout one."""
-    base = NetworkConfig(widths=(4, 8), stochastic="none")
+    base = tiny_config("none")
     assert network_config_for("mc_dropconnect", base).stochastic == "dropconnect"
     for name in ("classical", "mc_dropout", "ensemble"):
         config = network_config_for(name, base)

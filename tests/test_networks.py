@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from nets import randomise_batchnorm, tiny_config, tiny_network
 from torch import nn
 
 from bnnfer import networks
@@ -19,31 +20,13 @@ from bnnfer.networks import (
     with_placement,
 )
 
-TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
-
-
-def tiny(**overrides: object) -> NetworkConfig:
-    return NetworkConfig(**{**TINY, **overrides})
-
-
-def _randomise_batchnorm(net: nn.Module, seed: int = 0) -> None:
-    """Non-trivial running statistics and affine parameters, so eval-mode BN is not ~identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-
 
 def _images(n: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 1, 48, 48, generator=torch.Generator().manual_seed(seed))
 
 
 ALL_CONFIGS = [
-    tiny(stochastic=kind, placement=placement)
+    tiny_config(kind, placement=placement)
     for kind in ("dropout", "dropconnect", "none")
     for placement in ("all", "last", "head")
 ]
@@ -69,7 +52,7 @@ def test_output_shape_is_batch_by_classes(config: NetworkConfig) -> None:
 @pytest.mark.parametrize("widths", [(4,), (4, 8, 16, 32, 64)])
 def test_one_to_five_stages_and_linear_head(widths: tuple[int, ...]) -> None:
     """Any stage count 1..5 fits 48x48; head_width=0 gives a single linear layer."""
-    net = FaceCNN(NetworkConfig(widths=widths, convs_per_stage=1, head_width=0)).eval()
+    net = tiny_network(widths=widths, head_width=0)
     assert sum(isinstance(m, nn.Linear) for m in net.layers) == 1
     with torch.no_grad():
         assert net(_images(2)).shape == (2, NUM_CLASSES)
@@ -81,16 +64,15 @@ def test_parameter_count_matches_hand_count() -> None:
     conv 3x3 without bias (1*4*9, 4*8*9), BN weight+bias per channel, two linear layers
     with bias (8*8+8 each). DropConnect adds no parameters.
     """
-    assert count_parameters(FaceCNN(tiny())) == 492
-    assert count_parameters(FaceCNN(tiny(stochastic="dropconnect"))) == 492
-    assert count_parameters(FaceCNN(tiny(stochastic="none"))) == 492
+    assert count_parameters(tiny_network()) == 492
+    assert count_parameters(tiny_network("dropconnect")) == 492
+    assert count_parameters(tiny_network("none")) == 492
 
 
 def test_parameter_count_grows_with_widths() -> None:
     """Wider stages (and more of them) mean strictly more parameters."""
     counts = [
-        count_parameters(FaceCNN(NetworkConfig(widths=w, convs_per_stage=1, head_width=8)))
-        for w in [(4,), (4, 8), (8, 16), (8, 16, 32)]
+        count_parameters(tiny_network(widths=w)) for w in [(4,), (4, 8), (8, 16), (8, 16, 32)]
     ]
     assert counts == sorted(counts)
     assert len(set(counts)) == len(counts)
@@ -98,7 +80,7 @@ def test_parameter_count_grows_with_widths() -> None:
 
 def test_num_classes_is_configurable() -> None:
     """num_classes sets the logit width."""
-    net = FaceCNN(tiny(num_classes=3)).eval()
+    net = tiny_network(num_classes=3)
     with torch.no_grad():
         assert net(_images(2)).shape == (2, 3)
 
@@ -107,7 +89,7 @@ def test_num_classes_is_configurable() -> None:
 # placement of the stochastic layers
 
 
-# For TINY (2 stages, 1 conv each, head 8) the flat layer list is
+# For the tiny network (2 stages, 1 conv each, head 8) the flat layer list is
 #   dropout:     norm conv bn relu pool [drop] conv bn relu pool [drop] avg flat
 #                drop lin relu drop lin
 #   dropconnect: norm [conv] bn relu pool [conv] bn relu pool avg flat [lin] relu [lin]
@@ -126,7 +108,7 @@ def test_placement_sets_stochastic_layers_and_trunk_length(
     kind: str, placement: str, n_stochastic: int, trunk: int, layer_type: type
 ) -> None:
     """Number/kind of stochastic layers per placement; trunk = index of the first of them."""
-    net = FaceCNN(tiny(stochastic=kind, placement=placement))
+    net = tiny_network(kind, placement=placement)
     stochastic = net.stochastic_layers
     assert len(stochastic) == n_stochastic
     assert all(isinstance(m, layer_type) for m in stochastic)
@@ -138,19 +120,19 @@ def test_placement_sets_stochastic_layers_and_trunk_length(
 
 def test_layer_rates_follow_block_and_head_rate() -> None:
     """Stage layers use block_rate and head layers use head_rate."""
-    net = FaceCNN(tiny(stochastic="dropconnect", block_rate=0.1, head_rate=0.3))
+    net = tiny_network("dropconnect", block_rate=0.1, head_rate=0.3)
     convs = [m for m in net.layers if isinstance(m, DropConnectConv2d)]
     linears = [m for m in net.layers if isinstance(m, DropConnectLinear)]
     assert [m.p for m in convs] == [0.1, 0.1]
     assert [m.p for m in linears] == [0.3, 0.3]
-    net = FaceCNN(tiny(stochastic="dropout", block_rate=0.1, head_rate=0.3))
+    net = tiny_network("dropout", block_rate=0.1, head_rate=0.3)
     assert [m.p for m in net.stochastic_layers] == [0.1, 0.1, 0.3, 0.3]
 
 
 @pytest.mark.parametrize("placement", ["all", "last", "head"])
 def test_stochastic_none_has_no_stochastic_layers(placement: str) -> None:
     """stochastic='none': nothing random anywhere, trunk covers the whole network."""
-    net = FaceCNN(tiny(stochastic="none", placement=placement)).eval()
+    net = tiny_network("none", placement=placement)
     assert net.stochastic_layers == []
     assert not any(isinstance(m, StochasticLayer) for m in net.layers)
     assert net.trunk_length == len(net.layers)
@@ -161,7 +143,7 @@ def test_stochastic_none_has_no_stochastic_layers(placement: str) -> None:
 
 def test_zero_rate_layers_do_not_count_as_stochastic() -> None:
     """Dropout with block_rate=0: the p=0 stage layers exist but the trunk runs to the head."""
-    net = FaceCNN(tiny(stochastic="dropout", placement="all", block_rate=0.0))
+    net = tiny_network("dropout", placement="all", block_rate=0.0)
     assert len(net.stochastic_layers) == 2  # the two head dropouts
     # norm conv bn relu pool drop(0) conv bn relu pool drop(0) avg flat | drop(0.5) ...
     assert net.trunk_length == 13
@@ -174,8 +156,8 @@ def test_zero_rate_layers_do_not_count_as_stochastic() -> None:
 
 def test_stochastic_none_argument_follows_training_mode() -> None:
     """forward(stochastic=None) samples in train mode and not in eval mode."""
-    net = FaceCNN(tiny(stochastic="dropout", head_rate=0.5))
-    _randomise_batchnorm(net)
+    net = tiny_network("dropout", head_rate=0.5)
+    randomise_batchnorm(net)
     x = _images(4)
     net.eval()
     with torch.no_grad():
@@ -201,7 +183,7 @@ def test_split_layer_list_equals_full_forward(config: NetworkConfig) -> None:
     as a fresh generator with the same seed over the full pass.
     """
     net = FaceCNN(config).eval()
-    _randomise_batchnorm(net)
+    randomise_batchnorm(net)
     layers = list(net.layers)
     x = _images(2)
     with torch.no_grad():
@@ -221,7 +203,7 @@ def test_split_layer_list_equals_full_forward(config: NetworkConfig) -> None:
 def test_forward_normalises_pixels_inside_the_network() -> None:
     """The network standardises [0, 1] pixels itself: a constant image at the pixel mean
     reaches the first conv as zeros, so the first conv (no bias) outputs exactly zero."""
-    net = FaceCNN(tiny()).eval()
+    net = tiny_network()
     x = torch.full((1, 1, 48, 48), networks._PIXEL_MEAN)
     with torch.no_grad():
         normalised = net.layers[0](x)
@@ -254,12 +236,12 @@ def test_forward_normalises_pixels_inside_the_network() -> None:
 def test_bad_config_raises_value_error(overrides: dict[str, object]) -> None:
     """Every invalid field is refused at construction."""
     with pytest.raises(ValueError):
-        tiny(**overrides)
+        tiny_config(**overrides)
 
 
 def test_config_to_dict_from_dict_round_trip() -> None:
     """to_dict is JSON-friendly (widths as a list) and from_dict restores an equal config."""
-    config = tiny(stochastic="dropconnect", placement="last", block_rate=0.1, head_rate=0.3)
+    config = tiny_config("dropconnect", placement="last", block_rate=0.1, head_rate=0.3)
     d = config.to_dict()
     assert d["widths"] == [4, 8]
     assert set(d) == {f.name for f in dataclasses.fields(NetworkConfig)}
@@ -270,7 +252,7 @@ def test_config_to_dict_from_dict_round_trip() -> None:
 
 def test_config_from_dict_refuses_unknown_keys() -> None:
     """An unknown key is an error naming the key, not silently ignored."""
-    d = {**tiny().to_dict(), "dropout_everywhere": True}
+    d = {**tiny_config().to_dict(), "dropout_everywhere": True}
     with pytest.raises(ValueError, match="dropout_everywhere"):
         NetworkConfig.from_dict(d)
 
@@ -282,14 +264,14 @@ def test_config_from_partial_dict_uses_defaults() -> None:
 
 def test_config_is_frozen() -> None:
     """A config cannot be changed after a network was built from it."""
-    config = tiny()
+    config = tiny_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.head_width = 16  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
 def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
-    net = FaceCNN(NetworkConfig(widths=(4, 8, 8), convs_per_stage=1, head_width=8, stochastic=kind))
+    net = tiny_network(kind, widths=(4, 8, 8)).train()
     counts = {p: len(with_placement(net, p).stochastic_layers) for p in ("all", "last", "head")}
     assert counts["all"] > counts["last"] > counts["head"] == 2
     head = with_placement(net, "head")
@@ -305,4 +287,4 @@ def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
         with_placement(head, "all")  # narrowing only
     assert len(with_placement(head, "head").stochastic_layers) == 2
     with pytest.raises(ValueError, match="no stochastic layers"):
-        with_placement(FaceCNN(NetworkConfig(widths=(4,), stochastic="none")), "head")
+        with_placement(tiny_network("none", widths=(4,)), "head")
