@@ -1,13 +1,12 @@
 """bnnfer.bundle: train-all trains each job once (skipping finished ones), assembling writes the
-seven comparison rows with a manifest, loading verifies checksums, and temperature scaling
-fits the NLL-optimal temperature."""
+seven comparison rows with a manifest, and loading verifies checksums. The temperature fit
+itself is tested in test_calibration.py."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
@@ -21,8 +20,6 @@ from bnnfer.bundle import (
     read_registry,
     train_all,
 )
-from bnnfer.calibration import fit_temperature, scale_probabilities
-from bnnfer.metrics import nll
 
 TINY_BASE = replace(
     BUNDLE_TRAINING,
@@ -123,21 +120,6 @@ def test_a_changed_weight_file_is_refused(bundle, tmp_path):
         load_bundle(copy, rows=["mc_dropconnect"])
     with pytest.raises(ValueError, match="unknown row"):
         load_bundle(copy, rows=["bayes"])
-
-
-def test_temperature_scaling_finds_the_nll_minimum():
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(500, 8)) * 3
-    labels = np.array([rng.choice(8, p=np.exp(z / 3) / np.exp(z / 3).sum()) for z in logits])
-    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    temperature = fit_temperature(probs, labels)
-    assert temperature == pytest.approx(3.0, rel=0.2)  # the data were drawn at T = 3
-    best = nll(scale_probabilities(probs, temperature), labels)
-    for other in (temperature * 0.9, temperature * 1.1, 1.0):
-        assert best <= nll(scale_probabilities(probs, other), labels) + 1e-12
-    np.testing.assert_allclose(scale_probabilities(probs, 1.0), probs, atol=1e-12)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        scale_probabilities(probs, 0.0)
 
 
 def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
