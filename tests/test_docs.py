@@ -1,8 +1,10 @@
 """The docs keep their promises: every name docs/api.md documents exists with the parameters
-it shows."""
+it shows, and the dashboard is laid out as docs/design.md and app.py say: no page imports torch, and
+pages/ holds only the pages app.py navigates to (helpers live in dashboard/)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -161,3 +163,60 @@ def test_the_api_doc_parser_reads_sections_and_parameters() -> None:
         "w: no parameter 'net' (it has ['network', 'placement'])",
         "w: no parameter 'where' (it has ['network', 'placement'])",
     ]
+
+
+# --------------------------------------------------------------------------------------
+# the dashboard's layout
+
+HEAVY = ("torch", "torchvision")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (top level, functions, branches)."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+    return modules
+
+
+def _navigated_pages() -> list[str]:
+    """The paths app.py passes to ``st.Page(...)``."""
+    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    return [
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "Page"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ]
+
+
+def test_no_page_imports_torch() -> None:
+    """The pages lay out what bnnfer computes; torch stays behind bnnfer's functions. And
+    every file in pages/ is a page app.py navigates to, not a helper."""
+    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    importing = {
+        path.relative_to(ROOT).as_posix(): sorted(
+            m for m in _imported_modules(path) if m.split(".")[0] in HEAVY
+        )
+        for path in files
+    }
+    assert not {k: v for k, v in importing.items() if v}, "pages must not import torch"
+    navigated = _navigated_pages()
+    assert navigated, "app.py navigates to no st.Page"
+    assert all((ROOT / page).is_file() for page in navigated), navigated
+    pages = sorted(path.relative_to(ROOT).as_posix() for path in ROOT.glob("pages/*.py"))
+    helpers = sorted(set(pages) - set(navigated))
+    assert not helpers, f"pages/ holds files that are no page (move them to dashboard/): {helpers}"
+
+
+def test_the_import_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
+    page = tmp_path / "page.py"
+    page.write_text("import os\n\ndef f():\n    from torch import nn\n    import torchvision.io\n")
+    assert _imported_modules(page) == {"os", "torch", "torchvision.io"}
