@@ -26,7 +26,7 @@ from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
 from .constants import EMOTIONS
 from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
-from .evaluate import evaluate_methods, markdown_table, paired_table, write_evaluation
+from .evaluate import evaluate_methods, report, write_evaluation
 from .faces import PhotoError
 from .inference import PRECISIONS, select_device
 from .networks import PLACEMENTS, NetworkConfig
@@ -135,8 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         methods, split, args.samples, args.seed, args.n_boot, labels, _progress, args.precision
     )
     paths = write_evaluation(evaluation, args.out, args.models, compact=args.compact)
-    print(markdown_table(evaluation))
-    print(paired_table(evaluation))
+    print(report(evaluation))
     print(f"\nwrote {paths['markdown']}, {paths['json']} and {paths['predictions']}")
     return 0
 

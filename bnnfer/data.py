@@ -184,6 +184,24 @@ def human_statistics(votes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def barsoum_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The FER+ papers' evaluation subset (Barsoum et al. 2016, microsoft/FERPlus
+    ``src/ferplus.py``, majority mode): ``(keep, labels)``, bool and int64 ``(N,)``.
+
+    Per face, over all 10 vote columns: a count of 1 is set to 0 (a single vote is an
+    outlier); the face is kept when one column holds more than half of the remaining votes,
+    ``max_k v_k > 0.5 sum_k v_k``, and that column is an emotion (not ``unknown`` or ``NF``).
+    ``labels`` is that column (on kept faces it equals `plurality_label`).
+    """
+    cleaned = np.asarray(votes, dtype=np.int64).copy()
+    if cleaned.ndim != 2 or cleaned.shape[1] != NUM_VOTE_COLUMNS:
+        raise ValueError(f"votes must be (N, {NUM_VOTE_COLUMNS}), got shape {cleaned.shape}")
+    cleaned[cleaned <= 1] = 0
+    top = cleaned.argmax(axis=1)
+    keep = (2 * cleaned.max(axis=1) > cleaned.sum(axis=1)) & (top < NUM_CLASSES)
+    return keep, top.astype(np.int64)
+
+
 def filter_emotion_faces(votes: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """Which faces to keep: bool ``(N,)`` and the dropped count per reason.
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import metrics
-from .data import FerPlusSplit
+from .data import FerPlusSplit, barsoum_majority
 from .inference import mc_predict
 from .methods import Method, placements
 
@@ -42,10 +42,18 @@ class Faces(NamedTuple):
     total: np.ndarray  # (N,) predictive entropy H(mean_s p_s)
     aleatoric: np.ndarray  # (N,) expected entropy mean_s H(p_s)
     epistemic: np.ndarray  # (N,) mutual information, total - aleatoric
+    majority: np.ndarray  # (N,) bool: in the FER+ papers' subset (`data.barsoum_majority`)
 
 
-def per_face(samples: np.ndarray, labels: np.ndarray, votes: np.ndarray) -> Faces:
-    """`Faces` of MC samples ``(S, N, C)`` (rows renormalised in float64 first)."""
+def per_face(
+    samples: np.ndarray,
+    labels: np.ndarray,
+    votes: np.ndarray,
+    majority: np.ndarray | None = None,
+) -> Faces:
+    """`Faces` of MC samples ``(S, N, C)`` (rows renormalised in float64 first). ``majority``
+    marks the faces of the FER+ papers' protocol (`bnnfer.data.barsoum_majority` of the raw
+    votes); without it no face is marked, and that protocol's accuracy is undefined (NaN)."""
     array = np.asarray(samples, dtype=np.float64)
     array = array / array.sum(axis=2, keepdims=True)
     scores = metrics.uncertainty_scores(array)
@@ -57,6 +65,9 @@ def per_face(samples: np.ndarray, labels: np.ndarray, votes: np.ndarray) -> Face
         total=scores["predictive_entropy"],
         aleatoric=scores["expected_entropy"],
         epistemic=scores["mutual_information"],
+        majority=(
+            np.zeros(len(probs), bool) if majority is None else np.asarray(majority, dtype=bool)
+        ),
     )
 
 
@@ -96,9 +107,17 @@ def _divergence(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[
     return lambda f: float(fn(f.votes, f.probs).mean())
 
 
+def _majority_accuracy(f: Faces) -> float:
+    """Accuracy on the FER+ papers' subset; NaN where it holds no face."""
+    if not f.majority.any():
+        return float("nan")
+    return metrics.accuracy(f.probs[f.majority], f.labels[f.majority])
+
+
 # name -> (column header, the metric of one set of faces)
 METRICS: dict[str, tuple[str, Callable[[Faces], float]]] = {
     "accuracy": ("Accuracy", _on_mean(metrics.accuracy)),
+    "accuracy_majority": ("Accuracy (Barsoum majority)", _majority_accuracy),
     "nll": ("NLL", _on_mean(metrics.nll)),
     "brier": ("Brier", _on_mean(metrics.brier)),
     "ece": ("ECE", _on_mean(metrics.ece)),
@@ -144,10 +163,25 @@ CALIBRATION_INTERVAL_NOTE = (
 
 # The columns of the short Markdown table (all of METRICS go to the JSON).
 TABLE_COLUMNS = (
-    "accuracy", "nll", "brier", "ece", "ece_unweighted", "adaptive_ece", "classwise_ece",
-    "jsd", "kl", "soft_brier", "human_ece", "entropy_spearman", "auroc_entropy", "auroc_mi",
-    "predictive_entropy", "expected_entropy", "mutual_information",
-)  # fmt: skip
+    "accuracy",
+    "accuracy_majority",
+    "nll",
+    "brier",
+    "ece",
+    "ece_unweighted",
+    "adaptive_ece",
+    "classwise_ece",
+    "jsd",
+    "kl",
+    "soft_brier",
+    "human_ece",
+    "entropy_spearman",
+    "auroc_entropy",
+    "auroc_mi",
+    "predictive_entropy",
+    "expected_entropy",
+    "mutual_information",
+)  # fmt: skip (one line per group of related columns)
 
 
 @dataclass
@@ -185,6 +219,7 @@ def evaluate_methods(
     """
     votes_dist = split.distribution
     plurality = split.labels
+    majority, _ = barsoum_majority(split.votes)
     drawn: dict[str, np.ndarray] = {}
     faces: dict[str, Faces] = {}
     table: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -195,7 +230,7 @@ def evaluate_methods(
         drawn[key] = mc_predict(
             method, split.images, samples=draws, seed=seed, precision=precision
         ).numpy()
-        faces[key] = per_face(drawn[key], plurality, votes_dist)
+        faces[key] = per_face(drawn[key], plurality, votes_dist, majority)
         table[key] = {
             name: summarise(fn, faces[key], n_boot, seed) for name, (_, fn) in METRICS.items()
         }
@@ -220,6 +255,8 @@ def evaluate_methods(
             "seed": seed,
             "n_boot": n_boot,
             "faces": len(split),
+            # the FER+ papers' protocol scores accuracy on this subset only
+            "faces_majority": int(majority.sum()),
             "precision": precision,
             # which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
             "placements": placements(methods),
@@ -244,6 +281,17 @@ def format_interval(
         return missing
     spec = f"{'+' if signed else ''}.{digits}f"
     return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def protocols_note(evaluation: Evaluation) -> str:
+    """One sentence naming the two accuracy protocols and the faces each is taken on."""
+    faces, majority = evaluation.settings["faces"], evaluation.settings.get("faces_majority")
+    return (
+        f"Accuracy is taken against the annotators' plurality emotion on all {faces} faces; "
+        f"Accuracy (Barsoum majority) is the FER+ papers' protocol (Barsoum et al. 2016), on "
+        f"the {majority} faces where, single votes discarded, one emotion holds more than half "
+        "of the votes (unknown and not-a-face counted)."
+    )
 
 
 def markdown_table(evaluation: Evaluation, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
@@ -274,6 +322,21 @@ def paired_table(evaluation: Evaluation) -> str:
         cells = " | ".join(format_interval(*row[m], digits=4, signed=True) for m in PAIRED_METRICS)
         lines.append(f"| {evaluation.labels.get(key, key)} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def report(evaluation: Evaluation) -> str:
+    """The evaluation in Markdown: what was measured and how (split, S, resamples, the two
+    accuracy protocols and their face counts), the metrics table and the paired differences:
+    what ``bnnfer evaluate`` prints and writes to ``metrics.md``."""
+    settings = evaluation.settings
+    return (
+        f"Split: {evaluation.split} ({settings['faces']} faces), S = {settings['samples']}, "
+        f"95% bootstrap intervals ({settings['n_boot']} resamples). "
+        f"{protocols_note(evaluation)} {CALIBRATION_INTERVAL_NOTE}\n\n"
+        + markdown_table(evaluation)
+        + "\n"
+        + paired_table(evaluation)
+    )
 
 
 def models_digest(folder: str | os.PathLike[str]) -> str:
@@ -320,14 +383,7 @@ def write_evaluation(
         "predictions": out / f"predictions-{evaluation.split}.npz",
     }
     paths["json"].write_text(json.dumps(document, indent=2, allow_nan=True) + "\n")
-    paths["markdown"].write_text(
-        f"Split: {evaluation.split} ({evaluation.settings['faces']} faces), "
-        f"S = {evaluation.settings['samples']}, 95% bootstrap intervals "
-        f"({evaluation.settings['n_boot']} resamples). {CALIBRATION_INTERVAL_NOTE}\n\n"
-        + markdown_table(evaluation)
-        + "\n"
-        + paired_table(evaluation)
-    )
+    paths["markdown"].write_text(report(evaluation))
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(json.dumps(meta)),
         "names": evaluation.names.astype(str),

@@ -23,10 +23,20 @@ import pandas as pd
 from . import metrics
 from .bundle import row_sampled
 from .constants import EMOTIONS
+from .data import barsoum_majority
 from .evaluate import METRICS, PAIRED_METRICS, REFERENCE, paired_difference, per_face, summarise
 from .store import SplitPredictions
 
-OVERVIEW_METRICS = ("accuracy", "nll", "ece", "jsd", "human_ece", "entropy_spearman")
+# the Overview's columns, in order
+OVERVIEW_METRICS = (
+    "accuracy",
+    "accuracy_majority",
+    "nll",
+    "ece",
+    "jsd",
+    "human_ece",
+    "entropy_spearman",
+)
 
 
 def faces_frame(preds: SplitPredictions, keys: Sequence[str]) -> pd.DataFrame:
@@ -182,13 +192,14 @@ def comparison_row(
     and the classical row's only, so a page can cache rows one by one as they arrive."""
     votes = preds.human["distribution"]
     plurality = preds.human["plurality"]
-    faces = per_face(preds.samples[key], plurality, votes)
+    majority, _ = barsoum_majority(preds.votes)
+    faces = per_face(preds.samples[key], plurality, votes, majority)
     row: dict[str, object] = {"key": key, "method": labels.get(key, key),
                               "S": len(preds.samples[key])}  # fmt: skip
     for name in columns:
         _put(row, name, summarise(METRICS[name][1], faces, n_boot, seed))
     if REFERENCE in preds.samples and key != REFERENCE:
-        reference = per_face(preds.samples[REFERENCE], plurality, votes)
+        reference = per_face(preds.samples[REFERENCE], plurality, votes, majority)
         for name in PAIRED_METRICS:
             paired = paired_difference(METRICS[name][1], faces, reference, n_boot, seed)
             _put(row, f"{name}_vs_{REFERENCE}", paired)
@@ -225,6 +236,7 @@ def comparison_from_evaluation(
         or document.get("split") != preds.split
         or any(s != document.get("samples") for s in mc_samples)
         or any(k not in document.get("metrics", {}) for k in keys)
+        or any(c not in document["metrics"][k] for k in keys for c in columns)
     ):
         return None
     paired = document.get(f"minus_{REFERENCE}", {})

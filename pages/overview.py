@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from bnnfer import views
+from bnnfer.data import barsoum_majority
 from bnnfer.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
     METRICS,
@@ -72,7 +73,10 @@ if loaded is not None:
         )
     st.caption(
         f"Value [95% bootstrap interval, {resamples} resamples]. Accuracy, NLL and ECE are "
-        "measured against the annotators' plurality emotion; JSD (natural log, at most ln 2) "
+        f"measured against the annotators' plurality emotion on all {len(preds.names)} faces; "
+        "Accuracy (Barsoum majority) is the FER+ papers' protocol, on the "
+        f"{int(barsoum_majority(preds.votes)[0].sum())} faces where, single votes discarded, "
+        "one emotion holds more than half of the votes; JSD (natural log, at most ln 2) "
         "and human ECE against their vote distribution; Spearman correlates model entropy with "
         "vote entropy. The paired column scores both methods on the same resampled faces: an "
         "interval without 0 is a real difference in JSD from the classical network. "

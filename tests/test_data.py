@@ -282,3 +282,53 @@ def test_kaggle_negative_vote_and_unknown_usage_are_named(fake_ferplus, tmp_path
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(FerPlusError, match=r"row 7: Usage is 'Validation', expected one of"):
         load_ferplus(kaggle, cache_dir=False)
+
+
+def _ferplus_majority(counts: list[int]) -> int | None:
+    """microsoft/FERPlus src/ferplus.py, majority mode, written out literally: single votes
+    are outliers, the peak must hold more than half of what remains, and a peak on unknown or
+    NF (or no peak) means the face is left out. The kept face's label, or None."""
+    emotion_raw = [float(c) for c in counts]
+    size = len(emotion_raw)
+    for i in range(size):
+        if emotion_raw[i] < 1.0 + 1e-12:
+            emotion_raw[i] = 0.0
+    sum_list = sum(emotion_raw)
+    emotion = [0.0] * size
+    maxval = max(emotion_raw)
+    if maxval > 0.5 * sum_list:
+        emotion[int(np.argmax(emotion_raw))] = maxval
+    else:
+        emotion[size - 2] = 1.0  # unknown
+    idx = int(np.argmax(emotion))
+    return idx if idx < 8 else None
+
+
+def test_barsoum_majority_matches_the_ferplus_rule():
+    from bnnfer.data import barsoum_majority
+
+    hand_made = np.array([
+        [10, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # unanimous neutral: kept
+        [5, 5, 0, 0, 0, 0, 0, 0, 0, 0],  # a tie at half: out
+        [6, 4, 0, 0, 0, 0, 0, 0, 0, 0],  # 6 of 10: kept, neutral
+        [4, 1, 1, 1, 1, 1, 1, 0, 0, 0],  # the single votes go: 4 of 4, kept
+        [3, 0, 0, 0, 0, 0, 0, 0, 4, 0],  # unknown holds 4 of 7: out
+        [4, 0, 0, 0, 0, 0, 0, 0, 2, 2],  # 4 of 8 with unknown and NF counted: out
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face: out
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],  # every vote single: nothing remains, out
+        [0, 0, 2, 0, 0, 0, 0, 0, 0, 1],  # surprise 2 of 2 once NF's single vote goes: kept
+    ])  # fmt: skip
+    keep, labels = barsoum_majority(hand_made)
+    assert keep.tolist() == [True, False, True, True, False, False, False, False, True]
+    assert labels[keep].tolist() == [0, 0, 0, 2]
+    rng = np.random.default_rng(0)  # peaked and flat vote rows alike
+    random_votes = np.stack(
+        [rng.multinomial(10, rng.dirichlet(np.full(10, 0.4))) for _ in range(500)]
+    )
+    keep, labels = barsoum_majority(random_votes)
+    assert 100 < keep.sum() < 450
+    expected = [_ferplus_majority(row.tolist()) for row in random_votes]
+    assert keep.tolist() == [e is not None for e in expected]
+    assert labels[keep].tolist() == [e for e in expected if e is not None]
+    with pytest.raises(ValueError, match=r"votes must be \(N, 10\)"):
+        barsoum_majority(random_votes[:, :8])

@@ -15,6 +15,7 @@ from skimage import data as skimage_data
 from bnnfer import metrics
 from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
+from bnnfer.data import barsoum_majority
 from bnnfer.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
     METRICS,
@@ -43,6 +44,15 @@ def test_evaluation_schema_and_intervals(tiny_bundle, tmp_path):
     paths = write_evaluation(evaluation, tmp_path, models)
     document = json.loads(paths["json"].read_text())
     assert document["split"] == "valid" and document["samples"] == 6
+    # both accuracy protocols, each with the faces it is taken on
+    keep, _ = barsoum_majority(splits["valid"].votes)
+    assert document["faces"] == len(splits["valid"]) and document["faces_majority"] == keep.sum()
+    majority = document["metrics"]["classical"]["accuracy_majority"]["value"]
+    probs = evaluation.samples["classical"][0]
+    expected = float((probs[keep].argmax(1) == splits["valid"].labels[keep]).mean())
+    assert majority == pytest.approx(expected)
+    text = paths["markdown"].read_text()
+    assert "Accuracy (Barsoum majority)" in text and f"the {keep.sum()} faces where" in text
     assert document["models_digest"]
     assert list(document["metrics"]) == [row.key for row in ROWS]
     for key, row in document["metrics"].items():
