@@ -49,8 +49,11 @@ print(json.dumps(out))
 def _measure(models: str, seconds: float, keep: bool) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, models, str(seconds), "1" if keep else "0"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -75,8 +78,10 @@ def main() -> None:
             "ratio": kept[key] / default[key],
         }
         records.append(record)
-        print(f"| {precision} | {batch} | {default[key]:.0f} | {kept[key]:.0f} | "
-              f"{record['ratio']:.2f}x |")  # fmt: skip
+        print(
+            f"| {precision} | {batch} | {default[key]:.0f} | {kept[key]:.0f} | "
+            f"{record['ratio']:.2f}x |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"records": records}, indent=2) + "\n")
 

@@ -210,17 +210,23 @@ def engine_vs_naive(
             _reset_peak(device)
             engine_seconds = _timed(
                 lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g),
-                device, min_seconds, bf16,
-            )  # fmt: skip
+                device,
+                min_seconds,
+                bf16,
+            )
             peak = _peak_mib(device)
             unfolded_seconds = _timed(
                 lambda f=fast, n=network, s=s, g=generator: f(n, x, s, g, fold=False),
-                device, min_seconds, bf16,
-            )  # fmt: skip
+                device,
+                min_seconds,
+                bf16,
+            )
             naive_seconds = _timed(
                 lambda n=network, s=s, g=generator: engine.naive_samples(n, x, s, g),
-                device, min_seconds, bf16,
-            )  # fmt: skip
+                device,
+                min_seconds,
+                bf16,
+            )
             flops = batch * (trunk_flops + s * rest_flops)
             records.append(
                 {
@@ -246,8 +252,10 @@ def engine_vs_naive(
                     lambda n=network, s=s, g=generator, o=other: engine.dropconnect_samples(
                         n, x, s, g, layout=o
                     ),
-                    device, min_seconds, bf16,
-                )  # fmt: skip
+                    device,
+                    min_seconds,
+                    bf16,
+                )
                 records[-1]["other_layout"] = other
                 records[-1]["other_layout_per_s"] = batch * s / other_seconds
     return records
@@ -289,8 +297,10 @@ def engine_settings(
                 generator = torch.Generator(device=device).manual_seed(0)
                 seconds = _timed(
                     lambda r=run, n=network, x=x, m=max_rows, g=generator: r(n, x, samples, g, m),
-                    device, min_seconds, bf16,
-                )  # fmt: skip
+                    device,
+                    min_seconds,
+                    bf16,
+                )
                 if layout == "batched":
                     is_default = max_rows == default_rows
                 else:

@@ -29,9 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=30, help="MC samples S")
     parser.add_argument(
-        "--precision", choices=["fp32", "bf16"], nargs="+",
+        "--precision",
+        choices=["fp32", "bf16"],
+        nargs="+",
         help="default: fp32, and bf16 where the device computes it in hardware",
-    )  # fmt: skip
+    )
     parser.add_argument("--seconds", type=float, default=0.5, help="time per measurement")
     parser.add_argument("--out", help="JSON path")
     args = parser.parse_args(argv)

@@ -25,10 +25,19 @@ from bnnfer.cli import DATA_HELP
 from bnnfer.data import FerPlusError, load_ferplus
 
 COLUMNS = [
-    "method", "samples", "precision", "engine_per_s", "naive_per_s", "speedup",
-    "speedup_unfolded", "flop_bound", "speedup_at_peak", "engine_gflops", "engine_share_of_peak",
+    "method",
+    "samples",
+    "precision",
+    "engine_per_s",
+    "naive_per_s",
+    "speedup",
+    "speedup_unfolded",
+    "flop_bound",
+    "speedup_at_peak",
+    "engine_gflops",
+    "engine_share_of_peak",
     "engine_peak_mib",
-]  # fmt: skip
+]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +69,13 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{precision} matmul peak on {device}: {peak:.1f} GFLOP/s")
         records = bench.engine_vs_naive(
-            networks, samples=args.samples, batch=args.batch, device=device,
-            min_seconds=args.seconds, precision=precision,
-        )  # fmt: skip
+            networks,
+            samples=args.samples,
+            batch=args.batch,
+            device=device,
+            min_seconds=args.seconds,
+            precision=precision,
+        )
         for record in records:
             record["engine_share_of_peak"] = record["engine_gflops"] / peak
             # the most the engine can reach at this precision: its FLOP bound, run at the
@@ -82,9 +95,13 @@ def run(args: argparse.Namespace) -> int:
         document["placements"] = []
         for precision in precisions:
             document["placements"] += bench.placement_tradeoff(
-                networks, subset.images, subset.labels, subset.distribution, device=device,
+                networks,
+                subset.images,
+                subset.labels,
+                subset.distribution,
+                device=device,
                 precision=precision,
-            )  # fmt: skip
+            )
         columns = ["method", "placement", "precision", "images", "images_per_s", "accuracy"]
         print(bench.format_table(document["placements"], [*columns, "jsd", "auroc_mi"]))
         methods = load_bundle(models, device=device)

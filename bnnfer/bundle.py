@@ -248,8 +248,9 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
     loaded = {name: load_networks(out / "runs" / name) for name in done}
     meta = {name: doc["metadata"] for name, (_, doc) in loaded.items()}
     # the ensemble takes the members trained so far (at least 2; all 5 once train-all is done)
-    members = [m for m in ["dropout"] + [f"member{i}" for i in range(1, ENSEMBLE_SIZE)]
-               if m in loaded]  # fmt: skip
+    members = [
+        m for m in ["dropout"] + [f"member{i}" for i in range(1, ENSEMBLE_SIZE)] if m in loaded
+    ]
     if len(members) < 2:
         members = ["dropout", "member1"]  # not enough yet: the ensemble row is left out
     plan: list[tuple[str, list[str], list[str]]] = [

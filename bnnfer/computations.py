@@ -83,9 +83,15 @@ class Request:
     def tag(self) -> str:
         """A file-name-safe name for this request's partial results."""
         text = repr(
-            (self.models_digest, self.faces_digest, self.samples, self.seed, self.precision,
-             self.placements)
-        )  # fmt: skip
+            (
+                self.models_digest,
+                self.faces_digest,
+                self.samples,
+                self.seed,
+                self.precision,
+                self.placements,
+            )
+        )
         return f"{self.split}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -206,9 +212,13 @@ class Computation:
         with self._lock:
             done = dict(self.finished)
         return SplitPredictions(
-            self.split.split, self.split.names, self.split.images, self.split.votes, done,
+            self.split.split,
+            self.split.names,
+            self.split.images,
+            self.split.votes,
+            done,
             "computed",
-        )  # fmt: skip
+        )
 
     # -- the work --------------------------------------------------------------------------
 
@@ -243,9 +253,12 @@ class Computation:
         if merge:
             placed = dict(self.request.placements)
             merge_into_cache(
-                self.cache_file, self.request.models_digest, self.split, {key: samples},
+                self.cache_file,
+                self.request.models_digest,
+                self.split,
+                {key: samples},
                 {key: placed[key]} if key in placed else {},
-            )  # fmt: skip
+            )
             shutil.rmtree(self.partial_dir / key, ignore_errors=True)
         with self._lock:
             self.finished[key] = samples.astype(np.float32)
@@ -279,10 +292,15 @@ class Computation:
         if start < len(self.split):
             if method.sampled:
                 batches = mc_batches(
-                    method, self.split.images, self.request.samples, self.batch_size,
-                    self.request.seed, precision=self.request.precision, start=start,
+                    method,
+                    self.split.images,
+                    self.request.samples,
+                    self.batch_size,
+                    self.request.seed,
+                    precision=self.request.precision,
+                    start=start,
                     generator_state=state,
-                )  # fmt: skip
+                )
             else:
                 batches = self._deterministic_batches(method, start)
             for stop, drawn, after in batches:

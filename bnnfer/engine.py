@@ -119,9 +119,10 @@ def _masked_layers(layers: list[nn.Module]) -> list[tuple[int, nn.Module, torch.
     """``(position, layer, weight / (1 - p))`` per DropConnect layer: the rescaled weight is
     computed once per call, not once per sample."""
     return [
-        (i, layer, layer.weight / (1.0 - layer.p)) for i, layer in enumerate(layers)
+        (i, layer, layer.weight / (1.0 - layer.p))
+        for i, layer in enumerate(layers)
         if isinstance(layer, (DropConnectConv2d, DropConnectLinear)) and layer.p > 0
-    ]  # fmt: skip
+    ]
 
 
 def _draw_one(
@@ -159,8 +160,15 @@ def _looped_rest(
         for i in range(start, len(layers)):
             layer = layers[i]
             if i in weights and isinstance(layer, nn.Conv2d):
-                out = F.conv2d(out, weights[i], layer.bias, layer.stride, layer.padding,
-                               layer.dilation, layer.groups)  # fmt: skip
+                out = F.conv2d(
+                    out,
+                    weights[i],
+                    layer.bias,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    layer.groups,
+                )
             elif i in weights:
                 out = F.linear(out, weights[i], layer.bias)
             else:  # deterministic layers; DropConnect layers with p = 0 use their weights
@@ -186,16 +194,27 @@ def _grouped_rest(
             )
             stacked = weight.reshape(-1, *layer.weight.shape[1:])  # (S * C_out, C_in, k, k)
             bias = None if layer.bias is None else layer.bias.repeat(samples)
-            h = F.conv2d(h, stacked, bias, layer.stride, layer.padding, layer.dilation,
-                         groups=samples if grouped else 1)  # fmt: skip
+            h = F.conv2d(
+                h,
+                stacked,
+                bias,
+                layer.stride,
+                layer.padding,
+                layer.dilation,
+                groups=samples if grouped else 1,
+            )
             grouped = True
         elif isinstance(layer, nn.BatchNorm2d):
             if grouped:
                 h = F.batch_norm(
-                    h, layer.running_mean.repeat(samples), layer.running_var.repeat(samples),
-                    layer.weight.repeat(samples), layer.bias.repeat(samples),
-                    training=False, eps=layer.eps,
-                )  # fmt: skip
+                    h,
+                    layer.running_mean.repeat(samples),
+                    layer.running_var.repeat(samples),
+                    layer.weight.repeat(samples),
+                    layer.bias.repeat(samples),
+                    training=False,
+                    eps=layer.eps,
+                )
             else:
                 h = layer(h)
         elif isinstance(layer, nn.Flatten):

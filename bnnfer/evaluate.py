@@ -181,7 +181,7 @@ TABLE_COLUMNS = (
     "predictive_entropy",
     "expected_entropy",
     "mutual_information",
-)  # fmt: skip (one line per group of related columns)
+)
 
 
 @dataclass

@@ -104,9 +104,14 @@ def evaluation_predictions(
         for key in wanted
     }
     return SplitPredictions(
-        str(meta["split"]), arrays["names"], None, arrays["votes"].astype(np.int64), found,
-        "evaluate file", Path(path),
-    )  # fmt: skip
+        str(meta["split"]),
+        arrays["names"],
+        None,
+        arrays["votes"].astype(np.int64),
+        found,
+        "evaluate file",
+        Path(path),
+    )
 
 
 def _matching_samples(
@@ -283,9 +288,13 @@ def get_predictions(
 
         report(0, len(split))
         computed[key] = mc_predict(
-            method, split.images, samples=samples if method.sampled else None, seed=seed,
-            precision=precision, progress=report,
-        ).numpy()  # fmt: skip
+            method,
+            split.images,
+            samples=samples if method.sampled else None,
+            seed=seed,
+            precision=precision,
+            progress=report,
+        ).numpy()
         existing[key] = computed[key]
         if key in wanted:
             placed[key] = wanted[key]

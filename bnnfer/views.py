@@ -139,20 +139,27 @@ PRESETS: dict[str, Preset] = {
     "models sure but people split": Preset(
         "the method is among its 25% most confident faces, yet at most half the annotators "
         "chose the plurality emotion",
-        "vote entropy", True, model_entropy_below=0.25, agreement_at_most=0.5,
+        "vote entropy",
+        True,
+        model_entropy_below=0.25,
+        agreement_at_most=0.5,
     ),
     "people agree but models unsure": Preset(
         "at least 90% of annotators agree, yet the method's entropy is among its top 25%",
-        "model entropy", True, model_entropy_above=0.75, agreement_at_least=0.9,
+        "model entropy",
+        True,
+        model_entropy_above=0.75,
+        agreement_at_least=0.9,
     ),
     "methods disagree": Preset(
-        "the methods' distributions differ most from each other", "disagreement between methods",
+        "the methods' distributions differ most from each other",
+        "disagreement between methods",
         True,
     ),
     "most epistemic uncertainty": Preset(
         "highest mutual information (the samples disagree)", "mutual information", True
     ),
-}  # fmt: skip
+}
 
 
 def apply_preset(frame: pd.DataFrame, name: str, method: str) -> pd.DataFrame:
@@ -194,8 +201,11 @@ def comparison_row(
     plurality = preds.human["plurality"]
     majority, _ = barsoum_majority(preds.votes)
     faces = per_face(preds.samples[key], plurality, votes, majority)
-    row: dict[str, object] = {"key": key, "method": labels.get(key, key),
-                              "S": len(preds.samples[key])}  # fmt: skip
+    row: dict[str, object] = {
+        "key": key,
+        "method": labels.get(key, key),
+        "S": len(preds.samples[key]),
+    }
     for name in columns:
         _put(row, name, summarise(METRICS[name][1], faces, n_boot, seed))
     if REFERENCE in preds.samples and key != REFERENCE:
@@ -244,8 +254,10 @@ def comparison_from_evaluation(
     for key in keys:
         cells = document["metrics"][key]
         row: dict[str, object] = {
-            "key": key, "method": labels.get(key, key), "S": len(preds.samples[key])
-        }  # fmt: skip
+            "key": key,
+            "method": labels.get(key, key),
+            "S": len(preds.samples[key]),
+        }
         for name in columns:
             _put(row, name, (cells[name]["value"], cells[name]["low"], cells[name]["high"]))
         for name, cell in paired.get(key, {}).items() if REFERENCE in keys else ():

@@ -144,7 +144,7 @@ def test_engine_settings_times_every_setting_and_marks_the_cpu_defaults():
         ("mc_dropconnect", 1, "looped", None),
         ("mc_dropconnect", 3, "grouped", 4), ("mc_dropconnect", 3, "grouped", 64),
         ("mc_dropconnect", 3, "looped", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # table layout
     # the CPU defaults: passes of 64 rows for dropout, the looped layout for DropConnect
     defaults = {(r["method"], r["layout"], r["max_rows"]) for r in records if r["default"]}
     assert defaults == {("mc_dropout", "batched", 64), ("mc_dropconnect", "looped", None)}

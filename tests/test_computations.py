@@ -60,8 +60,9 @@ def test_rows_equal_mc_predict_and_land_in_the_cache(tiny_bundle, methods, tmp_p
         np.testing.assert_allclose(done.finished[key], expected, atol=1e-3, err_msg=key)
     # the deterministic rows shared their networks: the classical network and its temperature
     # copy and the ensemble's first member are one set of weights, run once per batch
-    distinct = {computations.network_key(n) for m in methods.values() for n in m.networks
-                if not m.sampled}  # fmt: skip
+    distinct = {
+        computations.network_key(n) for m in methods.values() for n in m.networks if not m.sampled
+    }
     assert len(done._logits) == len(distinct) * 3
     served = find_predictions(methods, models, valid, SAMPLES, cache_dir=tmp_path)
     assert served is not None and served.source == "cache"
@@ -70,8 +71,14 @@ def test_rows_equal_mc_predict_and_land_in_the_cache(tiny_bundle, methods, tmp_p
 
 def test_cheapest_rows_first(methods):
     order = cost_order(methods, list(methods))
-    kinds = [0 if not methods[k].sampled and methods[k].check_samples(None) == 1 else
-             1 if not methods[k].sampled else 2 for k in order]  # fmt: skip
+    kinds = [
+        0
+        if not methods[k].sampled and methods[k].check_samples(None) == 1
+        else 1
+        if not methods[k].sampled
+        else 2
+        for k in order
+    ]
     assert kinds == sorted(kinds) and order[0] == "classical" and methods[order[-1]].sampled
 
 
@@ -118,9 +125,13 @@ def test_a_computation_nobody_waits_for_stops(tiny_bundle, methods, tmp_path):
     idle = _run(tiny_bundle, methods, tmp_path, ["mc_dropout"], idle_timeout=0.0)
     assert idle.state == "stopped" and idle.batches_computed == 0
     busy = Computation(
-        methods, tiny_bundle[2]["valid"], _request(tiny_bundle, methods, ["mc_dropout"]),
-        tmp_path, batch_size=BATCH, idle_timeout=60.0,
-    )  # fmt: skip
+        methods,
+        tiny_bundle[2]["valid"],
+        _request(tiny_bundle, methods, ["mc_dropout"]),
+        tmp_path,
+        batch_size=BATCH,
+        idle_timeout=60.0,
+    )
     busy.start()
     for _ in range(100):
         busy.touch()
@@ -136,8 +147,9 @@ def test_bad_requests_are_refused(tiny_bundle, methods, tmp_path):
     with pytest.raises(ValueError, match="samples must be >= 1"):
         make_request(methods, tiny_bundle[1], tiny_bundle[2]["valid"], ["classical"], 0)
     with pytest.raises(ValueError, match="batch_size"):
-        Computation(methods, tiny_bundle[2]["valid"], _request(tiny_bundle, methods), tmp_path,
-                    batch_size=0)  # fmt: skip
+        Computation(
+            methods, tiny_bundle[2]["valid"], _request(tiny_bundle, methods), tmp_path, batch_size=0
+        )
 
 
 KILLED_RUN = """
@@ -174,9 +186,13 @@ def test_a_killed_process_resumes_from_its_last_batch(tiny_bundle, methods, tmp_
     valid = splits["valid"]
     whole = _run(tiny_bundle, methods, tmp_path / "whole", ["mc_dropout"])
     script = KILLED_RUN.format(
-        tests=str(Path(__file__).parent), models=str(models), data=str(root), samples=SAMPLES,
-        cache=str(tmp_path / "killed"), batch=BATCH,
-    )  # fmt: skip
+        tests=str(Path(__file__).parent),
+        models=str(models),
+        data=str(root),
+        samples=SAMPLES,
+        cache=str(tmp_path / "killed"),
+        batch=BATCH,
+    )
     process = subprocess.Popen([sys.executable, "-c", script])
     request = _request(tiny_bundle, methods, ["mc_dropout"])
     folder = tmp_path / "killed" / "partial" / f"{request.tag}-b{BATCH}" / "mc_dropout"

@@ -154,9 +154,10 @@ def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bun
 
     root, models, splits = tiny_bundle
     out = tmp_path / "eval"
-    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-            "--samples", "4", "--n-boot", "10", "--placement", "head",
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        "evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+        "--samples", "4", "--n-boot", "10", "--placement", "head", "--out", str(out),
+    ]  # fmt: skip  # options beside their values
     assert main(argv) == 0
     document = json.loads((out / "metrics.json").read_text())
     mc_rows = [key for key in document["methods"] if key.startswith("mc_")]

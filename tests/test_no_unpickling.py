@@ -7,8 +7,10 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = re.compile(r"torch\.load\(|\bimport pickle\b|\bpickle\.|allow_pickle\s*=\s*True|"
-                       r"\bimport dill\b|\bjoblib\.load\(")  # fmt: skip
+FORBIDDEN = re.compile(
+    r"torch\.load\(|\bimport pickle\b|\bpickle\.|allow_pickle\s*=\s*True|"
+    r"\bimport dill\b|\bjoblib\.load\("
+)
 
 
 def test_no_source_file_can_unpickle():

@@ -28,7 +28,7 @@ def _png_header_only(width: int, height: int) -> bytes:
         b"\x89PNG\r\n\x1a\n"
         + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
         + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-    )  # fmt: skip
+    )  # fmt: skip  # one PNG chunk a line
 
 
 def _asymmetric() -> Image.Image:

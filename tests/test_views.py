@@ -96,9 +96,13 @@ def test_rejection_curve_on_a_case_with_a_known_answer():
     probs[wrong, (plurality[wrong] + 1) % C] += 0.01  # ... and wrong
     probs /= probs.sum(1, keepdims=True)
     preds = SplitPredictions(
-        "valid", np.arange(40).astype(str), np.zeros((40, 48, 48), np.uint8), votes,
-        {"m": probs[None].astype(np.float32)}, "computed",
-    )  # fmt: skip
+        "valid",
+        np.arange(40).astype(str),
+        np.zeros((40, 48, 48), np.uint8),
+        votes,
+        {"m": probs[None].astype(np.float32)},
+        "computed",
+    )
     curve = views.rejection_curve(preds, "m", points=20)
     assert curve["accuracy"].iloc[0] == pytest.approx(0.75)
     assert curve.loc[curve["rejected"] >= 0.25 - 1e-9, "accuracy"].min() == pytest.approx(1.0)
@@ -121,8 +125,9 @@ def test_paired_difference_against_itself_and_against_a_worse_copy(preds):
     # pairing removes the face-to-face variation both share: narrower than either interval
     _, lo_a, hi_a = summarise(jsd, flat, n_boot=200)
     assert high - low < hi_a - lo_a
-    short = per_face(preds.samples["mc_dropout"][:, :10], human["plurality"][:10],
-                     human["distribution"][:10])  # fmt: skip
+    short = per_face(
+        preds.samples["mc_dropout"][:, :10], human["plurality"][:10], human["distribution"][:10]
+    )
     with pytest.raises(ValueError, match="paired faces differ in number: 10 and 60"):
         paired_difference(jsd, short, faces, n_boot=5)
 
@@ -149,14 +154,19 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 
 def _row(key, jsd, ece, human_ece, paired=None):
     row = {
-        "key": key, "jsd": jsd[0], "jsd_low": jsd[1], "jsd_high": jsd[2],
-        "ece": ece, "human_ece": human_ece,
-    }  # fmt: skip
+        "key": key,
+        "jsd": jsd[0],
+        "jsd_low": jsd[1],
+        "jsd_high": jsd[2],
+        "ece": ece,
+        "human_ece": human_ece,
+    }
     if paired is not None:
         row.update(
-            jsd_vs_classical=paired[0], jsd_vs_classical_low=paired[1],
+            jsd_vs_classical=paired[0],
+            jsd_vs_classical_low=paired[1],
             jsd_vs_classical_high=paired[2],
-        )  # fmt: skip
+        )
     return row
 
 
@@ -205,9 +215,13 @@ def test_comparison_from_evaluation_only_when_it_matches(preds):
     assert table.set_index("key").loc["mc_dropout", "jsd_vs_classical_high"] == -0.005
     assert views.paper_claims(table)[0]["verdict"].startswith("holds")
     assert views.comparison_from_evaluation(document, preds, keys, labels, "other") is None
-    assert views.comparison_from_evaluation({**document, "samples": 30}, preds, keys, labels,
-                                            "abc") is None  # fmt: skip
-    assert views.comparison_from_evaluation({**document, "split": "test"}, preds, keys, labels,
-                                            "abc") is None  # fmt: skip
+    assert (
+        views.comparison_from_evaluation({**document, "samples": 30}, preds, keys, labels, "abc")
+        is None
+    )
+    assert (
+        views.comparison_from_evaluation({**document, "split": "test"}, preds, keys, labels, "abc")
+        is None
+    )
     missing = {**document, "metrics": {"classical": document["metrics"]["classical"]}}
     assert views.comparison_from_evaluation(missing, preds, keys, labels, "abc") is None

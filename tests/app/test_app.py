@@ -91,8 +91,10 @@ def _use_an_evaluation(app_env, monkeypatch, tmp_path) -> None:
 
     root, models, _ = app_env
     out = tmp_path / "evaluation"
-    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-            "--samples", "30", "--n-boot", "7", "--out", str(out)]  # fmt: skip
+    argv = [
+        "evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+        "--samples", "30", "--n-boot", "7", "--out", str(out),
+    ]  # fmt: skip  # options beside their values
     assert main(argv) == 0
     monkeypatch.setenv("BNNFER_EVALUATION", str(out))
 
@@ -178,8 +180,10 @@ def test_without_data_every_page_shows_the_builtin_evaluation(app_env, monkeypat
 
     root, models, splits = app_env
     builtin = tmp_path / "builtin"
-    argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-            "--samples", "30", "--n-boot", "7", "--out", str(builtin), "--compact"]  # fmt: skip
+    argv = [
+        "evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+        "--samples", "30", "--n-boot", "7", "--out", str(builtin), "--compact",
+    ]  # fmt: skip  # options beside their values
     assert main(argv) == 0
     monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(builtin))
     monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "nowhere"))

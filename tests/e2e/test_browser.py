@@ -28,8 +28,13 @@ playwright = pytest.importorskip("playwright.sync_api")
 expect, sync_playwright = playwright.expect, playwright.sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [("", "overview"), ("explore", "explore"), ("calibration", "calibration"),
-         ("uncertainty", "uncertainty"), ("photo", "photo")]  # fmt: skip
+PAGES = [
+    ("", "overview"),
+    ("explore", "explore"),
+    ("calibration", "calibration"),
+    ("uncertainty", "uncertainty"),
+    ("photo", "photo"),
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +69,7 @@ def _streamlit(env: dict, log_path: Path):
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )  # fmt: skip  # options beside their values
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process)
@@ -118,8 +123,10 @@ def server_without_data(tiny_bundle, tmp_path):
     else:
         root, models, _ = tiny_bundle
         builtin = tmp_path / "builtin"
-        argv = ["evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-                "--n-boot", "7", "--out", str(builtin), "--compact"]  # fmt: skip
+        argv = [
+            "evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
+            "--n-boot", "7", "--out", str(builtin), "--compact",
+        ]  # fmt: skip  # options beside their values
         assert main(argv) == 0
         env.update(BNNFER_MODELS=str(models), BNNFER_BUILTIN_EVALUATION=str(builtin))
     with _streamlit(env, tmp_path / "streamlit.log") as url:
