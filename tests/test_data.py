@@ -317,7 +317,7 @@ def test_barsoum_majority_matches_the_ferplus_rule():
         [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face: out
         [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],  # every vote single: nothing remains, out
         [0, 0, 2, 0, 0, 0, 0, 0, 0, 1],  # surprise 2 of 2 once NF's single vote goes: kept
-    ])  # fmt: skip
+    ])  # fmt: skip  # table layout: one vote row a line
     keep, labels = barsoum_majority(hand_made)
     assert keep.tolist() == [True, False, True, True, False, False, False, False, True]
     assert labels[keep].tolist() == [0, 0, 0, 2]
