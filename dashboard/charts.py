@@ -27,22 +27,33 @@ def distribution_chart(
     figure = go.Figure()
     if votes is not None:
         figure.add_bar(
-            x=list(EMOTIONS), y=votes, name="Annotators", marker_color=_color("human"),
+            x=list(EMOTIONS),
+            y=votes,
+            name="Annotators",
+            marker_color=_color("human"),
             hovertemplate="annotators<br>%{x}: %{y:.2f}<extra></extra>",
-        )  # fmt: skip
+        )
     for key, array in samples.items():
         mean, spread = array.mean(axis=0), array.std(axis=0)
         figure.add_bar(
-            x=list(EMOTIONS), y=mean, name=labels.get(key, key), marker_color=_color(key),
+            x=list(EMOTIONS),
+            y=mean,
+            name=labels.get(key, key),
+            marker_color=_color(key),
             error_y={"type": "data", "array": spread, "visible": len(array) > 1},
             customdata=np.stack([spread, np.full(len(mean), len(array))], axis=1),
             hovertemplate=f"{labels.get(key, key)}<br>%{{x}}: %{{y:.3f}} ± %{{customdata[0]:.3f}}"
             " (S = %{customdata[1]:.0f})<extra></extra>",
-        )  # fmt: skip
+        )
     figure.update_layout(
-        title=title, barmode="group", xaxis_title="emotion", yaxis_title="probability",
-        yaxis_range=[0, 1], legend_title="source", margin={"t": 50, "b": 40},
-    )  # fmt: skip
+        title=title,
+        barmode="group",
+        xaxis_title="emotion",
+        yaxis_title="probability",
+        yaxis_range=[0, 1],
+        legend_title="source",
+        margin={"t": 50, "b": 40},
+    )
     return figure
 
 
@@ -52,25 +63,37 @@ def reliability_chart(
     """Mean outcome against mean confidence per bin; the diagonal is perfect calibration."""
     figure = go.Figure()
     figure.add_scatter(
-        x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
-        line={"dash": "dash", "color": "#999999"}, hoverinfo="skip",
-    )  # fmt: skip
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        name="perfect calibration",
+        line={"dash": "dash", "color": "#999999"},
+        hoverinfo="skip",
+    )
     for key, frame in frames.items():
         filled = frame[frame["count"] > 0]
         figure.add_scatter(
-            x=filled["confidence"], y=filled["accuracy"], mode="lines+markers",
-            name=labels.get(key, key), line={"color": _color(key)},
+            x=filled["confidence"],
+            y=filled["accuracy"],
+            mode="lines+markers",
+            name=labels.get(key, key),
+            line={"color": _color(key)},
             marker={"size": 6 + 14 * np.sqrt(filled["count"] / max(1, frame["count"].max()))},
-            customdata=np.stack([filled.index, filled["count"], filled["lower"],
-                                 filled["upper"]], axis=1),
+            customdata=np.stack(
+                [filled.index, filled["count"], filled["lower"], filled["upper"]], axis=1
+            ),
             hovertemplate=f"{labels.get(key, key)}<br>bin %{{customdata[0]}} "
             "[%{customdata[2]:.2f}, %{customdata[3]:.2f}]<br>confidence %{x:.3f}<br>"
             f"{outcome} %{{y:.3f}}<br>%{{customdata[1]}} faces<extra></extra>",
-        )  # fmt: skip
+        )
     figure.update_layout(
-        title=title, xaxis_title="mean confidence (max probability)", yaxis_title=outcome,
-        xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], margin={"t": 50, "b": 40},
-    )  # fmt: skip
+        title=title,
+        xaxis_title="mean confidence (max probability)",
+        yaxis_title=outcome,
+        xaxis_range=[0, 1.02],
+        yaxis_range=[0, 1.02],
+        margin={"t": 50, "b": 40},
+    )
     return figure
 
 
@@ -81,14 +104,20 @@ def histogram_chart(
     figure = go.Figure()
     for key, array in values.items():
         figure.add_histogram(
-            x=array, name=labels.get(key, key), marker_color=_color(key), opacity=0.55,
-            nbinsx=40, hovertemplate=f"{labels.get(key, key)}<br>{axis} %{{x}}<br>"
-            "%{y} faces<extra></extra>",
-        )  # fmt: skip
+            x=array,
+            name=labels.get(key, key),
+            marker_color=_color(key),
+            opacity=0.55,
+            nbinsx=40,
+            hovertemplate=f"{labels.get(key, key)}<br>{axis} %{{x}}<br>%{{y}} faces<extra></extra>",
+        )
     figure.update_layout(
-        title=title, barmode="overlay", xaxis_title=axis, yaxis_title="faces",
+        title=title,
+        barmode="overlay",
+        xaxis_title=axis,
+        yaxis_title="faces",
         margin={"t": 50, "b": 40},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -97,10 +126,14 @@ def scatter_chart(
 ) -> go.Figure:
     figure = go.Figure()
     figure.add_scattergl(
-        x=x, y=y, mode="markers", marker={"color": _color(key), "size": 4, "opacity": 0.5},
-        text=names, name=key,
+        x=x,
+        y=y,
+        mode="markers",
+        marker={"color": _color(key), "size": 4, "opacity": 0.5},
+        text=names,
+        name=key,
         hovertemplate="%{text}<br>" + xaxis + " %{x:.3f}<br>" + yaxis + " %{y:.3f}<extra></extra>",
-    )  # fmt: skip
+    )
     figure.update_layout(
         title=title, xaxis_title=xaxis, yaxis_title=yaxis, margin={"t": 50, "b": 40}
     )
@@ -112,16 +145,26 @@ def confusion_chart(matrix: np.ndarray, title: str) -> go.Figure:
     shares = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
     figure = go.Figure(
         go.Heatmap(
-            z=shares, x=list(EMOTIONS), y=list(EMOTIONS), colorscale="Blues", zmin=0, zmax=1,
-            text=matrix, texttemplate="%{text}", colorbar={"title": "row share"},
+            z=shares,
+            x=list(EMOTIONS),
+            y=list(EMOTIONS),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            text=matrix,
+            texttemplate="%{text}",
+            colorbar={"title": "row share"},
             hovertemplate="annotators: %{y}<br>predicted: %{x}<br>%{text} faces "
             "(%{z:.0%} of the row)<extra></extra>",
         )
-    )  # fmt: skip
+    )
     figure.update_layout(
-        title=title, xaxis_title="predicted emotion", yaxis_title="annotators' plurality emotion",
-        yaxis_autorange="reversed", margin={"t": 50, "b": 40},
-    )  # fmt: skip
+        title=title,
+        xaxis_title="predicted emotion",
+        yaxis_title="annotators' plurality emotion",
+        yaxis_autorange="reversed",
+        margin={"t": 50, "b": 40},
+    )
     return figure
 
 
@@ -129,17 +172,21 @@ def rejection_chart(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str
     figure = go.Figure()
     for key, frame in frames.items():
         figure.add_scatter(
-            x=frame["rejected"], y=frame["accuracy"], mode="lines+markers",
-            name=labels.get(key, key), line={"color": _color(key)},
+            x=frame["rejected"],
+            y=frame["accuracy"],
+            mode="lines+markers",
+            name=labels.get(key, key),
+            line={"color": _color(key)},
             hovertemplate=f"{labels.get(key, key)}<br>%{{x:.0%}} set aside<br>"
             "accuracy %{y:.3f}<extra></extra>",
-        )  # fmt: skip
+        )
     figure.update_layout(
         title="Accuracy when the most uncertain faces are set aside",
         xaxis_title="share of faces set aside (most uncertain first)",
-        yaxis_title="accuracy on the faces kept", xaxis_tickformat=".0%",
+        yaxis_title="accuracy on the faces kept",
+        xaxis_tickformat=".0%",
         margin={"t": 50, "b": 40},
-    )  # fmt: skip
+    )
     return figure
 
 
@@ -153,8 +200,9 @@ def forest_chart(
     from plotly.subplots import make_subplots
 
     rows = table[table["key"] != reference]
-    figure = make_subplots(rows=1, cols=len(metrics), shared_yaxes=True,
-                           subplot_titles=list(metrics.values()))  # fmt: skip
+    figure = make_subplots(
+        rows=1, cols=len(metrics), shared_yaxes=True, subplot_titles=list(metrics.values())
+    )
     for col, name in enumerate(metrics, start=1):
         column = f"{name}_vs_{reference}"
         if column not in rows.columns:
@@ -163,15 +211,21 @@ def forest_chart(
         low = values - rows[f"{column}_low"].to_numpy(dtype=float)
         high = rows[f"{column}_high"].to_numpy(dtype=float) - values
         figure.add_scatter(
-            x=values, y=rows["method"], mode="markers", showlegend=False,
+            x=values,
+            y=rows["method"],
+            mode="markers",
+            showlegend=False,
             marker={"color": [_color(k) for k in rows["key"]], "size": 9},
             error_x={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
-            hovertemplate="%{y}: %{x:+.4f}<extra></extra>", row=1, col=col,
-        )  # fmt: skip
+            hovertemplate="%{y}: %{x:+.4f}<extra></extra>",
+            row=1,
+            col=col,
+        )
         figure.add_vline(x=0, line_dash="dot", line_color="#888", row=1, col=col)
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(
         title=f"Difference from the {reference} network (paired 95% intervals)",
-        height=120 + 40 * len(rows), margin={"l": 10, "r": 10, "t": 80, "b": 30},
-    )  # fmt: skip
+        height=120 + 40 * len(rows),
+        margin={"l": 10, "r": 10, "t": 80, "b": 30},
+    )
     return figure

@@ -218,9 +218,11 @@ def sidebar() -> None:
         source = data_source(folder)
         options = source.splits or ["valid"]
         split = st.selectbox(
-            "Split", options, index=options.index("valid") if "valid" in options else 0,
+            "Split",
+            options,
+            index=options.index("valid") if "valid" in options else 0,
             key="split",
-        )  # fmt: skip
+        )
         if source.kind == "builtin":
             st.info(
                 f"Showing the **built-in evaluation** of FER+ {split}: the annotators' votes and "
@@ -237,22 +239,31 @@ def sidebar() -> None:
             return
         methods, labels, device = loaded
         st.multiselect(
-            "Methods", list(methods), default=list(methods), key="methods",
+            "Methods",
+            list(methods),
+            default=list(methods),
+            key="methods",
             format_func=lambda k: labels.get(k, k),
-        )  # fmt: skip
+        )
         builtin_samples = int(builtin_meta().get("samples", 30))
         st.slider(
-            "MC samples S", 5, builtin_samples if source.kind == "builtin" else 100,
-            min(30, builtin_samples) if source.kind == "builtin" else 30, step=5, key="samples",
+            "MC samples S",
+            5,
+            builtin_samples if source.kind == "builtin" else 100,
+            min(30, builtin_samples) if source.kind == "builtin" else 30,
+            step=5,
+            key="samples",
             help="Samples drawn by MC-Dropout and MC-DropConnect (ensembles give one per "
             "member, the classical network one).",
-        )  # fmt: skip
+        )
         st.selectbox(
-            "MC layers sampled", list(PLACEMENT_CHOICES), key=placement_key,
+            "MC layers sampled",
+            list(PLACEMENT_CHOICES),
+            key=placement_key,
             disabled=source.kind == "builtin",
             help="Which of the MC rows' stochastic layers are sampled; the others stay at their "
             "mean, and the layers before the first sampled one run once per face.",
-        )  # fmt: skip
+        )
         if source.kind == "folder" and not bf16_in_hardware():
             st.caption(
                 "This CPU computes bf16 only by emulation, so uncached splits start with the "
@@ -287,9 +298,12 @@ def _stored_predictions(
     methods, _, _ = load_models(choice.models_folder, choice.placement)
     faces = load_split(choice.data_folder, choice.split)
     return store.find_predictions(
-        methods, choice.models_folder, faces, samples=choice.samples,
+        methods,
+        choice.models_folder,
+        faces,
+        samples=choice.samples,
         evaluation_file=list(files),
-    )  # fmt: skip
+    )
 
 
 def _stored(choice: Choice) -> store.SplitPredictions | None:
@@ -327,9 +341,12 @@ def _progress(computation: computations.Computation, shown: frozenset, labels: d
 def current_choice() -> Choice:
     chosen = settings()
     return Choice(
-        str(models_dir()), chosen["data"], chosen["split"], int(chosen["samples"]),
+        str(models_dir()),
+        chosen["data"],
+        chosen["split"],
+        int(chosen["samples"]),
         chosen["placement"],
-    )  # fmt: skip
+    )
 
 
 def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, str]] | None:
@@ -365,8 +382,10 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
             return None
     ready = [k for k in wanted if k in preds.samples]
     if not ready:
-        st.info("The chosen methods' rows are still being computed; they appear here as soon "
-                "as they are done.")  # fmt: skip
+        st.info(
+            "The chosen methods' rows are still being computed; they appear here as soon "
+            "as they are done."
+        )
         return None
     return preds, ready, labels
 
@@ -395,9 +414,13 @@ def predictions_key(preds: store.SplitPredictions) -> tuple:
     rows), for the ``st.cache_data`` functions that take them unhashed as ``_preds``."""
     chosen = settings()
     return (
-        chosen["data"], preds.split, chosen["samples"], chosen["placement"], preds.source,
+        chosen["data"],
+        preds.split,
+        chosen["samples"],
+        chosen["placement"],
+        preds.source,
         tuple(sorted(preds.samples)),
-    )  # fmt: skip
+    )
 
 
 def rows_scope(preds: store.SplitPredictions) -> tuple:

@@ -22,13 +22,19 @@ if loaded is not None:
     controls = st.columns([1, 1, 2])
     n_bins = controls[0].slider("Bins", 3, 30, 10, key="calib_bins")
     strategy = controls[1].radio(
-        "Binning", ["width", "mass"], key="calib_strategy", horizontal=True,
+        "Binning",
+        ["width", "mass"],
+        key="calib_strategy",
+        horizontal=True,
         format_func={"width": "equal width", "mass": "equal mass"}.get,
-    )  # fmt: skip
+    )
     chosen = controls[2].multiselect(
-        "Methods in the diagrams", keys, default=keys[:4], key="calib_methods",
+        "Methods in the diagrams",
+        keys,
+        default=keys[:4],
+        key="calib_methods",
         format_func=lambda k: labels.get(k, k),
-    )  # fmt: skip
+    )
 
     label_frames = {k: views.reliability_frame(preds, k, n_bins, strategy, "label") for k in chosen}
     human_frames = {k: views.reliability_frame(preds, k, n_bins, strategy, "human") for k in chosen}
@@ -65,10 +71,14 @@ if loaded is not None:
         frame = label_frames[method]
         filled = [int(i) for i in frame.index[frame["count"] > 0]]
         bin_index = pick[1].selectbox(
-            "Bin", filled, key="calib_bin",
-            format_func=lambda i: f"{i}: confidence {frame.loc[i, 'lower']:.2f}-"
-            f"{frame.loc[i, 'upper']:.2f} ({frame.loc[i, 'count']} faces)",
-        )  # fmt: skip
+            "Bin",
+            filled,
+            key="calib_bin",
+            format_func=lambda i: (
+                f"{i}: confidence {frame.loc[i, 'lower']:.2f}-"
+                f"{frame.loc[i, 'upper']:.2f} ({frame.loc[i, 'count']} faces)"
+            ),
+        )
         if bin_index is not None:
             indices = views.faces_in_bin(preds, method, bin_index, n_bins, strategy)
             st.caption(f"{len(indices)} faces; the first 24 by name:")

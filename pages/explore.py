@@ -32,13 +32,17 @@ if loaded is not None:
     with st.expander("Filters and order", expanded=True):
         top = st.columns([2, 2, 2, 2])
         preset = top[0].selectbox(
-            "Preset", ["(none)", *views.PRESETS], key="explore_preset",
+            "Preset",
+            ["(none)", *views.PRESETS],
+            key="explore_preset",
             help="; ".join(f"{k}: {p.description}" for k, p in views.PRESETS.items()),
-        )  # fmt: skip
+        )
         method = top[1].selectbox(
-            "Method (for prediction filters and sorting)", keys, key="explore_method",
+            "Method (for prediction filters and sorting)",
+            keys,
+            key="explore_method",
             format_func=lambda k: labels.get(k, k),
-        )  # fmt: skip
+        )
         sort = top[2].selectbox("Sort by", list(views.SORTS), key="explore_sort")
         descending = top[3].toggle("Highest first", value=True, key="explore_desc")
         row = st.columns([2, 2, 1, 2, 2])
@@ -47,15 +51,22 @@ if loaded is not None:
         correct = row[2].radio("Method is", ["any", "right", "wrong"], key="explore_correct")
         agreement = row[3].slider("Agreement", 0.0, 1.0, (0.0, 1.0), 0.05, key="explore_agree")
         entropy = row[4].slider(
-            "Vote entropy (nats)", 0.0, round(math.log(8), 2), (0.0, round(math.log(8), 2)),
-            0.05, key="explore_entropy",
-        )  # fmt: skip
+            "Vote entropy (nats)",
+            0.0,
+            round(math.log(8), 2),
+            (0.0, round(math.log(8), 2)),
+            0.05,
+            key="explore_entropy",
+        )
 
     filters = views.Filters(
-        human=human, method=method, predicted=predicted,
+        human=human,
+        method=method,
+        predicted=predicted,
         correct={"any": None, "right": True, "wrong": False}[correct],
-        agreement=agreement, vote_entropy=entropy,
-    )  # fmt: skip
+        agreement=agreement,
+        vote_entropy=entropy,
+    )
     shown = views.apply_filters(frame, filters)
     if preset != "(none)":
         shown = views.apply_preset(shown, preset, method)
@@ -68,9 +79,12 @@ if loaded is not None:
     header[0].markdown(f"**{len(shown)} faces** match (of {len(frame)}).")
     page = header[1].number_input("Page", 1, pages, 1, key="explore_page")
     header[2].download_button(
-        "Export the filtered table (CSV)", shown.to_csv(index=False).encode(),
-        file_name=f"bnnfer-{preds.split}-faces.csv", mime="text/csv", key="explore_csv",
-    )  # fmt: skip
+        "Export the filtered table (CSV)",
+        shown.to_csv(index=False).encode(),
+        file_name=f"bnnfer-{preds.split}-faces.csv",
+        mime="text/csv",
+        key="explore_csv",
+    )
     current = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     if preds.images is None:
         st.caption(shared.NO_FACES_NOTE)

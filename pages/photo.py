@@ -42,9 +42,12 @@ if loaded is not None:
     chosen = shared.settings()
     keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
     uploads = st.file_uploader(
-        "Photos", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
-        key="photo_upload", help=f"Up to {MAX_PHOTO_BYTES // 2**20} MB each.",
-    )  # fmt: skip
+        "Photos",
+        type=["jpg", "jpeg", "png", "webp"],
+        accept_multiple_files=True,
+        key="photo_upload",
+        help=f"Up to {MAX_PHOTO_BYTES // 2**20} MB each.",
+    )
     with st.expander("Or take a photo with your camera"):
         camera = st.camera_input("Camera", key="photo_camera")
     photos = [(u.name, u.getvalue()) for u in uploads or []]
@@ -56,9 +59,12 @@ if loaded is not None:
         st.subheader(name)
         try:
             result = _analyse(
-                data, int(chosen["samples"]), tuple(keys), str(shared.models_dir()),
+                data,
+                int(chosen["samples"]),
+                tuple(keys),
+                str(shared.models_dir()),
                 chosen["placement"],
-            )  # fmt: skip
+            )
         except PhotoError as error:
             st.error(f"{name}: {error}")
             continue

@@ -41,12 +41,16 @@ if loaded is not None:
     rho = metrics.spearman(entropy, human["entropy"])
     st.plotly_chart(
         charts.scatter_chart(
-            human["entropy"], entropy, preds.names, method,
+            human["entropy"],
+            entropy,
+            preds.names,
+            method,
             f"{labels.get(method, method)}: Spearman rho = {rho:.3f}",
-            "vote entropy (nats)", "model predictive entropy (nats)",
+            "vote entropy (nats)",
+            "model predictive entropy (nats)",
         ),
         key="unc_scatter",
-    )  # fmt: skip
+    )
 
     st.subheader("Confusion matrix")
     matrix = views.confusion(preds, method)
