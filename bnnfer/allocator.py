@@ -4,10 +4,9 @@ Every MC pass allocates and frees the same activations: ``(128, 32, 48, 48)`` fl
 By default glibc hands out blocks above its mmap threshold (adaptive, at most 32 MB) as fresh
 mappings, unmaps them when freed, and returns freed heap memory above its trim threshold to
 the kernel, so each pass page-faults its activations in again (the kernel zeroes every page).
-Measured on this project's 2-core Xeon (`benchmarks/allocator.py` runs the same passes in a
-process with and one without, `benchmarks/results/allocator.json`): passes of 64 and 256 faces
-ran 1.26-1.27x faster in float32 and 1.08x / 1.72x in bf16 once freed memory stayed with the
-process.
+`benchmarks/allocator.py` runs the same passes in a process with and one without
+(`benchmarks/results/allocator.json`, docs/benchmarks.md): they run faster once freed memory
+stays with the process.
 
 `keep_freed_memory` raises both thresholds through glibc's ``mallopt``. It changes every
 allocation of the process, so it is the process owner's call: the ``bnnfer`` CLI and the

@@ -59,8 +59,8 @@ BUNDLE_NETWORK = NetworkConfig(
     block_rate=0.1,
     head_rate=0.5,
 )
-# bf16 autocast with channels-last runs 2.8x faster than fp32 on this project's CPUs (AMX):
-# 470 against 167 images/s for this network (benchmarks/train_throughput.py).
+# the recipe trains in bf16 autocast, which CPUs with AMX and GPUs compute in hardware; on a CPU
+# without bf16 instructions pass --precision fp32 (bf16 is emulated there, far slower)
 BUNDLE_TRAINING = TrainConfig(
     network=BUNDLE_NETWORK,
     epochs=15,

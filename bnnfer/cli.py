@@ -180,8 +180,8 @@ def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
         "--precision",
         choices=PRECISIONS,
         default=precision,
-        help="inference precision: bf16 is 2-3x faster on AMX CPUs and GPUs, probabilities within "
-        "about 1e-2 of fp32; auto: bf16 where the device computes it in hardware, else fp32 "
+        help="inference precision: bf16 is faster where the hardware computes it (AMX CPUs, "
+        "GPUs), probabilities within about 1e-2 of fp32; auto: bf16 there, else fp32 "
         f"(default {precision})",
     )
 

@@ -15,18 +15,15 @@ stochastic one), computed once per image and shared by every sample:
   features ``(S, B, F)`` through batched matrix products; ``"looped"`` runs the rest once per
   weight sample with functional convolutions (no model copies).
 
-Which pays depends on the device and the batch, and was measured
-(`benchmarks/engine_settings.py`, results in ``benchmarks/results/engine_settings-*.json``):
+Which pays depends on the device and the batch; the defaults below follow measurements
+(`benchmarks/engine_settings.py`, figures in ``benchmarks/results/engine_settings-*.json`` and
+docs/benchmarks.md):
 
-* on a 2-core CPU the grouped layout ran at 41-78% of the looped passes' speed for 64 and 256
-  images and within 4-11% of it for one image, and passes of 64 rows came within 4% of the
-  fastest size measured (16 to 1024 rows) for every batch: rows of 64, always looped;
-* on a GPU (an H200, S = 30) the grouped layout turns S small launches into one large one:
-  1.7-2.4x the looped layout's speed for 1 image and 1.2-1.5x for 64; from 256 images on, one
-  looped pass of the batch fills the GPU by itself, and looped ran 1.0-1.35x as fast as grouped
-  for 256 images and 1.25-1.45x for 1024 (three runs). Passes of 4096 rows came within 6% of the
-  fastest size measured (1024 to 16384 rows) wherever they are used. So on a GPU: rows of 4096,
-  DropConnect grouped below 256 images and looped from there.
+* on a CPU, small passes keep their activations in cache and one grouped convolution is no
+  faster than S plain ones: rows of 64, DropConnect always looped;
+* on a GPU the grouped layout turns S small launches into one large one, which pays while one
+  pass of the batch is too small to fill the device: rows of 4096, DropConnect grouped below
+  256 images and looped from there.
 
 `naive_samples` is the reference: S separate full passes of the network as it is (BatchNorm
 unfolded) over the batch. ``fold=False`` runs the engine on the unfolded layers, to measure

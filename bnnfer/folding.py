@@ -5,8 +5,8 @@ In eval mode ``BatchNorm2d`` is a per-channel affine map, so ``BN(conv(x, W))`` 
 ``shift = beta - running_mean * scale`` (plus ``conv.bias * scale``). DropConnect commutes with
 it too: the mask is per weight and ``scale`` per output channel, so masking the folded weight
 draws the same samples (same shapes, same order) as masking the original one. Folding saves
-the BatchNorm pass, which reads and writes the whole activation (11-14% of a pass on a 2-core
-CPU, more in bf16, where the convolutions themselves run 5-7x faster).
+the BatchNorm pass, which reads and writes the whole activation (a share of each pass that
+grows in bf16, where the convolutions themselves run faster; docs/benchmarks.md).
 
 `inference_layers` returns the folded list, cached per network and invalidated when any of its
 tensors change (an optimizer step, ``load_state_dict``, ``.to()``), optionally cast to bf16

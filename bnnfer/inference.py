@@ -7,12 +7,11 @@ training mode, so a model shared between threads or browser sessions is safe to 
 concurrently. The same seed with the same batch size gives the same samples.
 
 ``compile=True`` runs the method's forward through ``torch.compile`` (compiled once per method
-and process, kept beside the method rather than in it). Whether that pays depends on the
-device: on a 2-core CPU the compiled MC passes ran at 0.95-1.00x eager after 9-23 s of
-compiling, on an H200 GPU at 0.76-1.07x after 1-81 s (`python benchmarks/mc_inference.py
---compile` measures it), so it is off by default. Where compiling fails (no C++ compiler, an
-unsupported op) the call warns once and runs eagerly, drawing the same samples as an eager call
-would.
+and process, kept beside the method rather than in it). It is off by default: on the CPU and
+the GPU measured, compiled passes ran at about eager speed or slower once compiled, after
+seconds to a minute of compiling (`python benchmarks/mc_inference.py --compile`; figures in
+docs/benchmarks.md). Where compiling fails (no C++ compiler, an unsupported op) the call
+warns once and runs eagerly, drawing the same samples as an eager call would.
 """
 
 from __future__ import annotations

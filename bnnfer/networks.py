@@ -165,8 +165,8 @@ class FaceCNN(nn.Module):
                 layers.append(nn.ReLU(inplace=True))
         self.layers = nn.ModuleList(layers)
         # channels-last conv weights make every convolution run channels-last on any input
-        # (a (B, 1, H, W) input is ambiguous, so the weights decide); 1.3-1.4x faster than
-        # NCHW on a CPU with oneDNN, and what tensor cores want on a GPU
+        # (a (B, 1, H, W) input is ambiguous, so the weights decide): oneDNN's faster layout on
+        # a CPU, and what tensor cores want on a GPU
         self.to(memory_format=torch.channels_last)
 
     @property
