@@ -24,9 +24,9 @@ from pathlib import Path
 from . import bundle
 from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
-from .constants import EMOTIONS
-from .data import FerPlusError, describe, load_ferplus, resolve_data_dir
+from .data import FerPlusError, describe, load_ferplus, resolve_data_dir, summary_text
 from .evaluate import evaluate_methods, report, write_evaluation
+from .external import added_rows
 from .faces import PhotoError
 from .inference import PRECISIONS, select_device
 from .networks import PLACEMENTS, NetworkConfig
@@ -69,23 +69,8 @@ def _data_info(args: argparse.Namespace) -> int:
         print(json.dumps({"data": str(root), "splits": summaries}, indent=2))
         return 0
     print(f"FER+ data: {root}")
-    for s in summaries:
-        dropped = s["dropped"]
-        print(
-            f"\n{s['split']}: {s['faces']} faces kept, {sum(dropped.values())} dropped "
-            f"(plurality unknown {dropped['unknown']}, NF {dropped['NF']}, "
-            f"no emotion vote {dropped['no_emotion_votes']})"
-        )
-        total = max(1, s["faces"])
-        for emotion in EMOTIONS:
-            count = s["class_counts"][emotion]
-            print(f"  {emotion:<10} {count:>6}  {100 * count / total:5.1f}%")
-        print(
-            f"  mean vote entropy {s['mean_vote_entropy']:.3f} nats, mean agreement "
-            f"{s['mean_agreement']:.3f}, unanimous {100 * s['unanimous_share']:.1f}%, "
-            f"mean emotion votes {s['mean_valid_votes']:.2f}, "
-            f"class-prior accuracy {100 * s['class_prior_accuracy']:.1f}%"
-        )
+    for summary in summaries:
+        print("\n" + summary_text(summary))
     return 0
 
 
@@ -104,11 +89,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_all(args: argparse.Namespace) -> int:
-    base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device)
-    if args.precision is not None:
-        base = dataclasses.replace(base, precision=args.precision)
-    if args.epochs is not None:
-        base = dataclasses.replace(base, epochs=args.epochs)
+    chosen = {"precision": args.precision, "epochs": args.epochs}
+    overrides = {key: value for key, value in chosen.items() if value is not None}
+    base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device, **overrides)
     splits = load_ferplus(args.data, splits=["train", "valid"])
     bundle.train_all(args.out, splits["train"], splits["valid"], base=base, only=args.only)
     jobs = bundle.bundle_jobs(base)
@@ -121,18 +104,21 @@ def _train_all(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(text: str) -> None:
-    print(f"[evaluate] {text}", file=sys.stderr)
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data)
     split = load_ferplus(root, splits=[args.split])[args.split]
     device = select_device(args.device)
     methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
     labels = {row.key: row.label for row in bundle.read_registry(args.models)}
+
+    def say(text: str) -> None:
+        print(f"[evaluate] {text}", file=sys.stderr)
+
+    split, added, note = added_rows(split, args.add, args.allow_partial, methods)
+    if note:
+        say(note)
     evaluation = evaluate_methods(
-        methods, split, args.samples, args.seed, args.n_boot, labels, _progress, args.precision
+        methods, split, args.samples, args.seed, args.n_boot, labels, say, args.precision, added
     )
     paths = write_evaluation(evaluation, args.out, args.models, compact=args.compact)
     print(report(evaluation))
@@ -264,8 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--compact",
         action="store_true",
-        help="predictions file with names, votes and float16 samples only (what "
-        "assets/evaluation ships; regenerate it with --split valid --out assets/evaluation)",
+        help="predictions file with names, votes and float16 "
+        "samples only (as assets/evaluation ships it)",
+    )
+    evaluate.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="LABEL=FILE",
+        help="a row of predictions made elsewhere: CSV or NPZ (docs/data.md); repeatable",
+    )
+    evaluate.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="evaluate on the faces every --add file covers when one misses some",
     )
     evaluate.set_defaults(handler=_evaluate)
 

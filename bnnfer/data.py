@@ -620,3 +620,24 @@ def describe(split: FerPlusSplit) -> dict[str, object]:
         "unanimous_share": float(stats["unanimous"].mean()),
         "mean_valid_votes": float(stats["valid_votes"].mean()),
     }
+
+
+def summary_text(summary: dict[str, object]) -> str:
+    """`describe`'s summary of one split as the lines ``bnnfer data info`` prints."""
+    dropped = summary["dropped"]
+    lines = [
+        f"{summary['split']}: {summary['faces']} faces kept, {sum(dropped.values())} dropped "
+        f"(plurality unknown {dropped['unknown']}, NF {dropped['NF']}, "
+        f"no emotion vote {dropped['no_emotion_votes']})"
+    ]
+    total = max(1, summary["faces"])
+    for emotion in EMOTIONS:
+        count = summary["class_counts"][emotion]
+        lines.append(f"  {emotion:<10} {count:>6}  {100 * count / total:5.1f}%")
+    lines.append(
+        f"  mean vote entropy {summary['mean_vote_entropy']:.3f} nats, mean agreement "
+        f"{summary['mean_agreement']:.3f}, unanimous {100 * summary['unanimous_share']:.1f}%, "
+        f"mean emotion votes {summary['mean_valid_votes']:.2f}, "
+        f"class-prior accuracy {100 * summary['class_prior_accuracy']:.1f}%"
+    )
+    return "\n".join(lines)

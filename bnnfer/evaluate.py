@@ -208,21 +208,19 @@ def evaluate_methods(
     labels: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     precision: str = "fp32",
+    added: Mapping[str, np.ndarray] | None = None,
 ) -> Evaluation:
     """Run every method on ``split`` and compute `METRICS` with 95% bootstrap intervals.
 
     Args:
         methods: ``{key: Method}``; MC methods draw ``samples`` samples, ensembles one per
             member, classical ones a single one.
+        added: rows whose samples ``(S, N, C)`` were made elsewhere (`bnnfer.external`), scored
+            beside the methods'.
         n_boot: bootstrap resamples per metric (the same image resamples for every method, so
             the intervals of two methods are comparable).
     """
-    votes_dist = split.distribution
-    plurality = split.labels
-    majority, _ = barsoum_majority(split.votes)
     drawn: dict[str, np.ndarray] = {}
-    faces: dict[str, Faces] = {}
-    table: dict[str, dict[str, tuple[float, float, float]]] = {}
     for key, method in methods.items():
         if progress is not None:
             progress(f"predicting {key} on {len(split)} {split.split} faces")
@@ -230,10 +228,39 @@ def evaluate_methods(
         drawn[key] = mc_predict(
             method, split.images, samples=draws, seed=seed, precision=precision
         ).numpy()
-        faces[key] = per_face(drawn[key], plurality, votes_dist, majority)
-        table[key] = {
-            name: summarise(fn, faces[key], n_boot, seed) for name, (_, fn) in METRICS.items()
-        }
+    # placements: which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
+    settings = {
+        "samples": samples,
+        "seed": seed,
+        "precision": precision,
+        "placements": placements(methods),
+    }
+    if added:
+        drawn.update(added)
+        labels = {**(labels or {k: k for k in methods}), **{k: k for k in added}}
+    return score_samples(drawn, split, n_boot, seed, labels, settings)
+
+
+def score_samples(
+    drawn: Mapping[str, np.ndarray],
+    split: FerPlusSplit,
+    n_boot: int = 1000,
+    seed: int = 0,
+    labels: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Evaluation:
+    """`METRICS` with 95% bootstrap intervals, and the paired differences from the classical
+    row, of samples ``{key: (S, N, C)}`` already drawn for the faces of ``split`` (bnnfer's
+    rows, or a model's predictions read from a file). ``settings`` are recorded as they are,
+    beside the face counts."""
+    votes_dist = split.distribution
+    plurality = split.labels
+    majority, _ = barsoum_majority(split.votes)
+    faces = {key: per_face(array, plurality, votes_dist, majority) for key, array in drawn.items()}
+    table = {
+        key: {name: summarise(fn, faces[key], n_boot, seed) for name, (_, fn) in METRICS.items()}
+        for key in faces
+    }
     paired = {
         key: {
             name: paired_difference(METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed)
@@ -246,20 +273,16 @@ def evaluate_methods(
         split=split.split,
         names=split.names,
         votes=split.votes,
-        samples=drawn,
+        samples=dict(drawn),
         table=table,
         paired=paired,
-        labels=dict(labels or {k: k for k in methods}),
+        labels=dict(labels or {k: k for k in drawn}),
         settings={
-            "samples": samples,
-            "seed": seed,
+            **(settings or {}),
             "n_boot": n_boot,
             "faces": len(split),
             # the FER+ papers' protocol scores accuracy on this subset only
             "faces_majority": int(majority.sum()),
-            "precision": precision,
-            # which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
-            "placements": placements(methods),
         },
     )
 
