@@ -2,8 +2,9 @@
 
 The public API, re-exported (see docs/api.md for one line on each):
 data (`load_ferplus`, `FerPlusSplit`, human statistics), networks and the four methods
-(`FaceCNN`, `NetworkConfig`, `build_method`), MC inference (`mc_predict`), checkpoints
-(`save_checkpoint`, `load_method`), training (`TrainConfig`, `fit`) and the metrics module.
+(`FaceCNN`, `NetworkConfig`, `build_method`; `from_module` for any torch module), MC
+inference (`mc_predict`), checkpoints (`save_checkpoint`, `load_method`), training
+(`TrainConfig`, `fit`) and the metrics module.
 """
 
 from . import metrics
@@ -31,7 +32,15 @@ from .data import (
 )
 from .inference import describe_device, mc_predict, resolve_precision, select_device
 from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout
-from .methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method, build_method
+from .methods import (
+    Classical,
+    DeepEnsemble,
+    MCDropConnect,
+    MCDropout,
+    Method,
+    build_method,
+    from_module,
+)
 from .networks import FaceCNN, NetworkConfig
 from .targets import FerPlusTargets
 from .train import TrainConfig, fit
@@ -64,6 +73,7 @@ __all__ = [
     "describe",
     "describe_device",
     "fit",
+    "from_module",
     "human_statistics",
     "keep_freed_memory",
     "load_ferplus",
