@@ -9,8 +9,12 @@ A user's photo goes through three steps:
 2. `detect_faces`: facenet-pytorch's MTCNN runs on a copy downscaled to at most
    ``DETECT_MAX_SIDE`` pixels (a 3000 px photo takes seconds at full size on a CPU); boxes are
    scaled back. At most ``max_faces`` faces are kept (the largest), the rest are counted.
-3. Each box is widened to a square with a small margin (FER2013 faces are tight crops of the
-   whole face) and cut from the full-resolution grayscale photo, then resized to 48x48 uint8.
+3. Each box becomes the square FER2013 would have cut (`framing_square`), which is cut from the
+   full-resolution grayscale photo and resized to 48x48 uint8 (`crop_square`). The rule was
+   fitted on FER+ itself: Train faces set into simulated photos, MTCNN run on them, and the
+   square each face came from compared with MTCNN's box (``benchmarks/framing.py``; the fit,
+   its check on Valid and the accuracy at other framings are in
+   ``benchmarks/results/framing.json`` and docs/photos.md).
 
 Every refusal is a `PhotoError` whose message can be shown to the user as it is.
 """
@@ -31,7 +35,10 @@ MAX_PHOTO_BYTES = 20 * 1024 * 1024  # 20 MiB, the same cap as .streamlit/config.
 MAX_PHOTO_PIXELS = 40_000_000  # width x height read from the header, before decoding
 MAX_FACES = 12  # faces analysed per photo; the largest are kept
 DETECT_MAX_SIDE = 1024  # MTCNN runs on a copy no larger than this
-FACE_MARGIN = 0.15  # the square crop extends the box by this share of its side on each side
+# FER's framing from MTCNN's box: a square whose side is this multiple of the box height,
+# centred on the box, lowered by this share of its side (fitted by benchmarks/framing.py)
+FRAME_SIDE_PER_BOX_HEIGHT = 0.95
+FRAME_CENTRE_DY = -0.02
 MIN_FACE_PROBABILITY = 0.9
 
 
@@ -123,17 +130,25 @@ def load_detector(device: str = "cpu"):
     return MTCNN(keep_all=True, device=device, post_process=False)
 
 
-def square_crop(gray: Image.Image, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The face in ``box`` as a 48x48 uint8 crop: the box made square around its centre and
-    widened by ``FACE_MARGIN``; parts outside the photo are filled with edge pixels."""
+def framing_square(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """The square ``(x0, y0, x1, y1)`` FER2013 would have cut around MTCNN's ``box``: side
+    ``FRAME_SIDE_PER_BOX_HEIGHT`` times the box height, centred on the box (shifted down by
+    ``FRAME_CENTRE_DY`` of the side)."""
     x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * FACE_MARGIN)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    left, top = cx - side / 2, cy - side / 2
+    side = (y1 - y0) * FRAME_SIDE_PER_BOX_HEIGHT
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + FRAME_CENTRE_DY * side
+    return cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+
+
+def crop_square(gray: Image.Image, square: tuple[float, float, float, float]) -> np.ndarray:
+    """The ``square`` ``(x0, y0, x1, y1)`` of a grayscale image as a 48x48 uint8 crop; parts
+    outside the image are filled with its edge pixels."""
+    x0, y0, x1, y1 = square
+    side = max(x1 - x0, y1 - y0)
     array = np.asarray(gray)
     pad = int(np.ceil(side))
     padded = np.pad(array, pad, mode="edge")
-    x, y = round(left) + pad, round(top) + pad
+    x, y = round(x0) + pad, round(y0) + pad
     size = max(1, round(side))
     patch = Image.fromarray(padded[y : y + size, x : x + size])
     return np.asarray(patch.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
@@ -168,6 +183,7 @@ def detect_faces(
     found.sort(key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), reverse=True)
     gray = image.convert("L")
     faces = [
-        Face(box=box, probability=p, crop=square_crop(gray, box)) for box, p in found[:max_faces]
+        Face(box=box, probability=p, crop=crop_square(gray, framing_square(box)))
+        for box, p in found[:max_faces]
     ]
     return Detection(image=image, faces=faces, dropped=max(0, len(found) - max_faces))

@@ -250,6 +250,32 @@ RESULTS = {
     "page_render.json": [
         {"page": "explore", "first_s": 0.6386, "cached_s": 0.0256, "errors": []},
     ],
+    "framing.json": {
+        "fit_on_train": {
+            "side_per_box_height": 0.9468,
+            "side_per_box_height_p10_p90": [0.749, 1.187],
+            "centre_dx_per_side": 0.0012,
+            "centre_dy_per_side": -0.0209,
+            "detected": 441,
+            "faces": 500,
+        },
+        "rule_in_use": {"side_per_box_height": 0.95, "centre_dy_per_side": -0.02},
+        "check_on_valid": {
+            "faces": 500,
+            "detected": 440,
+            "mean_iou": 0.7359,
+            "iou_p10": 0.5165,
+            "mean_iou_exact_side_on_box_centre": 0.8137,
+            "mean_iou_earlier_rule": 0.5212,
+            "accuracy_photo_path": {"classical": 0.8182, "ensemble": 0.7950},
+            "accuracy_direct": {"classical": 0.8114, "ensemble": 0.8227},
+        },
+        "valid_accuracy_by_scale": {
+            "0.85": {"classical": 0.7972, "classical_soft": 0.8143},
+            "1.00": {"classical": 0.8138, "classical_soft": 0.8197},
+        },
+        "seconds": 416.6,
+    },
 }
 
 
@@ -291,6 +317,15 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "From `benchmarks/results/allocator.json` (the file does not record its machine).",
         "| bf16 | 256 | 2,256 | 3,870 | 1.72x |",
         "| explore | 0.64 s | 26 ms | none |",
+        # the photo path's framing: the fit, the IoU against its target and bounds, accuracy
+        "box height (10th to 90th percentile 0.75 to 1.19)",
+        "mean IoU of the re-cut and original squares **0.736** (10th percentile 0.52; target "
+        "0.8: not met)",
+        "would reach 0.814",
+        "| Ensemble | 82.3% | 79.5% |",
+        "(largest drop 2.8 points; target at most 2: not met)",
+        "| 0.85 | 79.7% | 81.4% |",
+        "Largest drop at 0.85 against 1.00: 1.7 points (target at most 2: met)",
         # engine settings: the default in bold, its pass size within 3% of the fastest
         "| fp32 | 64 | **1,500 (97%)** |",
         "passes of 64 rows (`bnnfer.engine.MAX_ROWS`) came within 3% of the fastest",

@@ -1,5 +1,5 @@
-"""bnnfer.faces and bnnfer.predict: photo decoding (modes, EXIF, bad bytes), MTCNN detection on a
-real face photo (scikit-image's astronaut), crops, the face cap, and the plain-words reading."""
+"""bnnfer.faces: photo decoding (modes, EXIF, bad bytes), MTCNN detection on a real face photo
+(scikit-image's astronaut), FER's framing and the crops, and the face cap."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import NetworkConfig, build_method
-from bnnfer.faces import PhotoError, decode_photo, detect_faces, square_crop
-from bnnfer.networks import FaceCNN
-from bnnfer.predict import MethodPrediction, predict_faces, predict_photo, reading
+from bnnfer.faces import (
+    FRAME_SIDE_PER_BOX_HEIGHT,
+    PhotoError,
+    crop_square,
+    decode_photo,
+    detect_faces,
+    framing_square,
+)
 
 
 def _encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -94,42 +98,21 @@ def test_more_faces_than_the_cap_keeps_the_largest(astronaut):
     assert detection.faces[0].box[0] < 512 and detection.faces[0].box[1] < 512  # the big one
 
 
-def test_square_crop_pads_at_the_border():
+def test_crop_square_pads_at_the_border():
     gray = Image.fromarray(np.full((100, 100), 200, np.uint8))
-    crop = square_crop(gray, (-20.0, -20.0, 30.0, 30.0))
+    crop = crop_square(gray, (-20.0, -20.0, 30.0, 30.0))
     assert crop.shape == (48, 48) and np.all(crop == 200)
 
 
-def _prediction(mean):
-    mean = np.asarray(mean, dtype=float)
-    return MethodPrediction(samples=mean[None], mean=mean, spread=np.zeros(8), scores={})
+def test_crop_square_cuts_exactly_the_square():
+    ramp = np.tile(np.arange(96, dtype=np.uint8), (96, 1))  # value = x
+    crop = crop_square(Image.fromarray(ramp), (48.0, 0.0, 96.0, 48.0))  # the right half's top
+    assert crop.min() >= 48 and crop.max() == 95
 
 
-def test_reading_in_plain_words():
-    happy = np.eye(8)[1] * 0.9 + 0.1 / 8
-    assert reading({"a": _prediction(happy), "b": _prediction(happy)}).startswith(
-        "the methods agree: happiness"
-    )
-    split = np.array([0, 0, 0.45, 0, 0, 0, 0.4, 0.15])
-    assert reading({"a": _prediction(split)}) == "uncertain between surprise and fear"
-    sad = np.eye(8)[3] * 0.9 + 0.1 / 8
-    assert reading({"a": _prediction(happy), "b": _prediction(sad)}) == (
-        "the methods disagree: happiness, sadness"
-    )
-
-
-def test_predict_photo_runs_every_method_on_every_face(astronaut):
-    config = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
-    net = FaceCNN(config).eval()
-    methods = {
-        "classical": build_method("classical", [net]),
-        "mc": build_method("mc_dropout", [net]),
-    }
-    result = predict_photo(methods, _encode(astronaut, "JPEG"), samples=7)
-    assert len(result.faces) == 1
-    face = result.faces[0]
-    assert face.methods["classical"].samples.shape == (1, 8)
-    assert face.methods["mc"].samples.shape == (7, 8)
-    assert face.methods["mc"].mean.sum() == pytest.approx(1.0)
-    assert face.reading
-    assert predict_faces(methods, np.empty((0, 48, 48), np.uint8)) == []
+def test_framing_square_is_fer_framing_around_the_box():
+    # a box 80 wide and 100 high centred at (150, 200)
+    x0, y0, x1, y1 = framing_square((110.0, 150.0, 190.0, 250.0))
+    side = 100 * FRAME_SIDE_PER_BOX_HEIGHT
+    assert x1 - x0 == pytest.approx(side) and y1 - y0 == pytest.approx(side)
+    assert (x0 + x1) / 2 == pytest.approx(150.0)
