@@ -193,23 +193,30 @@ def rejection_chart(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str
 def forest_chart(
     table: pd.DataFrame, metrics: Mapping[str, str], reference: str = "classical"
 ) -> go.Figure:
-    """A forest plot: per metric (one panel each; ``{name: axis title}``), every method's paired
-    difference from ``reference`` as a point with its 95% interval, and a line at 0. Reads the
-    ``{metric}_vs_{reference}`` columns of `bnnfer.views.comparison_table`; rows without them
-    (the reference itself) are left out."""
+    """A forest plot: per metric (one panel each, two panels a row; ``{name: panel title}``),
+    every method's paired difference from ``reference`` as a point with its 95% interval, and a
+    line at 0. Reads the ``{metric}_vs_{reference}`` columns of
+    `bnnfer.views.comparison_table`; rows without them (the reference itself) are left out."""
     from plotly.subplots import make_subplots
 
     rows = table[table["key"] != reference]
+    grid = (len(metrics) + 1) // 2
     figure = make_subplots(
-        rows=1, cols=len(metrics), shared_yaxes=True, subplot_titles=list(metrics.values())
+        rows=grid,
+        cols=2,
+        shared_yaxes=True,
+        subplot_titles=list(metrics.values()),
+        vertical_spacing=0.5 / max(1, grid * len(rows) / 4),
+        horizontal_spacing=0.06,
     )
-    for col, name in enumerate(metrics, start=1):
+    for i, name in enumerate(metrics):
         column = f"{name}_vs_{reference}"
         if column not in rows.columns:
             continue
         values = rows[column].to_numpy(dtype=float)
         low = values - rows[f"{column}_low"].to_numpy(dtype=float)
         high = rows[f"{column}_high"].to_numpy(dtype=float) - values
+        where = {"row": i // 2 + 1, "col": i % 2 + 1}
         figure.add_scatter(
             x=values,
             y=rows["method"],
@@ -218,14 +225,13 @@ def forest_chart(
             marker={"color": [_color(k) for k in rows["key"]], "size": 9},
             error_x={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
             hovertemplate="%{y}: %{x:+.4f}<extra></extra>",
-            row=1,
-            col=col,
+            **where,
         )
-        figure.add_vline(x=0, line_dash="dot", line_color="#888", row=1, col=col)
+        figure.add_vline(x=0, line_dash="dot", line_color="#888", **where)
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(
-        title=f"Difference from the {reference} network (paired 95% intervals)",
-        height=120 + 40 * len(rows),
-        margin={"l": 10, "r": 10, "t": 80, "b": 30},
+        title=f"Minus the {reference} network, 95% paired intervals",
+        height=100 + grid * (50 + 28 * len(rows)),
+        margin={"l": 10, "r": 10, "t": 70, "b": 30},
     )
     return figure

@@ -66,9 +66,7 @@ if loaded is not None:
     left.dataframe(shown, hide_index=True, key="comparison")
     if REFERENCE in keys and len(keys) > 1:
         right.plotly_chart(
-            charts.forest_chart(
-                table, {m: f"{METRICS[m][0]} minus classical" for m in PAIRED_METRICS}
-            ),
+            charts.forest_chart(table, {m: METRICS[m][0] for m in PAIRED_METRICS}),
             key="overview_forest",
         )
     st.caption(
