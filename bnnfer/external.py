@@ -17,7 +17,9 @@ file covering only some of them is refused unless ``allow_partial``, and then sa
 from __future__ import annotations
 
 import csv
+import io
 import os
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +65,13 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(names (N,), probabilities (1, N, C))`` of a CSV file."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+def _read_csv(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(names (N,), probabilities (1, N, C))`` of a CSV file's bytes (``path`` names it)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _fail(path, "not a UTF-8 text file") from None
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
@@ -104,12 +110,12 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(names), array[None]
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(names (N,), samples (S, N, C))`` of an NPZ file."""
+def _read_npz(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``(names (N,), samples (S, N, C))`` of an NPZ file's bytes (``path`` names it)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise _fail(path, f"not a readable .npz file ({error})") from None
     if "names" not in arrays or ("probs" in arrays) == ("samples" in arrays):
         raise _fail(
@@ -149,12 +155,25 @@ def read_predictions_file(
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "no such file")
-    suffix = path.suffix.lower()
+    return read_predictions(path.read_bytes(), path.name, names, allow_partial, path)
+
+
+def read_predictions(
+    data: bytes,
+    filename: str,
+    names: np.ndarray,
+    allow_partial: bool = False,
+    path: str | os.PathLike[str] | None = None,
+) -> ExternalRow:
+    """`read_predictions_file` of a file's bytes (an upload): ``filename``'s suffix says the
+    format, and errors name ``path`` (default ``filename``)."""
+    path = Path(path if path is not None else filename)
+    suffix = Path(filename).suffix.lower()
     if suffix == ".csv":
-        file_names, probs = _read_csv(path)
+        file_names, probs = _read_csv(path, data)
         first = 2  # the first data row's line number
     elif suffix == ".npz":
-        file_names, probs = _read_npz(path)
+        file_names, probs = _read_npz(path, data)
         first = 0  # rows are counted from 0 in an array
     else:
         raise _fail(path, f"unknown format {suffix!r}; expected .csv or .npz")
