@@ -231,9 +231,11 @@ def sidebar() -> None:
             )
         elif source.kind == "folder":
             st.caption(f"Showing FER+ **{split}** read from `{folder}`.")
+        # the default goes in as the widget's index, not through session state: a value set
+        # there is dropped when the progress fragment reruns, and the widget fell back to its
+        # first option (every block) while the head-only computation ran
         placement_key = f"placement:{split}"
-        if placement_key not in st.session_state:
-            st.session_state[placement_key] = PLACEMENT_LABELS[default_placement(split, source)]
+        default = list(PLACEMENT_CHOICES).index(PLACEMENT_LABELS[default_placement(split, source)])
         loaded = models()
         if loaded is None:
             return
@@ -259,6 +261,7 @@ def sidebar() -> None:
         st.selectbox(
             "MC layers sampled",
             list(PLACEMENT_CHOICES),
+            index=default,
             key=placement_key,
             disabled=source.kind == "builtin",
             help="Which of the MC rows' stochastic layers are sampled; the others stay at their "

@@ -269,3 +269,12 @@ def test_two_sessions_wait_for_one_computation(app_env, monkeypatch):
     assert started[0].state == "done" and started[0].batches_computed == ROW_COUNT
     third = _new_session().run()
     assert len(third.dataframe[0].value) == ROW_COUNT and len(started) == 1
+
+
+def test_an_uncached_split_starts_with_the_device_default_placement(app_env):
+    from bnnfer.inference import native_bf16, select_device
+
+    at = _new_session().run()
+    expected = "every block" if native_bf16(select_device("auto")) else "head only"
+    assert at.sidebar.selectbox(key="placement:valid").value == expected
+    _wait_for_computations()
