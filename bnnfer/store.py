@@ -23,7 +23,7 @@ import threading
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,23 @@ class SplitPredictions:
         """``(N, C)`` predictive distribution of a method, rows renormalised in float64."""
         probs = self.samples[key].astype(np.float64).mean(axis=0)
         return probs / probs.sum(axis=1, keepdims=True)
+
+    def with_rows(
+        self, rows: Mapping[str, np.ndarray], index: np.ndarray | None = None
+    ) -> SplitPredictions:
+        """These predictions with ``rows`` (``{key: (S, M, C)}``) added; with ``index`` (the
+        ``M`` faces the rows cover, positions in this split) narrowed to those faces first,
+        which no evaluation file describes any more (``file`` None)."""
+        if index is None:
+            return replace(self, samples={**self.samples, **rows})
+        return replace(
+            self,
+            names=self.names[index],
+            images=None if self.images is None else self.images[index],
+            votes=self.votes[index],
+            samples={**{k: v[:, index] for k, v in self.samples.items()}, **rows},
+            file=None,
+        )
 
     def samples64(self, key: str) -> np.ndarray:
         array = self.samples[key].astype(np.float64)

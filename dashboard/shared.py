@@ -15,6 +15,7 @@ and predictions are cached with `st.cache_data`. Session state holds only the wi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 import bnnfer
-from bnnfer import bundle, computations, data, evaluate, store
+from bnnfer import bundle, computations, data, evaluate, external, store
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -267,6 +268,18 @@ def sidebar() -> None:
             help="Which of the MC rows' stochastic layers are sampled; the others stay at their "
             "mean, and the layers before the first sampled one run once per face.",
         )
+        st.file_uploader(
+            "Your model's predictions (CSV or NPZ)", type=["csv", "npz"],
+            accept_multiple_files=True, key="added_files",
+            help="A row of predictions made elsewhere for this split's faces, scored like the "
+            "bundled rows on every page: a CSV with a name column and one column per FER+ "
+            "emotion (or logit_ columns), or an NPZ with names and probs (N, 8) or samples "
+            "(S, N, 8). The formats: docs/data.md.",
+        )  # fmt: skip  # options beside their values
+        st.checkbox(
+            "Compare on the faces every file covers", key="allow_partial",
+            help="A file that misses some of the split's faces is refused unless this is on.",
+        )  # fmt: skip  # options beside their values
         if source.kind == "folder" and not bf16_in_hardware():
             st.caption(
                 "This CPU computes bf16 only by emulation, so uncached splits start with the "
@@ -372,7 +385,8 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
     if source.kind == "builtin":
         path = Path(builtin_meta()["path"])
         preds = _builtin_predictions(str(path), models_digest(), choice.samples, _stamp(path))
-        return preds, [k for k in wanted if k in preds.samples], labels
+        preds, added, labels = _with_added_rows(preds, labels)
+        return preds, [k for k in wanted if k in preds.samples] + added, labels
     try:
         faces = load_split(choice.data_folder, choice.split)
     except data.FerPlusError as error:
@@ -383,7 +397,8 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
         preds = _computing(choice, methods, faces, labels)
         if preds is None:
             return None
-    ready = [k for k in wanted if k in preds.samples]
+    preds, added, labels = _with_added_rows(preds, labels)
+    ready = [k for k in wanted if k in preds.samples] + added
     if not ready:
         st.info(
             "The chosen methods' rows are still being computed; they appear here as soon "
@@ -391,6 +406,52 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
         )
         return None
     return preds, ready, labels
+
+
+ADDED_PREFIX = "upload:"  # the key of a row uploaded in the sidebar
+
+
+def is_added(key: str) -> bool:
+    """Whether ``key`` is a row of uploaded predictions (not a bundled model's)."""
+    return key.startswith(ADDED_PREFIX)
+
+
+@st.cache_data(show_spinner="Reading your predictions...", max_entries=16)
+def _read_added(data: bytes, filename: str, names: tuple[str, ...], allow_partial: bool):
+    return external.read_predictions(data, filename, np.asarray(names), allow_partial)
+
+
+def _with_added_rows(
+    preds: store.SplitPredictions, labels: dict[str, str]
+) -> tuple[store.SplitPredictions, list[str], dict[str, str]]:
+    """``preds`` with the sidebar's uploaded predictions as rows (key ``upload:NAME:HASH``,
+    label the file's name); narrowed to the faces every file covers where partial files are
+    allowed. A file that cannot be used is named in an error and left out."""
+    uploads = st.session_state.get("added_files") or []
+    partial = bool(st.session_state.get("allow_partial", False))
+    rows, labels = {}, dict(labels)
+    for upload in uploads:
+        data = upload.getvalue()
+        try:
+            row = _read_added(data, upload.name, tuple(preds.names.astype(str)), partial)
+        except external.PredictionsFileError as error:
+            st.error(f"Your predictions were not added: {error}")
+            continue
+        key = f"{ADDED_PREFIX}{upload.name}:{hashlib.sha256(data).hexdigest()[:8]}"
+        rows[key], labels[key] = row, Path(upload.name).stem
+    if not rows:
+        return preds, [], labels
+    common = np.arange(len(preds.names))
+    for row in rows.values():
+        common = np.intersect1d(common, row.index)
+    if len(common) == 0:
+        st.error("The uploaded files share no face with this split.")
+        return preds, [], labels
+    aligned = {k: r.samples[:, np.searchsorted(r.index, common)] for k, r in rows.items()}
+    if len(common) == len(preds.names):
+        return preds.with_rows(aligned), list(aligned), labels
+    st.info(f"Compared on the {len(common)} of {len(preds.names)} faces every file covers.")
+    return preds.with_rows(aligned, common), list(aligned), labels
 
 
 def _computing(
@@ -423,16 +484,22 @@ def predictions_key(preds: store.SplitPredictions) -> tuple:
         chosen["placement"],
         preds.source,
         tuple(sorted(preds.samples)),
+        _faces(preds),
     )
+
+
+def _faces(preds: store.SplitPredictions) -> str:
+    return hashlib.sha256("\n".join(preds.names.astype(str)).encode()).hexdigest()[:16]
 
 
 def rows_scope(preds: store.SplitPredictions) -> tuple:
     """What a single method's samples depend on besides its key (data, split, S, placement,
-    and whether they are an evaluation file's or the models' outputs here), for caches of one
-    row at a time: a row stays cached while the other rows arrive."""
+    the faces, and whether they are an evaluation file's or the models' outputs here), for
+    caches of one row at a time: a row stays cached while the other rows arrive."""
     chosen = settings()
     origin = str(preds.file) if preds.file is not None else "model outputs"
-    return (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin)
+    faces = _faces(preds)
+    return (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin, faces)
 
 
 def no_data_help(folder: str, problem: str) -> None:

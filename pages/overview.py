@@ -38,17 +38,23 @@ def _row(_preds, scope: tuple, key: str, labels: dict) -> dict:
 loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
-    table = None
-    if preds.file is not None:  # an evaluation of the same faces: its metrics serve the table
+    scope = shared.rows_scope(preds)
+    bundled = [k for k in keys if not shared.is_added(k)]
+    live, table, note = keys, None, ""  # live: the rows bootstrapped here, cached one by one
+    if preds.file is not None:  # an evaluation of the same faces: its metrics serve its rows
         evaluation = shared.evaluation_metrics(preds)
         table = views.comparison_from_evaluation(
-            evaluation, preds, keys, labels, shared.models_digest()
+            evaluation, preds, bundled, labels, shared.models_digest()
         )
         resamples = evaluation.get("n_boot")
-    if table is None:  # no matching evaluation: bootstrap here (cached for these settings)
-        scope = shared.rows_scope(preds)
-        table = pd.DataFrame([_row(preds, scope, key, labels) for key in keys])
+    if table is None:  # no matching evaluation: every row bootstrapped here
         resamples = LIVE_RESAMPLES
+    else:
+        live = [k for k in keys if shared.is_added(k)]
+        note = f" Your rows: {LIVE_RESAMPLES} resamples, computed here." if live else ""
+    if live:
+        rows = pd.DataFrame([_row(preds, scope, key, labels) for key in live])
+        table = rows if table is None else pd.concat([table, rows], ignore_index=True)
     st.subheader(f"The methods on {preds.split} ({len(preds.names)} faces)")
     shown = table[["method", "S"]].copy()
 
@@ -78,7 +84,7 @@ if loaded is not None:
         "and human ECE against their vote distribution; Spearman correlates model entropy with "
         "vote entropy. The paired column scores both methods on the same resampled faces: an "
         "interval without 0 is a real difference in JSD from the classical network. "
-        f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}."
+        f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}.{note}"
     )
     st.subheader("The paper's claims, on this data")
     claims = views.paper_claims(table)

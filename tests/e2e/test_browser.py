@@ -196,7 +196,9 @@ def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
                     page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first
                 ).to_be_visible()
             if name == "photo":
-                page.locator("input[type='file']").first.set_input_files(str(photo))
+                page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(
+                    str(photo)
+                )
                 expect(page.get_by_text("1 face(s) found")).to_be_visible()
                 expect(page.locator(".js-plotly-plot").first).to_be_visible()
                 expect(page.get_by_text("Face 1:")).to_be_visible()
@@ -209,3 +211,45 @@ def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
             )
         browser.close()
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(f"{n}.png" for _, n in PAGES)
+
+
+def test_uploaded_predictions_become_a_row_on_the_overview(server, tiny_bundle, tmp_path):
+    import csv
+
+    import numpy as np
+
+    from bnnfer.constants import EMOTIONS
+
+    url, chromium = server
+    valid = tiny_bundle[2]["valid"]
+    logits = np.random.default_rng(0).normal(size=(len(valid), 8))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    upload = tmp_path / "my_model.csv"
+    with open(upload, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", *EMOTIONS])
+        writer.writerows(
+            [name, *map(float, row)] for name, row in zip(valid.names, probs, strict=True)
+        )
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(url)
+        _settle(page)
+        expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.locator("input[type='file']").first.set_input_files(str(upload))
+        expect(sidebar.get_by_text("my_model.csv")).to_be_visible()  # the upload is listed
+        # the Overview's table gains the uploaded file's row, named after the file
+        expect(page.locator("[data-testid='stDataFrame']").first).to_contain_text("my_model")
+        _settle(page)
+        # every page treats the row like a bundled one (the upload stays with the session)
+        for link, table in (("Explore faces", -1), ("Calibration", 0), ("Uncertainty", None)):
+            sidebar.get_by_text(link, exact=True).click()
+            _settle(page)
+            expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            if table is not None:
+                frames = page.locator("[data-testid='stDataFrame']")
+                expect(frames.nth(table)).to_contain_text("my_model")
+        browser.close()
