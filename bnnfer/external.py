@@ -20,7 +20,7 @@ import csv
 import io
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,6 +219,20 @@ def read_predictions(
     return ExternalRow(samples.astype(np.float32), index, missing, extra)
 
 
+def shared_faces(
+    rows: Mapping[str, ExternalRow], faces: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(common, {key: samples (S, M, C)})``: the positions of the ``M`` faces (of a split of
+    ``faces``) that every row covers, and each row's samples on exactly those faces. Raises
+    `PredictionsFileError` when they share none."""
+    common = np.arange(faces)
+    for row in rows.values():
+        common = np.intersect1d(common, row.index)
+    if len(common) == 0:
+        raise PredictionsFileError("the added files share no face of the split")
+    return common, {k: r.samples[:, np.searchsorted(r.index, common)] for k, r in rows.items()}
+
+
 def added_rows(
     split: FerPlusSplit, specs: Sequence[str], allow_partial: bool, taken: Iterable[str] = ()
 ) -> tuple[FerPlusSplit, dict[str, np.ndarray], str]:
@@ -238,14 +252,7 @@ def added_rows(
         files[label] = read_predictions_file(file, split.names, allow_partial)
     if not files:
         return split, {}, ""
-    common = files[next(iter(files))].index
-    for row in files.values():
-        common = np.intersect1d(common, row.index)
-    if len(common) == 0:
-        raise PredictionsFileError("the added files share no face of the split")
-    rows = {
-        label: row.samples[:, np.searchsorted(row.index, common)] for label, row in files.items()
-    }
+    common, rows = shared_faces(files, len(split))
     note = (
         ""
         if len(common) == len(split)

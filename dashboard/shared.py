@@ -441,13 +441,11 @@ def _with_added_rows(
         rows[key], labels[key] = row, Path(upload.name).stem
     if not rows:
         return preds, [], labels
-    common = np.arange(len(preds.names))
-    for row in rows.values():
-        common = np.intersect1d(common, row.index)
-    if len(common) == 0:
-        st.error("The uploaded files share no face with this split.")
+    try:
+        common, aligned = external.shared_faces(rows, len(preds.names))
+    except external.PredictionsFileError as error:
+        st.error(f"Your predictions were not added: {error}")
         return preds, [], labels
-    aligned = {k: r.samples[:, np.searchsorted(r.index, common)] for k, r in rows.items()}
     if len(common) == len(preds.names):
         return preds.with_rows(aligned), list(aligned), labels
     st.info(f"Compared on the {len(common)} of {len(preds.names)} faces every file covers.")
