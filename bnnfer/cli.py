@@ -21,6 +21,8 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from . import bundle
 from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
@@ -130,6 +132,12 @@ def _predict(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
     documents, failed = [], 0
+    crops_dir = Path(args.save_crops) if args.save_crops else None
+    if crops_dir is not None:
+        if crops_dir.exists() and not crops_dir.is_dir():
+            print(f"bnnfer: --save-crops {crops_dir}: not a folder", file=sys.stderr)
+            return 2
+        crops_dir.mkdir(parents=True, exist_ok=True)
     for path in args.images:
         try:
             data = Path(path).read_bytes()
@@ -141,6 +149,9 @@ def _predict(args: argparse.Namespace) -> int:
             failed += 1
             continue
         documents.append(result.to_dict(path))
+        if crops_dir is not None:
+            for number, face in enumerate(result.faces, start=1):
+                Image.fromarray(face.crop).save(crops_dir / f"{Path(path).stem}-face{number}.png")
         if not args.json:
             print(result.describe(path))
     if args.json:
@@ -276,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="photo files")
     predict.add_argument("--json", action="store_true", help="print one JSON document")
+    predict.add_argument(
+        "--save-crops",
+        metavar="DIR",
+        help="write each face's 48x48 crop to DIR/<photo>-face<N>.png (nothing of a face is "
+        "written to disk unless this is given)",
+    )
     _add_model_options(predict, precision="auto")
     predict.set_defaults(handler=_predict)
 

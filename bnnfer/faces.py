@@ -34,6 +34,7 @@ from .constants import IMAGE_SIZE
 MAX_PHOTO_BYTES = 20 * 1024 * 1024  # 20 MiB, the same cap as .streamlit/config.toml
 MAX_PHOTO_PIXELS = 40_000_000  # width x height read from the header, before decoding
 MAX_FACES = 12  # faces analysed per photo; the largest are kept
+MAX_PHOTOS_PER_UPLOAD = 10  # photos one dashboard upload may hold (one user cannot hold the CPU)
 DETECT_MAX_SIDE = 1024  # MTCNN runs on a copy no larger than this
 # FER's framing from MTCNN's box: a square whose side is this multiple of the box height,
 # centred on the box, lowered by this share of its side (fitted by benchmarks/framing.py)
@@ -62,6 +63,15 @@ class Detection:
     image: Image.Image  # the decoded, oriented RGB photo
     faces: list[Face] = field(default_factory=list)
     dropped: int = 0  # faces beyond max_faces, not analysed
+
+
+def check_photo_count(count: int, limit: int = MAX_PHOTOS_PER_UPLOAD) -> None:
+    """Refuse an upload of more than ``limit`` photos with a `PhotoError` saying the cap."""
+    if count > limit:
+        raise PhotoError(
+            f"{count} photos were uploaded at once; at most {limit} are analysed per upload. "
+            "Remove some and they will be analysed."
+        )
 
 
 def decode_photo(

@@ -42,6 +42,28 @@ NO_FACES_NOTE = (
 )
 
 
+def privacy_note(what: str) -> None:
+    """One line saying where an upload of ``what`` (photos, a video) goes, and the model card's
+    intended use beneath it, read from the bundle's README (the shipped one if it has none)."""
+    st.caption(
+        f"Your {what} stays in memory on the machine running this dashboard while it is "
+        "analysed; it is not written to disk or sent anywhere, and it is gone when you leave."
+    )
+    with st.expander("Intended use: research and teaching, not decisions about people"):
+        st.markdown(intended_use())
+
+
+def intended_use() -> str:
+    """The model card's "Intended use" section (markdown, without its heading)."""
+    for card in (models_dir() / "README.md", bundle.DEFAULT_BUNDLE_DIR / "README.md"):
+        if card.is_file():
+            section = card.read_text(encoding="utf-8").split("\n## Intended use", 1)
+            if len(section) == 2:
+                body = section[1].split("\n", 1)[1]
+                return body.split("\n## ", 1)[0].strip() + f"\n\n(From `{card}`.)"
+    return "Research and teaching only; not for decisions about people."
+
+
 def evaluation_dir() -> Path:
     """``$BNNFER_EVALUATION``, else ``bnnfer-evaluation`` (where ``bnnfer evaluate`` writes)."""
     return Path(os.environ.get("BNNFER_EVALUATION", "bnnfer-evaluation"))

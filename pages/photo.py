@@ -7,7 +7,13 @@ import pandas as pd
 import streamlit as st
 from PIL import ImageDraw
 
-from bnnfer.faces import MAX_FACES, MAX_PHOTO_BYTES, PhotoError
+from bnnfer.faces import (
+    MAX_FACES,
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS_PER_UPLOAD,
+    PhotoError,
+    check_photo_count,
+)
 from bnnfer.predict import predict_photo
 from dashboard import charts, shared
 
@@ -15,8 +21,9 @@ st.title("Your photo")
 st.markdown(
     "Upload one or more photos (JPEG, PNG, WebP) or take one with your camera. Faces are found "
     f"with MTCNN (up to {MAX_FACES} per photo, the largest first), cut to 48x48 grayscale like "
-    "FER+ faces, and shown to every method. Photos are processed in memory and not stored."
+    f"FER+ faces, and shown to every method. Up to {MAX_PHOTOS_PER_UPLOAD} photos per upload."
 )
+shared.privacy_note("photos")
 
 
 @st.cache_data(show_spinner="Finding faces and running the models...", max_entries=32)
@@ -55,6 +62,11 @@ if loaded is not None:
         photos.append(("camera", camera.getvalue()))
     if not keys:
         st.info("Choose at least one method in the sidebar.")
+    try:
+        check_photo_count(len(photos))
+    except PhotoError as error:
+        st.error(str(error))
+        photos = []
     for name, data in photos:
         st.subheader(name)
         try:

@@ -219,6 +219,10 @@ def test_app_opens_without_any_data_and_says_where_it_looked(app_env, monkeypatc
 def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
     at = _app("photo")
     assert at.get("file_uploader") and at.get("camera_input")
+    # one line on where the upload goes, and the model card's intended use beneath it
+    assert any("not written to disk" in caption.value for caption in at.caption)
+    (intended,) = [e for e in at.expander if e.label.startswith("Intended use")]
+    assert "Not** for decisions about people" in intended.markdown[0].value
     buffer = io.BytesIO()
     Image.fromarray(skimage_data.astronaut()).save(buffer, "JPEG")
     from pages.photo import _analyse

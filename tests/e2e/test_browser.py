@@ -253,3 +253,54 @@ def test_uploaded_predictions_become_a_row_on_the_overview(server, tiny_bundle, 
                 frames = page.locator("[data-testid='stDataFrame']")
                 expect(frames.nth(table)).to_contain_text("my_model")
         browser.close()
+
+
+@pytest.fixture
+def private_server(tiny_bundle, tmp_path):
+    """The app on the tiny bundle with its own temporary and cache folders, so that what it
+    writes there can be inspected."""
+    chromium = _chromium()
+    root, models, _ = tiny_bundle
+    temporary, cache = tmp_path / "server-tmp", tmp_path / "server-cache"
+    temporary.mkdir(), cache.mkdir()
+    env = dict(os.environ, BNNFER_DATA=str(root), BNNFER_MODELS=str(models))
+    env.update(TMPDIR=str(temporary), BNNFER_CACHE=str(cache))
+    env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
+    env["BNNFER_BUILTIN_EVALUATION"] = str(tmp_path / "no-builtin-evaluation")
+    with _streamlit(env, tmp_path / "streamlit.log") as url:
+        yield url, chromium, [temporary, cache]
+
+
+def test_an_uploaded_photo_leaves_no_trace_on_disk(private_server, tmp_path):
+    """Upload a photo and a truncated one: afterwards no file in the server's temporary folder,
+    its cache or the working directory holds the upload's bytes or a crop, nor is any image."""
+    import io
+
+    from notrace import snapshot, traces
+
+    url, chromium, server_dirs = private_server
+    photo = io.BytesIO()
+    Image.fromarray(skimage_data.astronaut()).save(photo, format="JPEG", quality=90)
+    uploads = {"astronaut.jpg": photo.getvalue(), "broken.jpg": photo.getvalue()[:20_000]}
+    for name, data in uploads.items():
+        (tmp_path / name).write_bytes(data)
+    skip = (".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ruff_cache")
+    before = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{url}/photo")
+        _settle(page)
+        expect(page.get_by_text("not written to disk").first).to_be_visible()
+        page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(
+            [str(tmp_path / name) for name in uploads]
+        )
+        expect(page.get_by_text("Face 1:")).to_be_visible()
+        expect(page.get_by_text("damaged or truncated")).to_be_visible()
+        _settle(page)
+        browser.close()
+    secrets = list(uploads.values())
+    after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
+    assert not found, found
