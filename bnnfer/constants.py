@@ -37,6 +37,8 @@ SPLIT_USAGE: dict[str, str] = {
     "valid": "PublicTest",
     "test": "PrivateTest",
 }
+# The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.crowd).
+CROWD_SPLIT: str = "all"
 
 # The four inference methods, in the order tables and charts show them.
 METHODS: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")

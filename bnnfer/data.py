@@ -1,6 +1,8 @@
 """FER+ on disk -> arrays in memory: both layouts, vote filtering, human statistics, the cache.
 
-FER+ users hold the data in one of two layouts, and both load into the same `FerPlusSplit`:
+FER+ users hold the data in one of two layouts, and both load into the same `FerPlusSplit`
+(so does a folder of your own annotated faces, ``votes.csv`` beside the images, which
+`bnnfer.crowd` reads as one split ``"all"``):
 
 * the FERPlus folder layout written by FERPlus's ``generate_training_data.py``::
 
@@ -43,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from .constants import (
+    CROWD_SPLIT,
     EMOTIONS,
     IMAGE_SIZE,
     NUM_CLASSES,
@@ -56,6 +59,8 @@ from .constants import (
 DEFAULT_DATA_DIR = Path("data") / "ferplus"
 KAGGLE_PIXELS_CSV = "fer2013.csv"
 KAGGLE_VOTES_CSV = "fer2013new.csv"
+CROWD_VOTES_CSV = "votes.csv"  # a folder of your own annotated faces (bnnfer.crowd)
+SEVERAL_ANNOTATORS_NOTE = "needs several annotators per face"
 _CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 _NAME_DTYPE = "<U32"
 
@@ -79,12 +84,14 @@ class FerPlusSplit:
     """One FER+ split after filtering.
 
     Attributes:
-        split: ``"train"``, ``"valid"`` or ``"test"``.
+        split: ``"train"``, ``"valid"`` or ``"test"``; ``"all"`` for your own faces.
         images: uint8 ``(N, 48, 48)`` grayscale faces.
         votes: int64 ``(N, 10)`` raw annotator counts over ``VOTE_COLUMNS``.
         names: ``(N,)`` image file names (``fer0000000.png`` ...).
         dropped: how many faces were removed, by reason (``"unknown"``, ``"NF"``,
-            ``"no_emotion_votes"``).
+            ``"no_emotion_votes"``; for your own faces also ``"no_face_detected"``).
+        no_face_detected: the names of the images where face detection found no face
+            (`bnnfer.crowd`), left out and counted in ``dropped``.
     """
 
     split: str
@@ -92,6 +99,7 @@ class FerPlusSplit:
     votes: np.ndarray
     names: np.ndarray
     dropped: dict[str, int] = field(default_factory=dict)
+    no_face_detected: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -130,6 +138,7 @@ class FerPlusSplit:
             votes=self.votes[index],
             names=self.names[index],
             dropped=dict(self.dropped),
+            no_face_detected=self.no_face_detected,
         )
 
 
@@ -182,6 +191,15 @@ def human_statistics(votes: np.ndarray) -> dict[str, np.ndarray]:
         "plurality": plurality_label(votes),
         "unanimous": agreement >= 1.0,
     }
+
+
+def single_annotator(votes: np.ndarray) -> bool:
+    """Whether every face of votes ``(N, 10)`` holds exactly one vote: one annotator per face,
+    whose vote distribution is a one-hot label. The metrics of agreement with people (vote
+    entropy, human ECE, divergence from the votes) then say nothing the label metrics do not,
+    and are shown as `SEVERAL_ANNOTATORS_NOTE` instead."""
+    totals = np.asarray(votes).sum(axis=1)
+    return bool(len(totals) > 0 and np.all(totals == 1))
 
 
 def barsoum_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,30 +265,38 @@ def default_cache_dir() -> Path:
 
 
 def detect_layout(root: Path) -> str:
-    """``"folders"`` or ``"kaggle"``; a `FerPlusError` that says what was looked for otherwise."""
+    """``"folders"``, ``"kaggle"`` or ``"crowd"`` (your own faces: ``votes.csv`` and the
+    images); a `FerPlusError` that says what was looked for otherwise."""
     root = Path(root)
     if not root.is_dir():
         raise FerPlusError(
             root,
             "no such folder; point --data or BNNFER_DATA at a FER+ copy holding "
             f"{'/'.join(SPLIT_FOLDERS.values())} folders (each with label.csv and PNGs), "
-            f"or {KAGGLE_PIXELS_CSV} beside {KAGGLE_VOTES_CSV}",
+            f"or {KAGGLE_PIXELS_CSV} beside {KAGGLE_VOTES_CSV}, or at a folder of your own "
+            f"faces with {CROWD_VOTES_CSV}",
         )
     if any((root / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
         return "folders"
     if (root / KAGGLE_PIXELS_CSV).is_file() and (root / KAGGLE_VOTES_CSV).is_file():
         return "kaggle"
+    if (root / CROWD_VOTES_CSV).is_file():
+        return "crowd"
     raise FerPlusError(
         root,
         f"no FER+ data here: expected {', '.join(SPLIT_FOLDERS.values())} folder(s), "
-        f"or {KAGGLE_PIXELS_CSV} together with {KAGGLE_VOTES_CSV}",
+        f"or {KAGGLE_PIXELS_CSV} together with {KAGGLE_VOTES_CSV}, or your own faces' "
+        f"{CROWD_VOTES_CSV} (docs/data.md)",
     )
 
 
 def available_splits(root: str | os.PathLike[str]) -> list[str]:
-    """The splits present under ``root``, in ``SPLITS`` order."""
+    """The splits present under ``root``, in ``SPLITS`` order; ``["all"]`` for a folder of
+    your own faces (``votes.csv``)."""
     root = Path(root)
     layout = detect_layout(root)
+    if layout == "crowd":
+        return [CROWD_SPLIT]
     if layout == "folders":
         return [s for s in SPLITS if (root / SPLIT_FOLDERS[s] / "label.csv").is_file()]
     usages = set()
@@ -490,13 +516,15 @@ def _folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:24]
 
 
-def _load_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The cached raw arrays, or None when the file is absent or incomplete."""
+def _load_cache(path: Path, extra: Sequence[str] = ()) -> tuple[np.ndarray, ...] | None:
+    """The cached raw arrays ``(images, votes, names, *extra)``, or None when the file is
+    absent or incomplete (the ``extra`` arrays, by name, are checked by the caller)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = archive["images"], archive["votes"], archive["names"]
+            extras = tuple(archive[name] for name in extra)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     images, votes, names = arrays
@@ -505,17 +533,19 @@ def _load_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         return None
     if names.shape != (n,):
         return None
-    return images.astype(np.uint8), votes.astype(np.int64), names
+    return images.astype(np.uint8), votes.astype(np.int64), names, *extras
 
 
-def _save_cache(path: Path, images: np.ndarray, votes: np.ndarray, names: np.ndarray) -> None:
+def _save_cache(
+    path: Path, images: np.ndarray, votes: np.ndarray, names: np.ndarray, **extra: np.ndarray
+) -> None:
     """Write atomically: a reader sees the old file, the new file, or none, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as f:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, images=images, votes=votes, names=names)
+            np.savez_compressed(buffer, images=images, votes=votes, names=names, **extra)
             f.write(buffer.getvalue())
             f.flush()
             os.fsync(f.fileno())
@@ -542,14 +572,19 @@ def load_ferplus(
     data: str | os.PathLike[str] | None = None,
     splits: Sequence[str] | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = None,
+    detect: bool = True,
 ) -> dict[str, FerPlusSplit]:
-    """Load FER+ splits from either layout, through the decoded-array cache.
+    """Load FER+ splits from either layout, or your own faces, through the decoded-array cache.
 
     Args:
-        data: the FER+ folder (see `resolve_data_dir` for the default).
-        splits: which of ``"train"``, ``"valid"``, ``"test"``; default every split present.
-            Asking for an absent split raises `FerPlusError` naming where it looked.
+        data: the FER+ folder (see `resolve_data_dir` for the default), or a folder of your
+            own annotated faces (``votes.csv`` and the images: `bnnfer.crowd`).
+        splits: which of ``"train"``, ``"valid"``, ``"test"`` (``"all"`` for your own
+            faces); default every split present. Asking for an absent split raises
+            `FerPlusError` naming where it looked.
         cache_dir: where the ``.npz`` caches go; None for `default_cache_dir`, False for none.
+        detect: for your own faces only: find the face in each image that is not already
+            48x48 grayscale (MTCNN, FER's framing); False resizes the whole image instead.
 
     Returns:
         ``{split: FerPlusSplit}`` in the order asked for.
@@ -559,19 +594,23 @@ def load_ferplus(
     present = available_splits(root)
     wanted = list(splits) if splits is not None else present
     for split in wanted:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        if split not in (*SPLITS, CROWD_SPLIT):
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS} or 'all'")
         if split not in present:
-            where = (
-                root / SPLIT_FOLDERS[split] / "label.csv"
-                if layout == "folders"
-                else root / KAGGLE_VOTES_CSV
-            )
+            where = {
+                "folders": root / SPLIT_FOLDERS[split] / "label.csv" if split in SPLITS else root,
+                "kaggle": root / KAGGLE_VOTES_CSV,
+                "crowd": root / CROWD_VOTES_CSV,
+            }[layout]
             raise FerPlusError(
                 where,
                 f"split {split!r} is not here (present: {', '.join(present) or 'none'})",
             )
     cache_root = None if cache_dir is False else Path(cache_dir or default_cache_dir())
+    if layout == "crowd":
+        from .crowd import load_crowd  # it builds on this module
+
+        return {CROWD_SPLIT: load_crowd(root, cache_root, detect)} if wanted else {}
 
     if layout == "kaggle":
         key = _fingerprint([root / KAGGLE_PIXELS_CSV, root / KAGGLE_VOTES_CSV])
@@ -606,38 +645,68 @@ def load_ferplus(
 
 
 def describe(split: FerPlusSplit) -> dict[str, object]:
-    """A JSON-able summary of one split: counts, dropped faces, class balance, human stats."""
+    """A JSON-able summary of one split: counts, dropped faces, class balance, human stats.
+
+    Where every face has a single vote (`single_annotator`) the agreement statistics (mean
+    vote entropy, agreement, unanimous share) are None and ``"note"`` says why; where face
+    detection found no face in some images, ``"no_face_detected"`` lists their names."""
     stats = human_statistics(split.votes)
     counts = np.bincount(stats["plurality"], minlength=NUM_CLASSES)
-    return {
+    single = single_annotator(split.votes)
+    summary: dict[str, object] = {
         "split": split.split,
         "faces": len(split),
         "dropped": dict(split.dropped),
         "class_counts": {e: int(c) for e, c in zip(EMOTIONS, counts, strict=True)},
         "class_prior_accuracy": float(counts.max() / max(1, len(split))),
-        "mean_vote_entropy": float(stats["entropy"].mean()),
-        "mean_agreement": float(stats["agreement"].mean()),
-        "unanimous_share": float(stats["unanimous"].mean()),
+        "mean_vote_entropy": None if single else float(stats["entropy"].mean()),
+        "mean_agreement": None if single else float(stats["agreement"].mean()),
+        "unanimous_share": None if single else float(stats["unanimous"].mean()),
         "mean_valid_votes": float(stats["valid_votes"].mean()),
     }
+    if single:
+        summary["note"] = f"one vote per face: vote entropy and agreement {SEVERAL_ANNOTATORS_NOTE}"
+    if "no_face_detected" in split.dropped:
+        summary["no_face_detected"] = list(split.no_face_detected)
+    return summary
+
+
+def no_face_text(names: Sequence[str], shown: int = 20) -> str:
+    """The images where no face was found, as one sentence naming the first ``shown``."""
+    listed = ", ".join(names[:shown]) + (
+        f" and {len(names) - shown} more" if len(names) > shown else ""
+    )
+    return (
+        f"no face detected in {len(names)} image(s), left out: {listed} (crop them to the face, "
+        "or pass --no-detect to use each whole image)"
+    )
 
 
 def summary_text(summary: dict[str, object]) -> str:
     """`describe`'s summary of one split as the lines ``bnnfer data info`` prints."""
     dropped = summary["dropped"]
+    undetected = (
+        f", no face detected {dropped['no_face_detected']}" if "no_face_detected" in dropped else ""
+    )
     lines = [
         f"{summary['split']}: {summary['faces']} faces kept, {sum(dropped.values())} dropped "
         f"(plurality unknown {dropped['unknown']}, NF {dropped['NF']}, "
-        f"no emotion vote {dropped['no_emotion_votes']})"
+        f"no emotion vote {dropped['no_emotion_votes']}{undetected})"
     ]
+    if summary.get("no_face_detected"):
+        lines.append(f"  {no_face_text(summary['no_face_detected'])}")
     total = max(1, summary["faces"])
     for emotion in EMOTIONS:
         count = summary["class_counts"][emotion]
         lines.append(f"  {emotion:<10} {count:>6}  {100 * count / total:5.1f}%")
+    agreement = (
+        f"{summary['note']}"
+        if summary["mean_vote_entropy"] is None
+        else f"mean vote entropy {summary['mean_vote_entropy']:.3f} nats, mean agreement "
+        f"{summary['mean_agreement']:.3f}, unanimous {100 * summary['unanimous_share']:.1f}%"
+    )
     lines.append(
-        f"  mean vote entropy {summary['mean_vote_entropy']:.3f} nats, mean agreement "
-        f"{summary['mean_agreement']:.3f}, unanimous {100 * summary['unanimous_share']:.1f}%, "
-        f"mean emotion votes {summary['mean_valid_votes']:.2f}, "
+        f"  {agreement}, mean emotion votes {summary['mean_valid_votes']:.2f}, "
         f"class-prior accuracy {100 * summary['class_prior_accuracy']:.1f}%"
     )
     return "\n".join(lines)

@@ -23,7 +23,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import metrics
-from .data import FerPlusSplit, barsoum_majority
+from .data import (
+    SEVERAL_ANNOTATORS_NOTE,
+    FerPlusSplit,
+    barsoum_majority,
+    no_face_text,
+    single_annotator,
+)
 from .inference import mc_predict
 from .methods import Method, placements
 
@@ -150,6 +156,19 @@ METRICS: dict[str, tuple[str, Callable[[Faces], float]]] = {
     "mutual_information": ("Epistemic unc.", lambda f: float(f.epistemic.mean())),
 }
 
+# The metrics measured against the vote distribution: with one vote per face it is a one-hot
+# label, so they repeat the label metrics (KL is NLL, soft Brier is Brier, human ECE is ECE) or
+# are undefined (no vote entropy to correlate with), and are marked SEVERAL_ANNOTATORS_NOTE.
+ANNOTATOR_METRICS = ("jsd", "kl", "total_variation", "soft_brier", "human_ece", "entropy_spearman")
+NOT_COMPUTED = (float("nan"), float("nan"), float("nan"))
+
+
+def not_computable(votes: np.ndarray) -> tuple[str, ...]:
+    """The metric names that cannot be computed from votes ``(N, 10)``: `ANNOTATOR_METRICS`
+    where every face has a single vote (`bnnfer.data.single_annotator`), else none."""
+    return ANNOTATOR_METRICS if single_annotator(votes) else ()
+
+
 # The metrics compared method by method against the classical row (paired intervals).
 PAIRED_METRICS = ("jsd", "nll", "ece", "human_ece")
 REFERENCE = "classical"
@@ -256,19 +275,31 @@ def score_samples(
     votes_dist = split.distribution
     plurality = split.labels
     majority, _ = barsoum_majority(split.votes)
+    skipped = not_computable(split.votes)
     faces = {key: per_face(array, plurality, votes_dist, majority) for key, array in drawn.items()}
     table = {
-        key: {name: summarise(fn, faces[key], n_boot, seed) for name, (_, fn) in METRICS.items()}
+        key: {
+            name: NOT_COMPUTED if name in skipped else summarise(fn, faces[key], n_boot, seed)
+            for name, (_, fn) in METRICS.items()
+        }
         for key in faces
     }
     paired = {
         key: {
-            name: paired_difference(METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed)
+            name: NOT_COMPUTED
+            if name in skipped
+            else paired_difference(METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed)
             for name in PAIRED_METRICS
         }
         for key in faces
         if REFERENCE in faces and key != REFERENCE
     }
+    # recorded only where they apply, so that FER+'s documents stay as they were
+    notes: dict[str, Any] = {}
+    if skipped:
+        notes["single_annotator"] = True
+    if split.no_face_detected:
+        notes["no_face_detected"] = list(split.no_face_detected)
     return Evaluation(
         split=split.split,
         names=split.names,
@@ -283,6 +314,7 @@ def score_samples(
             "faces": len(split),
             # the FER+ papers' protocol scores accuracy on this subset only
             "faces_majority": int(majority.sum()),
+            **notes,
         },
     )
 
@@ -317,13 +349,23 @@ def protocols_note(evaluation: Evaluation) -> str:
     )
 
 
+def _skipped(evaluation: Evaluation) -> tuple[str, ...]:
+    return ANNOTATOR_METRICS if evaluation.settings.get("single_annotator") else ()
+
+
+def _missing(name: str, skipped: tuple[str, ...], missing: str = "n/a") -> str:
+    """What a cell of metric ``name`` shows without a value."""
+    return SEVERAL_ANNOTATORS_NOTE if name in skipped else missing
+
+
 def markdown_table(evaluation: Evaluation, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
     """A Markdown table: one row per method, "value [low, high]" per metric."""
     header = "| Method | " + " | ".join(METRICS[c][0] for c in columns) + " |"
     rule = "|" + " --- |" * (len(columns) + 1)
     lines = [header, rule]
+    skipped = _skipped(evaluation)
     for key, row in evaluation.table.items():
-        cells = [format_interval(*row[c]) for c in columns]
+        cells = [format_interval(*row[c], missing=_missing(c, skipped)) for c in columns]
         lines.append(f"| {evaluation.labels.get(key, key)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -341,8 +383,12 @@ def paired_table(evaluation: Evaluation) -> str:
         f"| Method | {headers} |",
         "|" + " --- |" * (len(PAIRED_METRICS) + 1),
     ]
+    skipped = _skipped(evaluation)
     for key, row in evaluation.paired.items():
-        cells = " | ".join(format_interval(*row[m], digits=4, signed=True) for m in PAIRED_METRICS)
+        cells = " | ".join(
+            format_interval(*row[m], digits=4, signed=True, missing=_missing(m, skipped))
+            for m in PAIRED_METRICS
+        )
         lines.append(f"| {evaluation.labels.get(key, key)} | {cells} |")
     return "\n".join(lines) + "\n"
 
@@ -352,10 +398,20 @@ def report(evaluation: Evaluation) -> str:
     accuracy protocols and their face counts), the metrics table and the paired differences:
     what ``bnnfer evaluate`` prints and writes to ``metrics.md``."""
     settings = evaluation.settings
+    notes = ""
+    if settings.get("single_annotator"):
+        notes += (
+            " Every face has one vote, so the metrics against the vote distribution "
+            f"({', '.join(METRICS[m][0] for m in ANNOTATOR_METRICS)}) "
+            f"{SEVERAL_ANNOTATORS_NOTE} and are not computed."
+        )
+    if settings.get("no_face_detected"):
+        text = no_face_text(settings["no_face_detected"])
+        notes += f" {text[:1].upper()}{text[1:]}."
     return (
         f"Split: {evaluation.split} ({settings['faces']} faces), S = {settings['samples']}, "
         f"95% bootstrap intervals ({settings['n_boot']} resamples). "
-        f"{protocols_note(evaluation)} {CALIBRATION_INTERVAL_NOTE}\n\n"
+        f"{protocols_note(evaluation)} {CALIBRATION_INTERVAL_NOTE}{notes}\n\n"
         + markdown_table(evaluation)
         + "\n"
         + paired_table(evaluation)
@@ -388,15 +444,23 @@ def write_evaluation(
         "methods": list(evaluation.samples),
         **evaluation.settings,
     }
+    skipped = _skipped(evaluation)
+
+    def cell(name: str, interval: tuple[float, float, float]) -> dict[str, Any]:
+        if name in skipped:
+            return {"value": None, "low": None, "high": None, "note": SEVERAL_ANNOTATORS_NOTE}
+        value, low, high = interval
+        return {"value": value, "low": low, "high": high}
+
     document = {
         **meta,
         "labels": evaluation.labels,
         "metrics": {
-            key: {m: {"value": v, "low": lo, "high": hi} for m, (v, lo, hi) in row.items()}
+            key: {m: cell(m, interval) for m, interval in row.items()}
             for key, row in evaluation.table.items()
         },
         f"minus_{REFERENCE}": {
-            key: {m: {"value": v, "low": lo, "high": hi} for m, (v, lo, hi) in row.items()}
+            key: {m: cell(m, interval) for m, interval in row.items()}
             for key, row in evaluation.paired.items()
         },
     }

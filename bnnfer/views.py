@@ -23,8 +23,17 @@ import pandas as pd
 from . import metrics
 from .bundle import row_sampled
 from .constants import EMOTIONS
-from .data import barsoum_majority
-from .evaluate import METRICS, PAIRED_METRICS, REFERENCE, paired_difference, per_face, summarise
+from .data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
+from .evaluate import (
+    METRICS,
+    NOT_COMPUTED,
+    PAIRED_METRICS,
+    REFERENCE,
+    not_computable,
+    paired_difference,
+    per_face,
+    summarise,
+)
 from .store import SplitPredictions
 
 # the Overview's columns, in order
@@ -196,10 +205,13 @@ def comparison_row(
     ``metric_high``; and, when ``preds`` hold the classical row and this is another, each of
     `PAIRED_METRICS` minus the classical network's as ``{metric}_vs_classical`` with a paired
     bootstrap interval (`bnnfer.evaluate.paired_difference`). A row depends on its own samples
-    and the classical row's only, so a page can cache rows one by one as they arrive."""
+    and the classical row's only, so a page can cache rows one by one as they arrive. Metrics
+    that need several annotators per face are NaN where each face has one vote
+    (`bnnfer.evaluate.not_computable`)."""
     votes = preds.human["distribution"]
     plurality = preds.human["plurality"]
     majority, _ = barsoum_majority(preds.votes)
+    skipped = not_computable(preds.votes)
     faces = per_face(preds.samples[key], plurality, votes, majority)
     row: dict[str, object] = {
         "key": key,
@@ -207,11 +219,16 @@ def comparison_row(
         "S": len(preds.samples[key]),
     }
     for name in columns:
-        _put(row, name, summarise(METRICS[name][1], faces, n_boot, seed))
+        fn = METRICS[name][1]
+        _put(row, name, NOT_COMPUTED if name in skipped else summarise(fn, faces, n_boot, seed))
     if REFERENCE in preds.samples and key != REFERENCE:
         reference = per_face(preds.samples[REFERENCE], plurality, votes, majority)
         for name in PAIRED_METRICS:
-            paired = paired_difference(METRICS[name][1], faces, reference, n_boot, seed)
+            paired = (
+                NOT_COMPUTED
+                if name in skipped
+                else paired_difference(METRICS[name][1], faces, reference, n_boot, seed)
+            )
             _put(row, f"{name}_vs_{REFERENCE}", paired)
     return row
 
@@ -239,7 +256,7 @@ def comparison_from_evaluation(
     """`comparison_table`'s frame read from ``bnnfer evaluate``'s ``metrics.json`` document, or
     None when that document is of other models, another split or another S than ``preds``, or
     lacks a method: the evaluation's intervals (1,000 resamples by default) then serve the page
-    at no cost."""
+    at no cost. A metric the document marks as not computed (null) is NaN."""
     mc_samples = {len(preds.samples[k]) for k in keys if row_sampled(k)}
     if (
         document.get("models_digest") != models_digest
@@ -259,11 +276,16 @@ def comparison_from_evaluation(
             "S": len(preds.samples[key]),
         }
         for name in columns:
-            _put(row, name, (cells[name]["value"], cells[name]["low"], cells[name]["high"]))
+            _put(row, name, _interval(cells[name]))
         for name, cell in paired.get(key, {}).items() if REFERENCE in keys else ():
-            _put(row, f"{name}_vs_{REFERENCE}", (cell["value"], cell["low"], cell["high"]))
+            _put(row, f"{name}_vs_{REFERENCE}", _interval(cell))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _interval(cell: dict) -> tuple[float, float, float]:
+    """``(value, low, high)`` of a ``metrics.json`` cell; NaN for null (not computed)."""
+    return tuple(float("nan") if cell[k] is None else cell[k] for k in ("value", "low", "high"))
 
 
 def reliability_frame(
@@ -306,8 +328,10 @@ def faces_in_bin(
 def ece_frame(
     preds: SplitPredictions, keys: Sequence[str], labels: dict[str, str], n_bins: int = 15
 ) -> pd.DataFrame:
-    """Every ECE variant per method, against the label and against the annotators."""
+    """Every ECE variant per method, against the label and against the annotators (the human
+    ECE column says `SEVERAL_ANNOTATORS_NOTE` where each face has one vote)."""
     human = preds.human
+    single = single_annotator(preds.votes)
     rows = []
     for key in keys:
         mean = preds.mean(key)
@@ -319,7 +343,9 @@ def ece_frame(
                 "adaptive ECE": metrics.adaptive_ece(mean, human["plurality"], n_bins),
                 "classwise ECE": metrics.classwise_ece(mean, human["plurality"], n_bins),
                 "MCE": metrics.mce(mean, human["plurality"], n_bins),
-                "human ECE": metrics.human_ece(mean, human["distribution"], n_bins),
+                "human ECE": SEVERAL_ANNOTATORS_NOTE
+                if single
+                else metrics.human_ece(mean, human["distribution"], n_bins),
             }
         )
     return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnnfer import views
+from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
 from dashboard import charts, shared
 
 st.title("Calibration")
@@ -45,12 +46,18 @@ if loaded is not None:
         ),
         key="calib_label_chart",
     )
-    right.plotly_chart(
-        charts.reliability_chart(
-            human_frames, labels, "Against the annotators", "share of annotators agreeing"
-        ),
-        key="calib_human_chart",
-    )
+    if single_annotator(preds.votes):  # the share agreeing is the label's 0 or 1
+        right.info(
+            "Against the annotators: each face here has one vote, so this view "
+            f"{SEVERAL_ANNOTATORS_NOTE}."
+        )
+    else:
+        right.plotly_chart(
+            charts.reliability_chart(
+                human_frames, labels, "Against the annotators", "share of annotators agreeing"
+            ),
+            key="calib_human_chart",
+        )
 
     st.subheader("Calibration errors")
     st.dataframe(

@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from bnnfer import views
-from bnnfer.data import barsoum_majority
+from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
 from bnnfer.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
     METRICS,
     PAIRED_METRICS,
     REFERENCE,
     format_interval,
+    not_computable,
 )
 from dashboard import charts, shared
 
@@ -62,9 +63,12 @@ if loaded is not None:
         columns = (table[name], table[f"{name}_low"], table[f"{name}_high"])
         return [format_interval(*cells, **style) for cells in zip(*columns, strict=True)]
 
+    skipped = not_computable(preds.votes)  # one vote per face: no human-agreement metrics
     for name in views.OVERVIEW_METRICS:
-        shown[METRICS[name][0]] = intervals(name)
-    if f"jsd_vs_{REFERENCE}" in table.columns:
+        shown[METRICS[name][0]] = intervals(
+            name, missing=SEVERAL_ANNOTATORS_NOTE if name in skipped else "n/a"
+        )
+    if f"jsd_vs_{REFERENCE}" in table.columns and "jsd" not in skipped:
         shown["JSD minus classical (paired)"] = intervals(
             f"jsd_vs_{REFERENCE}", digits=4, signed=True, missing=""
         )
@@ -72,7 +76,9 @@ if loaded is not None:
     left.dataframe(shown, hide_index=True, key="comparison")
     if REFERENCE in keys and len(keys) > 1:
         right.plotly_chart(
-            charts.forest_chart(table, {m: METRICS[m][0] for m in PAIRED_METRICS}),
+            charts.forest_chart(
+                table, {m: METRICS[m][0] for m in PAIRED_METRICS if m not in skipped}
+            ),
             key="overview_forest",
         )
     st.caption(
@@ -87,8 +93,13 @@ if loaded is not None:
         f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}.{note}"
     )
     st.subheader("The paper's claims, on this data")
-    claims = views.paper_claims(table)
-    if not claims:
+    claims = [] if skipped else views.paper_claims(table)
+    if skipped:
+        st.info(
+            "Each face here has one vote: the claims compare the methods with the annotators' "
+            f"vote distributions, which {SEVERAL_ANNOTATORS_NOTE}."
+        )
+    elif not claims:
         st.info("Select the classical method in the sidebar to judge the claims.")
     for claim in claims:
         st.markdown(f"**{claim['claim']}** — {claim['verdict']}.")

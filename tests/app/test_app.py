@@ -282,3 +282,40 @@ def test_an_uncached_split_starts_with_the_device_default_placement(app_env):
     expected = "every block" if native_bf16(select_device("auto")) else "head only"
     assert at.sidebar.selectbox(key="placement:valid").value == expected
     _wait_for_computations()
+
+
+def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monkeypatch, tmp_path):
+    # a votes.csv folder (bnnfer.crowd), one annotator per face, with bnnfer evaluate's files
+    import numpy as np
+
+    from bnnfer.cli import main
+    from bnnfer.constants import EMOTIONS
+    from bnnfer.data import SEVERAL_ANNOTATORS_NOTE
+
+    _, models, _ = app_env
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    lines = ["name," + ",".join(EMOTIONS)]
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (48, 48)).astype(np.uint8)).save(folder / f"{i}.png")
+        lines.append(f"{i}.png," + ",".join("1" if c == i % 3 else "0" for c in range(8)))
+    (folder / "votes.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "evaluation"
+    argv = ["evaluate", "--models", str(models), "--data", str(folder), "--samples", "30",
+            "--n-boot", "7", "--out", str(out)]  # fmt: skip  # options beside their values
+    assert main(argv) == 0
+    monkeypatch.setenv("BNNFER_DATA", str(folder))
+    monkeypatch.setenv("BNNFER_EVALUATION", str(out))
+    at = _app()
+    assert at.sidebar.selectbox(key="split").value == "all"
+    assert "7 resamples" in " ".join(c.value for c in at.caption)  # metrics.json's nulls
+    table = at.dataframe[0].value
+    assert set(table["Human ECE"]) == set(table["JSD to votes"]) == {SEVERAL_ANNOTATORS_NOTE}
+    assert all("[" in cell for cell in table["Accuracy"])
+    assert any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)  # instead of the claims
+    at.switch_page("pages/calibration.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(_charts(at)) == 1 and any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)
+    assert set(at.dataframe[0].value["human ECE"]) == {SEVERAL_ANNOTATORS_NOTE}
