@@ -152,7 +152,9 @@ def test_every_name_in_the_api_doc_resolves() -> None:
 def test_the_api_doc_parser_reads_sections_and_parameters() -> None:
     """The parser itself: section modules, bare names, dotted names and parameter lists."""
     rows = {cell: modules for _, modules, cell, _ in _api_rows()}
-    assert rows["`load_ferplus(data=None, splits=None, cache_dir=None)`"][0] == "bnnfer.data"
+    assert rows["`load_ferplus(data=None, splits=None, cache_dir=None, detect=True)`"][0] == (
+        "bnnfer.data"
+    )
     assert _parameter_names("x, samples=None, *, n=3, **kw") == ["x", "samples", "n", "kw"]
     assert _parameter_names("...") == []
     with pytest.raises(AttributeError):
