@@ -72,7 +72,7 @@ class Request:
 
     models_digest: str
     split: str
-    faces_digest: str  # sha256 of the split's face names: another folder's split differs
+    faces_digest: str  # FerPlusSplit.faces_digest: another folder's split differs
     keys: tuple[str, ...]
     samples: int
     seed: int
@@ -95,10 +95,6 @@ class Request:
         return f"{self.split}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
-def faces_digest(split: FerPlusSplit) -> str:
-    return hashlib.sha256("\n".join(split.names.astype(str)).encode()).hexdigest()
-
-
 def make_request(
     methods: Mapping[str, Method],
     models_folder: str | Path,
@@ -117,7 +113,7 @@ def make_request(
     return Request(
         models_digest=models_digest(models_folder),
         split=split.split,
-        faces_digest=faces_digest(split),
+        faces_digest=split.faces_digest,
         keys=tuple(keys),
         samples=samples,
         seed=seed,

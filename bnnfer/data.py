@@ -39,6 +39,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,15 @@ class FerPlusSplit:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @cached_property
+    def faces_digest(self) -> str:
+        """sha256 of the names and pixels: what tells two splits of the same name and image
+        names apart (two folders of your own faces, or one whose images changed), so that
+        predictions stored for one are never served for the other."""
+        digest = hashlib.sha256("\n".join(self.names.astype(str)).encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        return digest.hexdigest()
 
     @property
     def num_dropped(self) -> int:

@@ -314,6 +314,8 @@ def score_samples(
             "faces": len(split),
             # the FER+ papers' protocol scores accuracy on this subset only
             "faces_majority": int(majority.sum()),
+            # names and pixels: a reader tells these faces from others of the same names
+            "faces_digest": split.faces_digest,
             **notes,
         },
     )

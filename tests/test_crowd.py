@@ -319,3 +319,30 @@ def test_split_all_of_a_fer_plus_folder_says_which_splits_are_there(fake_ferplus
     assert main(["evaluate", "--data", str(root), "--split", "all", "--models", str(root)]) == 2
     err = capsys.readouterr().err
     assert f"{root}: split 'all' is not here (present: train, valid, test)" in err
+
+
+def test_predictions_stored_for_one_folder_are_not_served_for_another(tiny_bundle, tmp_path):
+    # two folders of your own faces: the same split name and image names, other pixels
+    from bnnfer import bundle, store
+
+    _, models, _ = tiny_bundle
+    methods = bundle.load_bundle(models, "cpu", ["classical", "mc_dropout"])
+    first, second = tmp_path / "first", tmp_path / "second"
+    names, images, _ = _gray_dataset(first)
+    _gray_dataset(second)
+    for name, image in zip(names, images, strict=True):
+        Image.fromarray(255 - image).save(second / name)
+    a = load_ferplus(first, cache_dir=False)["all"]
+    b = load_ferplus(second, cache_dir=False)["all"]
+    assert a.names.tolist() == b.names.tolist() and a.faces_digest != b.faces_digest
+    cache = tmp_path / "predictions"
+    store.get_predictions(methods, models, a, samples=2, cache_dir=cache)
+    assert store.find_predictions(methods, models, a, samples=2, cache_dir=cache) is not None
+    assert store.find_predictions(methods, models, b, samples=2, cache_dir=cache) is None
+    # bnnfer evaluate's file of the first folder is not the second's either
+    uniform = {"classical": np.full((1, len(a), 8), 0.125)}
+    evaluation = score_samples(uniform, a, n_boot=5, settings={"samples": 2})
+    written = write_evaluation(evaluation, tmp_path / "evaluation", models)["predictions"]
+    found = store.find_predictions(methods, models, a, 2, ["classical"], written, cache)
+    assert found is not None and found.source == "evaluate file"
+    assert store.find_predictions(methods, models, b, 2, ["classical"], written, cache) is None
