@@ -26,6 +26,7 @@ navigation = st.navigation(
         st.Page("pages/calibration.py", title="Calibration", icon=":material/straighten:"),
         st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
         st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
+        st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
     ]
 )
 navigation.run()

@@ -1,0 +1,170 @@
+"""Your video: upload a clip (or pick a bundled one); faces are found, tracked and numbered, and
+each track's emotions are shown over time with their uncertainty, the stretches where the
+methods disagree shaded, a summary per track, and the whole table as a CSV."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+from PIL import ImageDraw
+
+from bnnfer.constants import EMOTIONS
+from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
+from dashboard import shared
+from dashboard import video as views
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "videos"
+UPLOAD = "Upload a video"
+MAX_CHARTS = 6  # tracks charted; the others are in the summary and the CSV
+
+st.title("Your video")
+st.markdown(
+    "Upload a short video (MP4, WebM, MOV, MKV) or pick an example. Frames are sampled a few "
+    "times a second by their timestamps, faces are found with MTCNN and followed from frame to "
+    "frame (each followed face is a numbered *track*), and every method chosen in the sidebar "
+    f"reads each face. Up to {MAX_VIDEO_BYTES // 2**20} MB and {MAX_VIDEO_SECONDS / 60:g} "
+    "minutes; how it works: docs/video.md."
+)
+shared.privacy_note("video")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _analyse(
+    digest: str,
+    _data: bytes,
+    fps: float,
+    samples: int,
+    keys: tuple[str, ...],
+    models_folder: str,
+    placement: str,
+):
+    """The video's `VideoPrediction`, cached by the bytes' sha256 (``digest``) and the options,
+    with a progress bar while it runs (made here, so that a cached call replays it empty)."""
+    methods, _, _ = shared.load_models(models_folder, placement)
+    bar = st.progress(0.0, text="Finding faces and running the models...")
+
+    def progress(time_s: float, duration_s: float | None) -> None:
+        if duration_s:
+            bar.progress(min(1.0, time_s / duration_s), text=f"{time_s:.1f} of {duration_s:.1f} s")
+
+    try:
+        chosen = {k: methods[k] for k in keys}
+        return predict_video(chosen, _data, fps=fps, samples=samples, progress=progress)
+    finally:
+        bar.empty()
+
+
+def _boxed(result):
+    image = result.preview.copy()
+    draw = ImageDraw.Draw(image)
+    width = max(2, image.width // 200)
+    for number, box in result.preview_boxes.items():
+        draw.rectangle(box, outline=(255, 64, 64), width=width)
+        x0, y0 = box[0], max(0, box[1] - 12 * width)
+        draw.text((x0 + width, y0), str(number), fill=(255, 64, 64), font_size=max(12, 10 * width))
+    return image
+
+
+loaded = shared.models()
+if loaded is not None:
+    methods, labels, _ = loaded
+    chosen = shared.settings()
+    keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
+    examples = sorted(EXAMPLES.glob("*.mp4"))
+    source = st.radio(
+        "Video", [UPLOAD, *(p.name for p in examples)], horizontal=True, key="video_source"
+    )
+    if source == UPLOAD:
+        upload = st.file_uploader(
+            "Video",
+            type=["mp4", "webm", "mov", "mkv"],
+            key="video_upload",
+            max_upload_size=MAX_VIDEO_BYTES // 2**20,
+            label_visibility="collapsed",
+        )
+        name, data = (upload.name, upload.getvalue()) if upload is not None else (None, None)
+    else:
+        name, data = source, (EXAMPLES / source).read_bytes()
+    fps = st.slider(
+        "Frames sampled per second",
+        1.0,
+        10.0,
+        DEFAULT_FPS,
+        step=1.0,
+        key="video_fps",
+        help="More frames follow quick changes better and take longer; 5 per second is enough "
+        "for most expressions.",
+    )
+    if not keys:
+        st.info("Choose at least one method in the sidebar.")
+    elif data is not None:
+        try:
+            result = _analyse(
+                hashlib.sha256(data).hexdigest(),
+                data,
+                fps,
+                int(chosen["samples"]),
+                tuple(keys),
+                str(shared.models_dir()),
+                chosen["placement"],
+            )
+        except VideoError as error:
+            st.error(f"{name}: {error}")
+            st.stop()
+        table, tracks = result.table, result.tracks
+        seconds = result.seconds
+        st.caption(
+            f"{name}: {result.info.width}x{result.info.height}, {result.sampled} frames sampled "
+            f"at {fps:g} per second, {len(tracks)} track(s). Decoding {seconds['decode']:.1f} s, "
+            f"finding faces {seconds['detect']:.1f} s, the models {seconds['infer']:.1f} s."
+        )
+        left, right = st.columns([2, 3])
+        first = min(t.first_s for t in tracks.values())
+        left.image(
+            _boxed(result),
+            caption=f"The first frame with a face ({first:.1f} s), its tracks numbered",
+        )
+        sampled = [k for k in keys if methods[k].sampled]
+        method = right.selectbox(
+            "Method charted",
+            keys,
+            index=keys.index(sampled[0]) if sampled else 0,
+            format_func=lambda k: labels.get(k, k),
+            key="video_method",
+        )
+        right.markdown("**Per track** (share of the sampled instants each emotion was on top)")
+        summary = views.track_summary(table, method)
+        right.dataframe(
+            summary.round(3),
+            hide_index=True,
+            key="video_summary",
+            column_config={
+                e: st.column_config.ProgressColumn(e, min_value=0.0, max_value=1.0, format="%.2f")
+                for e in EMOTIONS
+            },
+        )
+        right.download_button(
+            "Download the table (CSV)",
+            table.to_csv(index=False, float_format="%.6g"),
+            file_name=f"{Path(name).stem}-emotions.csv",
+            mime="text/csv",
+            key="video_csv",
+        )
+        longest = sorted(tracks.values(), key=lambda t: -t.sightings)[:MAX_CHARTS]
+        if len(tracks) > MAX_CHARTS:
+            st.info(
+                f"Charts for the {MAX_CHARTS} tracks seen longest; every track is in the "
+                "summary and the CSV."
+            )
+        for track in sorted(longest, key=lambda t: t.number):
+            segments = views.disagreements(table, track.number, 1 / fps)
+            crop, chart = st.columns([1, 6])
+            crop.image(shared.enlarge(track.crop, 2), caption=f"Track {track.number} as first seen")
+            chart.plotly_chart(
+                views.timeline_chart(
+                    table, track.number, method, labels.get(method, method), segments
+                ),
+                key=f"video_chart_{track.number}",
+            )
