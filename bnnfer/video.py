@@ -91,7 +91,7 @@ class VideoInfo:
 
     width: int
     height: int
-    duration_s: float | None  # None where the header does not say
+    duration_s: float | None  # the video stream's; None where the header does not say
     codec: str
     container: str
 
@@ -198,8 +198,8 @@ def _check_stream(container, limits: VideoLimits):
             f"{limits.max_pixels / 1e6:g} megapixels are accepted"
         )
     duration = _seconds(stream.duration, stream.time_base)
-    if duration is None and container.duration is not None:
-        duration = container.duration / 1_000_000  # AV_TIME_BASE
+    if duration is None and container.duration is not None and len(container.streams) == 1:
+        duration = container.duration / 1_000_000  # AV_TIME_BASE; the video is all it holds
     if duration is not None and duration > limits.max_seconds:
         raise VideoError(
             f"the video is {duration:.0f} s long; videos up to {limits.max_seconds:g} s are "
