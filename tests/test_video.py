@@ -8,6 +8,7 @@ small sizes, so that MTCNN, which dominates, sees about ten frames per test.
 from __future__ import annotations
 
 import io
+import struct
 import wave
 from pathlib import Path
 
@@ -100,6 +101,21 @@ def test_variable_frame_rate_keeps_the_first_frame_at_or_after_each_instant():
         assert [t for t, _ in kept] == pytest.approx([0, 0.33, 0.71, 1.0, 1.5, 1.61], abs=1e-9)
         shades = [int(np.asarray(image).mean() / 20 + 0.5) for _, image in kept]
         assert shades == [0, 2, 4, 5, 7, 8], container  # the frames themselves, not neighbours
+
+
+def test_a_phone_videos_rotation_is_applied():
+    """A portrait phone video is stored on its side with a display matrix that turns it 90
+    degrees clockwise (an MP4 track header's matrix 0 1 / -1 0, as phones write it)."""
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[:16, :16] = (255, 0, 0)  # red top-left as stored
+    clip = bytearray(clips.encode([stored] * 3, pix_fmt="yuv444p"))
+    identity = struct.pack(">9i", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    at = clip.find(identity, clip.find(b"tkhd"))
+    clip[at : at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    _, image = next(sample_frames(bytes(clip)))
+    upright = np.asarray(image)
+    assert upright.shape == (64, 48, 3)  # portrait
+    assert upright[:16, -16:, 0].mean() > 200 and upright[:16, :16, 0].mean() < 50  # top-right
 
 
 # -- tracks and predictions ------------------------------------------------------------------
