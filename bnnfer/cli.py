@@ -5,6 +5,8 @@
     bnnfer train-all --out DIR           train every network of the bundle (resumable), assemble it
     bnnfer evaluate [--split S] [--out]  metrics with bootstrap intervals, per-image predictions
     bnnfer predict IMAGE... [--json]     find the faces in photos, run every method on each face
+    bnnfer predict-video VIDEO --csv F   faces tracked through a video, every method over time
+    bnnfer sweep --runs DIR              claim 1 against the dropout rate: sweep networks scored
 
 Training options are generated from the `TrainConfig` and `NetworkConfig` dataclasses, with the
 help text taken from each field's ``metadata["help"]``, so the CLI cannot drift from the config.
@@ -22,11 +24,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
-from . import bundle
+from . import bundle, sweep
 from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError
-from .data import FerPlusError, describe, load_ferplus, resolve_data_dir, summary_text
+from .constants import CROWD_SPLIT, SPLITS
+from .data import (
+    FerPlusError,
+    available_splits,
+    describe,
+    load_ferplus,
+    no_face_text,
+    resolve_data_dir,
+    summary_text,
+)
 from .evaluate import evaluate_methods, report, write_evaluation
 from .external import added_rows
 from .faces import PhotoError
@@ -34,8 +46,16 @@ from .inference import PRECISIONS, select_device
 from .networks import PLACEMENTS, NetworkConfig
 from .predict import predict_photo
 from .train import TrainConfig, fit
+from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
 
-DATA_HELP = "FER+ folder (default: $BNNFER_DATA, else ./data/ferplus)"
+DATA_HELP = (
+    "FER+ folder, or a folder of your own faces with votes.csv (default: $BNNFER_DATA, "
+    "else ./data/ferplus)"
+)
+NO_DETECT_HELP = (
+    "your own faces (votes.csv): resize each whole image to 48x48 grayscale instead of "
+    "finding the face in it"
+)
 
 
 def _add_dataclass_options(
@@ -65,7 +85,8 @@ def _add_dataclass_options(
 
 def _data_info(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data)
-    splits = load_ferplus(root, cache_dir=False if args.no_cache else None)
+    cache = False if args.no_cache else None
+    splits = load_ferplus(root, cache_dir=cache, detect=not args.no_detect)
     summaries = [describe(split) for split in splits.values()]
     if args.json:
         print(json.dumps({"data": str(root), "splits": summaries}, indent=2))
@@ -108,7 +129,8 @@ def _train_all(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     root = resolve_data_dir(args.data)
-    split = load_ferplus(root, splits=[args.split])[args.split]
+    name = args.split or (CROWD_SPLIT if available_splits(root) == [CROWD_SPLIT] else "valid")
+    split = load_ferplus(root, splits=[name], detect=not args.no_detect)[name]
     device = select_device(args.device)
     methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
     labels = {row.key: row.label for row in bundle.read_registry(args.models)}
@@ -116,6 +138,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(f"[evaluate] {text}", file=sys.stderr)
 
+    if split.no_face_detected:
+        say(no_face_text(split.no_face_detected))
     split, added, note = added_rows(split, args.add, args.allow_partial, methods)
     if note:
         say(note)
@@ -159,13 +183,66 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _predict_video(args: argparse.Namespace) -> int:
+    device = select_device(args.device)
+    methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
+    limits = VideoLimits(max_bytes=int(args.max_mb * 2**20), max_seconds=args.max_seconds)
+    try:
+        data = Path(args.video).read_bytes()
+    except OSError as error:
+        print(f"bnnfer: {args.video}: {error}", file=sys.stderr)
+        return 1
+    with tqdm(total=None, unit="s", desc="video", file=sys.stderr, disable=args.quiet) as bar:
+
+        def progress(time_s: float, duration_s: float | None) -> None:
+            bar.total = round(duration_s, 1) if duration_s else None
+            bar.n = round(time_s, 1)
+            bar.refresh()
+
+        try:
+            result = predict_video(
+                methods, data, fps=args.fps, samples=args.samples, seed=args.seed,
+                device=str(device), precision=args.precision, max_gap_s=args.max_gap,
+                limits=limits, progress=progress,
+            )  # fmt: skip  # options beside their values
+        except VideoError as error:
+            print(f"bnnfer: {args.video}: {error}", file=sys.stderr)
+            return 1
+    result.table.to_csv(args.csv, index=False, float_format="%.6g")
+    written = [args.csv]
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(args.video), indent=2))
+        written.append(args.json)
+    print(
+        f"{args.video}: {result.sampled} frames sampled at {args.fps:g}/s, "
+        f"{len(result.tracks)} track(s); wrote {' and '.join(written)}"
+    )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    rows = sweep.find_sweep_rows(args.runs)
+    if not rows:
+        print(f"bnnfer: {args.runs}: no finished sweep checkpoint (*.safetensors + *.json)")
+        return 1
+    split = load_ferplus(args.data, splits=[args.split])[args.split]
+    evaluation = Path(args.evaluation) / f"predictions-{args.split}.npz"
+    result, _ = sweep.run_sweep(
+        rows, split, args.models, evaluation, args.samples, args.seed, args.n_boot,
+        progress=lambda text: print(f"[sweep] {text}", file=sys.stderr),
+    )  # fmt: skip  # arguments in the signature's order
+    path = sweep.write_sweep(result, args.out)
+    print(sweep.markdown_table(result) + "\n\n" + sweep.verdict(result) + f"\n\nwrote {path}")
+    return 0
+
+
 def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
     """The options every command that runs the bundled models shares; ``precision`` is the
     default of ``--precision``."""
     parser.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
     parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
-    parser.add_argument("--rows", nargs="+", metavar="ROW", help="only these methods")
+    parser.add_argument("--rows", "--methods", nargs="+", metavar="ROW", help="only these methods")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     parser.add_argument(
         "--placement",
@@ -203,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--data", help=DATA_HELP)
     info.add_argument("--json", action="store_true", help="print one JSON document")
     info.add_argument("--no-cache", action="store_true", help="decode the PNGs, skip the cache")
+    info.add_argument("--no-detect", action="store_true", help=NO_DETECT_HELP)
     info.set_defaults(handler=_data_info)
 
     train = commands.add_parser(
@@ -254,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(evaluate, precision="fp32")  # the reference figures: full precision
     evaluate.add_argument("--data", help=DATA_HELP)
     evaluate.add_argument(
-        "--split", choices=("train", "valid", "test"), default="valid", help="split to evaluate"
+        "--split",
+        choices=(*SPLITS, CROWD_SPLIT),
+        help="split to evaluate (default: valid; all, the only split, for your own faces)",
     )
+    evaluate.add_argument("--no-detect", action="store_true", help=NO_DETECT_HELP)
     evaluate.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     evaluate.add_argument("--out", default="bnnfer-evaluation", help="output folder")
     evaluate.add_argument(
@@ -295,6 +376,69 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(predict, precision="auto")
     predict.set_defaults(handler=_predict)
+
+    video = commands.add_parser(
+        "predict-video",
+        help="track the faces of a video and run every method on them over time",
+        description="Sample a video at --fps (by its timestamps), find faces with MTCNN, link "
+        "them into tracks across frames, run every bundled method on each face, and write one "
+        "CSV row per (time, track, method): the 8 probabilities, predictive entropy, mutual "
+        "information and the MC spread of the top emotion (docs/video.md). A video that cannot "
+        "be used gets a one-line error and exit status 1.",
+    )
+    video.add_argument("video", metavar="VIDEO", help="video file (MP4, WebM, MOV, MKV...)")
+    video.add_argument("--csv", required=True, help="CSV file to write")
+    video.add_argument("--json", help="also write one JSON document (tracks and rows) here")
+    video.add_argument("--fps", type=float, default=5.0, help="frames sampled per second (5)")
+    video.add_argument(
+        "--max-gap",
+        type=float,
+        default=1.0,
+        help="seconds a face may go unseen and keep its track (default 1)",
+    )
+    video.add_argument(
+        "--max-mb",
+        type=float,
+        default=MAX_VIDEO_BYTES / 2**20,
+        help=f"largest file accepted, MiB (default {MAX_VIDEO_BYTES // 2**20})",
+    )
+    video.add_argument(
+        "--max-seconds",
+        type=float,
+        default=MAX_VIDEO_SECONDS,
+        help=f"longest video accepted, seconds (default {MAX_VIDEO_SECONDS:g})",
+    )
+    video.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    _add_model_options(video, precision="auto")
+    video.set_defaults(handler=_predict_video)
+
+    swept = commands.add_parser(
+        "sweep",
+        help="score MC networks trained at other block rates beside the bundle (claim 1)",
+        description="Score every finished checkpoint in --runs that serves MC-Dropout or "
+        "MC-DropConnect beside the bundle's classical, p = 0.1 MC and ensemble rows on one "
+        "split: accuracy under both protocols, JSD to the votes and its paired difference from "
+        "the classical network, human ECE and AUROC (MI), with 95%% bootstrap intervals. Writes "
+        "--out (JSON) and prints the table and the verdict per rate.",
+    )
+    swept.add_argument("--runs", default="runs/sweep", help="folder of sweep checkpoints")
+    swept.add_argument("--data", help=DATA_HELP)
+    swept.add_argument("--split", choices=SPLITS, default="valid", help="split to score on")
+    swept.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
+    swept.add_argument(
+        "--evaluation",
+        default=str(bundle.DEFAULT_EVALUATION_DIR),
+        help="folder of the bundle's evaluation, whose samples are reused where they match",
+    )
+    swept.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
+    swept.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
+    swept.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    swept.add_argument(
+        "--out",
+        default=str(bundle.DEFAULT_EVALUATION_DIR / "rate-sweep.json"),
+        help="where the figures go (default: beside the shipped evaluation)",
+    )
+    swept.set_defaults(handler=_sweep)
 
     return parser
 

@@ -3,7 +3,7 @@ text and each method's colour (the same on every page)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -233,5 +233,46 @@ def forest_chart(
         title=f"Minus the {reference} network, 95% paired intervals",
         height=100 + grid * (50 + 28 * len(rows)),
         margin={"l": 10, "r": 10, "t": 70, "b": 30},
+    )
+    return figure
+
+
+def rate_sweep_chart(rows: Sequence[Mapping], ensemble: Mapping | None) -> go.Figure:
+    """Claim 1 against the stochastic-layer rate: per MC method (one line each), the paired JSD
+    difference from the classical network at each block rate, with its 95% interval; a line at
+    0 (no closer to the votes than the classical network) and, for scale, the ensemble's
+    difference as a shaded band. ``rows`` are `bnnfer.sweep` rows (``method``, ``rate``,
+    ``jsd_minus_classical`` as ``[value, lo, hi]``)."""
+    figure = go.Figure()
+    for method in sorted({r["method"] for r in rows}):
+        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["rate"])
+        values = np.array([r["jsd_minus_classical"] for r in mine], dtype=float)  # (R, 3)
+        figure.add_scatter(
+            x=[r["rate"] for r in mine],
+            y=values[:, 0],
+            mode="lines+markers",
+            name=method,
+            line={"color": _color(method)},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": values[:, 2] - values[:, 0],
+                "arrayminus": values[:, 0] - values[:, 1],
+            },
+            hovertemplate=f"{method}, p = %{{x}}: %{{y:+.4f}}<extra></extra>",
+        )
+    figure.add_hline(y=0, line_dash="dot", line_color="#888", annotation_text="classical")
+    if ensemble is not None:
+        value, low, high = ensemble["jsd_minus_classical"]
+        figure.add_hrect(y0=low, y1=high, fillcolor=_color("ensemble"), opacity=0.15, line_width=0)
+        figure.add_hline(
+            y=value, line_color=_color("ensemble"), annotation_text="ensemble (any rate)"
+        )
+    figure.update_layout(
+        title="JSD to the votes minus the classical network's, by block rate (95% paired)",
+        xaxis_title="stochastic-layer rate p in every block",
+        yaxis_title="JSD difference (below 0: closer to the people)",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )
     return figure

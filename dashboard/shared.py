@@ -26,7 +26,7 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 import bnnfer
-from bnnfer import bundle, computations, data, evaluate, external, store
+from bnnfer import bundle, computations, data, evaluate, external, store, sweep
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -40,6 +40,18 @@ NO_FACES_NOTE = (
     "no pixels. To see the faces, point the sidebar's data folder at a FER+ copy "
     "(`fer2013.csv` + `fer2013new.csv`, or the FERPlus `FER2013*/` folders)."
 )
+
+
+@st.cache_data(max_entries=4)
+def _read_sweep(path: str, mtime: float) -> dict | None:
+    return sweep.read_sweep(path)
+
+
+def rate_sweep() -> dict | None:
+    """The rate sweep's figures shipped beside the built-in evaluation (``bnnfer sweep``'s
+    ``rate-sweep.json``), or None where there are none."""
+    path = builtin_evaluation_dir() / "rate-sweep.json"
+    return _read_sweep(str(path), _stamp(path))
 
 
 def privacy_note(what: str) -> None:

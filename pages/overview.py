@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer import views
+from bnnfer import sweep, views
 from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
 from bnnfer.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
@@ -103,3 +103,17 @@ if loaded is not None:
         st.info("Select the classical method in the sidebar to judge the claims.")
     for claim in claims:
         st.markdown(f"**{claim['claim']}** — {claim['verdict']}.")
+
+swept = shared.rate_sweep()
+if swept is not None:
+    st.subheader("Claim 1 against the dropout rate")
+    rows = [r for m in sweep.SWEPT_METHODS for r in sweep.by_rate(swept, m)]
+    ensemble = next((r for r in swept["rows"] if r["key"] == "ensemble"), None)
+    st.plotly_chart(charts.rate_sweep_chart(rows, ensemble), key="overview_rate_sweep")
+    st.caption(
+        "The bundled MC networks drop with p = 0.1 in every block. Networks trained the same "
+        "way with other rates (`bnnfer sweep`, docs/results.md) answer whether claim 1 depends "
+        f"on the rate. On FER+ {swept['split']} ({swept['faces']} faces, S = "
+        f"{swept['samples']}, {swept['n_boot']} paired resamples):"
+    )
+    st.code(sweep.verdict(swept), language=None)

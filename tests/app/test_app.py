@@ -5,6 +5,7 @@ without data, and the photo page works on a real face photo."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -319,3 +320,30 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
     assert not at.exception, [e.value for e in at.exception]
     assert len(_charts(at)) == 1 and any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)
     assert set(at.dataframe[0].value["human ECE"]) == {SEVERAL_ANNOTATORS_NOTE}
+
+
+def test_overview_shows_claim_1_against_the_rate_when_a_sweep_ships(app_env, tmp_path, monkeypatch):
+    def row(key, method, rate, value):
+        interval = [value, value - 0.001, value + 0.001]
+        return {"key": key, "method": method, "rate": rate, "jsd_minus_classical": interval}
+
+    result = {
+        "split": "valid", "faces": 24, "faces_majority": 20, "samples": 30, "seed": 0,
+        "n_boot": 1000,
+        "rows": [
+            row("ensemble", "ensemble", None, -0.004),
+            row("mc_dropout", "mc_dropout", 0.1, 0.0),
+            row("mc_dropout_p0.5", "mc_dropout", 0.5, -0.003),
+        ],
+    }  # fmt: skip  # one field a line
+    builtin = tmp_path / "builtin"
+    builtin.mkdir()
+    (builtin / "rate-sweep.json").write_text(json.dumps(result))
+    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(builtin))
+    at = _app()
+    assert "Claim 1 against the dropout rate" in [h.value for h in at.subheader]
+    figures = [json.loads(c.proto.spec) for c in _charts(at)]
+    (sweep_figure,) = [f for f in figures if "by block rate" in f["layout"]["title"]["text"]]
+    (line,) = sweep_figure["data"]
+    assert line["x"] == [0.1, 0.5] and line["name"] == "mc_dropout"
+    assert "p = 0.5: closer (-0.0030" in at.code[0].value
