@@ -87,16 +87,30 @@ if loaded is not None:
         name, data = (upload.name, upload.getvalue()) if upload is not None else (None, None)
     else:
         name, data = source, (EXAMPLES / source).read_bytes()
-    fps = st.slider(
+    speed, layers = st.columns(2)
+    fps = speed.slider(
         "Frames sampled per second",
-        1.0,
-        10.0,
-        DEFAULT_FPS,
-        step=1.0,
+        1,
+        10,
+        int(DEFAULT_FPS),
         key="video_fps",
         help="More frames follow quick changes better and take longer; 5 per second is enough "
         "for most expressions.",
     )
+    # every sampled frame costs a pass of every row: where bf16 is only emulated, the head
+    # only (about 30x cheaper, nearly as accurate: docs/benchmarks.md) unless chosen here
+    fast = "all" if shared.bf16_in_hardware() else "head"
+    placement = shared.PLACEMENT_CHOICES[
+        layers.selectbox(
+            "MC layers sampled (this page)",
+            list(shared.PLACEMENT_CHOICES),
+            index=list(shared.PLACEMENT_CHOICES).index(shared.PLACEMENT_LABELS[fast]),
+            key="video_placement",
+            help="Which of the MC rows' stochastic layers are sampled for this video. It "
+            "starts at the cheapest that is nearly as accurate on this device, since every "
+            "sampled frame runs every row; the sidebar's choice applies to the other pages.",
+        )
+    ]
     if not keys:
         st.info("Choose at least one method in the sidebar.")
     elif data is not None:
@@ -108,7 +122,7 @@ if loaded is not None:
                 int(chosen["samples"]),
                 tuple(keys),
                 str(shared.models_dir()),
-                chosen["placement"],
+                placement,
             )
         except VideoError as error:
             st.error(f"{name}: {error}")
@@ -134,23 +148,27 @@ if loaded is not None:
             format_func=lambda k: labels.get(k, k),
             key="video_method",
         )
-        right.markdown("**Per track** (share of the sampled instants each emotion was on top)")
-        summary = views.track_summary(table, method)
-        right.dataframe(
-            summary.round(3),
-            hide_index=True,
-            key="video_summary",
-            column_config={
-                e: st.column_config.ProgressColumn(e, min_value=0.0, max_value=1.0, format="%.2f")
-                for e in EMOTIONS
-            },
-        )
         right.download_button(
             "Download the table (CSV)",
             table.to_csv(index=False, float_format="%.6g"),
             file_name=f"{Path(name).stem}-emotions.csv",
             mime="text/csv",
             key="video_csv",
+            help="One row per sampled time, track and method: the 8 probabilities, predictive "
+            "entropy, mutual information and the MC spread of the top emotion (docs/video.md).",
+        )
+        st.markdown(
+            f"**Per track**, {labels.get(method, method)}: the dominant emotion, the share of "
+            "the sampled instants each emotion was on top, and the mean uncertainty"
+        )
+        st.dataframe(
+            views.track_summary(table, method).round(3),
+            hide_index=True,
+            key="video_summary",
+            column_config={
+                e: st.column_config.ProgressColumn(e, min_value=0.0, max_value=1.0, format="%.2f")
+                for e in EMOTIONS
+            },
         )
         longest = sorted(tracks.values(), key=lambda t: -t.sightings)[:MAX_CHARTS]
         if len(tracks) > MAX_CHARTS:
