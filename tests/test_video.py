@@ -14,6 +14,7 @@ from pathlib import Path
 
 import clips
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from bnnfer.video import (
     probe_video,
     sample_frames,
 )
+from dashboard import video as views
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -294,3 +296,41 @@ def test_the_bundled_clips_are_small_and_show_faces():
         info = probe_video(path.read_bytes())
         assert info.duration_s <= 5 and max(info.width, info.height) <= 400
     assert "public domain" in (folder / "README.md").read_text()
+
+
+# -- what the page shows ---------------------------------------------------------------------
+
+
+def _table() -> pd.DataFrame:
+    """Track 1 over 7 instants 0.2 s apart: `mc` says happiness throughout, `classical` says
+    surprise at 0.4, 0.6 and 1.2 s."""
+    rows = []
+    for k in range(7):
+        at = round(0.2 * k, 1)
+        for method in ("classical", "mc"):
+            top = "surprise" if method == "classical" and at in (0.4, 0.6, 1.2) else "happiness"
+            probs = {e: (0.65 if e == top else 0.05) for e in EMOTIONS}
+            sampled = method == "mc"
+            rows.append(
+                {"time_s": at, "track": 1, "method": method, **probs,
+                 "predictive_entropy": 1.0, "mutual_information": 0.1 if sampled else np.nan,
+                 "top_spread": 0.05 if sampled else np.nan}
+            )  # fmt: skip  # one row's columns together
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def test_the_page_shades_disagreements_and_summarises_each_track():
+    table = _table()
+    segments = views.disagreements(table, 1, 0.2)
+    np.testing.assert_allclose(segments, [(0.3, 0.7), (1.1, 1.3)])
+    summary = views.track_summary(table, "classical").iloc[0]
+    assert summary["dominant"] == "happiness"
+    assert summary["surprise"] == pytest.approx(3 / 7) and summary["happiness"] == pytest.approx(
+        4 / 7
+    )
+    assert np.isnan(summary["mean MI"])
+    assert views.track_summary(table, "mc").iloc[0]["mean MI"] == pytest.approx(0.1)
+    figure = views.timeline_chart(table, 1, "mc", "MC", segments)
+    assert len(figure.layout.shapes) == 2 * len(segments)  # shaded in both panels
+    assert figure.data[0].fill == "toself"  # the MC spread's band
+    assert len(views.timeline_chart(table, 1, "classical", "C").data) == 8 + 1  # no band
