@@ -326,6 +326,6 @@ def test_an_uploaded_video_is_charted_per_track_in_chromium(server, tmp_path):
         expect(page.get_by_text("2 track(s)")).to_be_visible()
         expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible()  # one chart per track
         expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
-        expect(page.get_by_text("Download the table (CSV)")).to_be_visible()
+        expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
         _settle(page)
         browser.close()
