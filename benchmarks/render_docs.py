@@ -814,8 +814,8 @@ what the "Your video" page does, loading the models included (`bnnfer.video.pred
 [video.md](video.md)). *Finding faces* is MTCNN, eight frames per call, and the tracking;
 *decoding* includes converting the sampled frames to RGB; *other* is the rest (opening the
 file, setting up MTCNN the first time in a process, the table). The machine's load average
-(1 minute, {doc["machine"]["cpus"]} CPUs) is the other work
-sharing the CPU during the run. Finding faces took {pct(share)} of the first run.
+(1 minute, {doc["machine"]["cpus"]} CPUs) tells whether other work
+shared the CPU; it decays over minutes, so it also trails work stopped just before the run. Finding faces took {pct(share)} of the first run.
 
 {measured_on(doc, "video.json")}
 
