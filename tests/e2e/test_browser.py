@@ -329,3 +329,38 @@ def test_an_uploaded_video_is_charted_per_track_in_chromium(server, tmp_path):
         expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
         _settle(page)
         browser.close()
+
+
+def test_an_uploaded_video_leaves_no_trace_on_disk(private_server, tmp_path):
+    """Upload a clip, then the same clip cut in half: afterwards no file in the server's
+    temporary folder, its cache or the working directory holds the clip's bytes, nor is any
+    image (a decoded frame or crop)."""
+    from clips import crossing_faces
+    from notrace import snapshot, traces
+
+    url, chromium, server_dirs = private_server
+    clip = crossing_faces(2.0, fps=10)[0]
+    uploads = {"crossing.mp4": clip, "broken.mp4": clip[: len(clip) // 2]}
+    for name, data in uploads.items():
+        (tmp_path / name).write_bytes(data)
+    skip = (".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ruff_cache")
+    before = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.set_default_timeout(180_000)
+        page.goto(f"{url}/video")
+        _settle(page)
+        uploader = page.locator("[data-testid='stMain'] input[type='file']").first
+        uploader.set_input_files(str(tmp_path / "crossing.mp4"))
+        expect(page.get_by_text("2 track(s)")).to_be_visible()
+        _settle(page)
+        uploader.set_input_files(str(tmp_path / "broken.mp4"))
+        expect(page.get_by_text("truncated").first).to_be_visible()
+        _settle(page)
+        browser.close()
+    secrets = list(uploads.values())
+    after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
+    assert not found, found
