@@ -17,16 +17,7 @@ st.set_page_config(
     layout="wide",
 )
 
+shared.entered()
 shared.sidebar()
 
-navigation = st.navigation(
-    [
-        st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-        st.Page("pages/explore.py", title="Explore faces", icon=":material/face:"),
-        st.Page("pages/calibration.py", title="Calibration", icon=":material/straighten:"),
-        st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
-        st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
-        st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
-    ]
-)
-navigation.run()
+st.navigation(shared.pages()).run()

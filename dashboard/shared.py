@@ -58,8 +58,8 @@ def privacy_note(what: str) -> None:
     """One line saying where an upload of ``what`` (photos, a video) goes, and the model card's
     intended use beneath it, read from the bundle's README (the shipped one if it has none)."""
     st.caption(
-        f"Your {what} stays in memory on the machine running this dashboard while it is "
-        "analysed; it is not written to disk or sent anywhere, and it is gone when you leave."
+        f"Your {what}: kept in memory on the machine running this dashboard while analysed; "
+        "not written to disk, not sent anywhere, gone when you leave."
     )
     with st.expander("Intended use: research and teaching, not decisions about people"):
         st.markdown(intended_use())
@@ -74,6 +74,44 @@ def intended_use() -> str:
                 body = section[1].split("\n", 1)[1]
                 return body.split("\n## ", 1)[0].strip() + f"\n\n(From `{card}`.)"
     return "Research and teaching only; not for decisions about people."
+
+
+PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
+ENTRY_FLAG = "_bnnfer_entry_point"  # session state: app.py has run in this session
+
+
+def pages() -> list:
+    """The dashboard's pages, in the navigation's order (``st.Page`` objects)."""
+    return [
+        st.Page(
+            PAGES_DIR / "overview.py", title="Overview", icon=":material/leaderboard:", default=True
+        ),
+        st.Page(PAGES_DIR / "explore.py", title="Explore faces", icon=":material/face:"),
+        st.Page(PAGES_DIR / "calibration.py", title="Calibration", icon=":material/straighten:"),
+        st.Page(PAGES_DIR / "uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
+        st.Page(PAGES_DIR / "photo.py", title="Your photo", icon=":material/photo_camera:"),
+        st.Page(PAGES_DIR / "video.py", title="Your video", icon=":material/videocam:"),
+    ]
+
+
+def entered() -> None:
+    """Called by app.py on every run, before it runs a page."""
+    st.session_state[ENTRY_FLAG] = True
+
+
+def through_the_entry_point() -> None:
+    """Make sure this page runs inside app.py (its layout, sidebar and navigation).
+
+    Until a process has seen ``st.navigation`` once, Streamlit treats a ``pages/`` folder as a
+    multipage app of its own: when a fresh server's first request names a page (a bookmark of
+    ``/photo``), that page file runs alone, with file names for navigation and no sidebar, for
+    every session until someone opens ``/``. Calling ``st.navigation`` here tells Streamlit that
+    the app navigates itself (with app.py's pages, so that the page asked for is found), and
+    the rerun goes through app.py to that page."""
+    if st.session_state.get(ENTRY_FLAG):
+        return
+    st.navigation(pages(), position="hidden")
+    st.rerun()
 
 
 def evaluation_dir() -> Path:

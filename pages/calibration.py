@@ -9,6 +9,7 @@ from bnnfer import views
 from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
 from dashboard import charts, shared
 
+shared.through_the_entry_point()
 st.title("Calibration")
 st.markdown(
     "Left: the usual reliability diagram, where a prediction counts as right only if it names "

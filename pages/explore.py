@@ -16,6 +16,7 @@ from dashboard import charts, shared
 PAGE_SIZE = 24
 COLUMNS = 8
 
+shared.through_the_entry_point()
 st.title("Explore faces")
 
 

@@ -17,6 +17,7 @@ from bnnfer.evaluate import (
 )
 from dashboard import charts, shared
 
+shared.through_the_entry_point()
 st.title("bnnfer: facial emotions, with the uncertainty people have")
 st.markdown(
     "Ten annotators labelled every FER+ face, and they often disagree. This dashboard compares "

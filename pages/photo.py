@@ -17,6 +17,7 @@ from bnnfer.faces import (
 from bnnfer.predict import predict_photo
 from dashboard import charts, shared
 
+shared.through_the_entry_point()
 st.title("Your photo")
 st.markdown(
     "Upload one or more photos (JPEG, PNG, WebP) or take one with your camera. Faces are found "

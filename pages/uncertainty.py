@@ -10,6 +10,7 @@ from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
 from dashboard import charts, shared
 
+shared.through_the_entry_point()
 st.title("Uncertainty")
 
 SCORES = {

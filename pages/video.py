@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "videos"
 UPLOAD = "Upload a video"
 MAX_CHARTS = 6  # tracks charted; the others are in the summary and the CSV
 
+shared.through_the_entry_point()
 st.title("Your video")
 st.markdown(
     "Upload a short video (MP4, WebM, MOV, MKV) or pick an example. Frames are sampled a few "

@@ -364,3 +364,21 @@ def test_an_uploaded_video_leaves_no_trace_on_disk(private_server, tmp_path):
     after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
     found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
     assert not found, found
+
+
+def test_a_bookmarked_page_opens_inside_the_dashboard(server_without_data):
+    """The first request to a fresh server names a page (a bookmark of /photo): it opens with
+    the dashboard's navigation and sidebar, not as a lone file of the pages/ folder."""
+    url, chromium = server_without_data
+    expect.set_options(timeout=120_000)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{url}/photo")
+        _settle(page)
+        expect(page.locator("h1").first).to_have_text("Your photo")
+        sidebar = page.locator("[data-testid='stSidebar']")
+        expect(sidebar.get_by_text("Settings")).to_be_visible()
+        expect(sidebar.get_by_text("Explore faces", exact=True)).to_be_visible()
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        browser.close()
