@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 import bnnfer
 from bnnfer import bundle, computations, data, evaluate, external, store, sweep
+from bnnfer.constants import CROWD_SPLIT
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -223,6 +224,18 @@ def data_source(folder: str) -> Source:
     return Source("none", [], problem)
 
 
+def _own_faces_caption(folder: str) -> None:
+    """The sidebar's line for a folder of the user's own faces (``votes.csv``), and the images
+    where no face was found, by name."""
+    try:
+        faces = load_split(folder, CROWD_SPLIT)
+    except (data.FerPlusError, OSError):
+        return  # the pages say what is wrong with the folder
+    st.caption(f"Showing **your faces** ({len(faces)}, `votes.csv`) read from `{folder}`.")
+    if faces.no_face_detected:
+        st.warning(data.no_face_text(faces.no_face_detected).replace(" or pass --no-detect", ""))
+
+
 @st.cache_data(show_spinner="Reading FER+...", max_entries=4)
 def load_split(folder: str, split: str) -> bnnfer.FerPlusSplit:
     return bnnfer.load_ferplus(folder, splits=[split])[split]
@@ -302,6 +315,8 @@ def sidebar() -> None:
                 "the bundled models' outputs, shipped with bnnfer (no face images). "
                 f"{source.problem}"
             )
+        elif source.kind == "folder" and split == CROWD_SPLIT:
+            _own_faces_caption(folder)
         elif source.kind == "folder":
             st.caption(f"Showing FER+ **{split}** read from `{folder}`.")
         # the default goes in as the widget's index, not through session state: a value set

@@ -301,6 +301,8 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (48, 48)).astype(np.uint8)).save(folder / f"{i}.png")
         lines.append(f"{i}.png," + ",".join("1" if c == i % 3 else "0" for c in range(8)))
+    Image.new("RGB", (120, 120), (128, 128, 128)).save(folder / "blank.jpg")  # no face in it
+    lines.append("blank.jpg,1,0,0,0,0,0,0,0")
     (folder / "votes.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "evaluation"
     argv = ["evaluate", "--models", str(models), "--data", str(folder), "--samples", "30",
@@ -310,6 +312,8 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
     monkeypatch.setenv("BNNFER_EVALUATION", str(out))
     at = _app()
     assert at.sidebar.selectbox(key="split").value == "all"
+    assert any("your faces** (12" in c.value for c in at.sidebar.caption)
+    assert any("left out: blank.jpg" in w.value for w in at.sidebar.warning)
     assert "7 resamples" in " ".join(c.value for c in at.caption)  # metrics.json's nulls
     table = at.dataframe[0].value
     assert set(table["Human ECE"]) == set(table["JSD to votes"]) == {SEVERAL_ANNOTATORS_NOTE}
