@@ -77,21 +77,19 @@ def intended_use() -> str:
     return "Research and teaching only; not for decisions about people."
 
 
-PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 ENTRY_FLAG = "_bnnfer_entry_point"  # session state: app.py has run in this session
 
 
 def pages() -> list:
-    """The dashboard's pages, in the navigation's order (``st.Page`` objects)."""
+    """The dashboard's pages, in the navigation's order (``st.Page`` objects; their paths are
+    relative to app.py, the main script)."""
     return [
-        st.Page(
-            PAGES_DIR / "overview.py", title="Overview", icon=":material/leaderboard:", default=True
-        ),
-        st.Page(PAGES_DIR / "explore.py", title="Explore faces", icon=":material/face:"),
-        st.Page(PAGES_DIR / "calibration.py", title="Calibration", icon=":material/straighten:"),
-        st.Page(PAGES_DIR / "uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
-        st.Page(PAGES_DIR / "photo.py", title="Your photo", icon=":material/photo_camera:"),
-        st.Page(PAGES_DIR / "video.py", title="Your video", icon=":material/videocam:"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+        st.Page("pages/explore.py", title="Explore faces", icon=":material/face:"),
+        st.Page("pages/calibration.py", title="Calibration", icon=":material/straighten:"),
+        st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
+        st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
+        st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
     ]
 
 

@@ -185,8 +185,8 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def _navigated_pages() -> list[str]:
-    """The paths app.py passes to ``st.Page(...)``."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    """The paths ``dashboard.shared.pages`` (app.py's navigation) passes to ``st.Page(...)``."""
+    tree = ast.parse((ROOT / "dashboard" / "shared.py").read_text(encoding="utf-8"))
     return [
         node.args[0].value
         for node in ast.walk(tree)
