@@ -306,35 +306,11 @@ def test_an_uploaded_photo_leaves_no_trace_on_disk(private_server, tmp_path):
     assert not found, found
 
 
-def test_an_uploaded_video_is_charted_per_track_in_chromium(server, tmp_path):
-    """Upload a clip on the video page: a chart per track, the summary table and the CSV
-    download appear."""
-    from clips import crossing_faces
-
-    url, chromium = server
-    clip = tmp_path / "crossing.mp4"
-    clip.write_bytes(crossing_faces(2.0, fps=10)[0])
-    expect.set_options(timeout=180_000)
-    with sync_playwright() as p:
-        browser = _launch(p, chromium)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.set_default_timeout(180_000)
-        page.goto(f"{url}/video")
-        _settle(page)
-        expect(page.get_by_text("not written to disk").first).to_be_visible()
-        page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(str(clip))
-        expect(page.get_by_text("2 track(s)")).to_be_visible()
-        expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible()  # one chart per track
-        expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
-        expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
-        _settle(page)
-        browser.close()
-
-
-def test_an_uploaded_video_leaves_no_trace_on_disk(private_server, tmp_path):
-    """Upload a clip, then the same clip cut in half: afterwards no file in the server's
-    temporary folder, its cache or the working directory holds the clip's bytes, nor is any
-    image (a decoded frame or crop)."""
+def test_an_uploaded_video_is_charted_and_leaves_no_trace_on_disk(private_server, tmp_path):
+    """Upload a clip of two faces crossing: a chart per track, the summary table and the CSV
+    download appear. Then the same clip cut in half: refused as truncated. Afterwards no file in
+    the server's temporary folder, its cache or the working directory holds the clip's bytes,
+    nor is any image (a decoded frame or crop)."""
     from clips import crossing_faces
     from notrace import snapshot, traces
 
@@ -355,6 +331,9 @@ def test_an_uploaded_video_leaves_no_trace_on_disk(private_server, tmp_path):
         uploader = page.locator("[data-testid='stMain'] input[type='file']").first
         uploader.set_input_files(str(tmp_path / "crossing.mp4"))
         expect(page.get_by_text("2 track(s)")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible()  # one chart per track
+        expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
+        expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
         _settle(page)
         uploader.set_input_files(str(tmp_path / "broken.mp4"))
         expect(page.get_by_text("truncated").first).to_be_visible()
