@@ -8,6 +8,7 @@ import streamlit as st
 
 from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
+from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
 from dashboard import charts, shared
 
 shared.through_the_entry_point()
@@ -23,12 +24,13 @@ loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     human = preds.human
+    single = single_annotator(preds.votes)  # one vote a face: vote entropy is 0 everywhere
     score_name = st.radio("Score", list(SCORES), horizontal=True, key="unc_score")
     score = SCORES[score_name]
     values = {k: metrics.uncertainty_scores(preds.samples64(k))[score] for k in keys}
     histogram = dict(values)
     axis_labels = dict(labels)
-    if score != "mutual_information":
+    if score != "mutual_information" and not single:
         histogram = {"human": human["entropy"], **histogram}
         axis_labels["human"] = "Annotators (vote entropy)"
     st.plotly_chart(
@@ -38,20 +40,26 @@ if loaded is not None:
 
     st.subheader("Model entropy against vote entropy")
     method = st.selectbox("Method", keys, key="unc_method", format_func=lambda k: labels.get(k, k))
-    entropy = metrics.entropy(preds.mean(method))
-    rho = metrics.spearman(entropy, human["entropy"])
-    st.plotly_chart(
-        charts.scatter_chart(
-            human["entropy"],
-            entropy,
-            preds.names,
-            method,
-            f"{labels.get(method, method)}: Spearman rho = {rho:.3f}",
-            "vote entropy (nats)",
-            "model predictive entropy (nats)",
-        ),
-        key="unc_scatter",
-    )
+    if single:
+        st.info(
+            "Each face here has one vote, so its vote entropy is 0: this comparison "
+            f"{SEVERAL_ANNOTATORS_NOTE}."
+        )
+    else:
+        entropy = metrics.entropy(preds.mean(method))
+        rho = metrics.spearman(entropy, human["entropy"])
+        st.plotly_chart(
+            charts.scatter_chart(
+                human["entropy"],
+                entropy,
+                preds.names,
+                method,
+                f"{labels.get(method, method)}: Spearman rho = {rho:.3f}",
+                "vote entropy (nats)",
+                "model predictive entropy (nats)",
+            ),
+            key="unc_scatter",
+        )
 
     st.subheader("Confusion matrix")
     matrix = views.confusion(preds, method)

@@ -324,6 +324,10 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
     assert not at.exception, [e.value for e in at.exception]
     assert len(_charts(at)) == 1 and any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)
     assert set(at.dataframe[0].value["human ECE"]) == {SEVERAL_ANNOTATORS_NOTE}
+    at = _app("uncertainty")  # a new session: a third run here would skip the sidebar's split
+    assert any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)  # no Spearman of zeros
+    figures = [json.loads(c.proto.spec) for c in _charts(at)]
+    assert not any("Spearman" in f["layout"]["title"]["text"] for f in figures)
 
 
 def test_overview_shows_claim_1_against_the_rate_when_a_sweep_ships(app_env, tmp_path, monkeypatch):
