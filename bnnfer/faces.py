@@ -36,6 +36,7 @@ MAX_PHOTO_PIXELS = 40_000_000  # width x height read from the header, before dec
 MAX_FACES = 12  # faces analysed per photo; the largest are kept
 MAX_PHOTOS_PER_UPLOAD = 10  # photos one dashboard upload may hold (one user cannot hold the CPU)
 DETECT_MAX_SIDE = 1024  # MTCNN runs on a copy no larger than this
+MIN_DETECT_SIDE = 12  # MTCNN's smallest window: a smaller copy holds no face it can find
 # FER's framing from MTCNN's box: a square whose side is this multiple of the box height,
 # centred on the box, lowered by this share of its side (fitted by benchmarks/framing.py)
 FRAME_SIDE_PER_BOX_HEIGHT = 0.95
@@ -164,27 +165,31 @@ def crop_square(gray: Image.Image, square: tuple[float, float, float, float]) ->
     return np.asarray(patch.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
 
 
-def detect_faces(
-    image: Image.Image,
-    max_faces: int = MAX_FACES,
-    device: str = "cpu",
-    min_probability: float = MIN_FACE_PROBABILITY,
-) -> Detection:
-    """Find faces in an RGB photo with MTCNN; returns the largest ``max_faces`` with crops."""
-    if max_faces < 1:
-        raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+def detection_copy(image: Image.Image) -> tuple[Image.Image, float]:
+    """``(copy, scale)``: ``image`` resized (bilinear) to at most `DETECT_MAX_SIDE` pixels a
+    side for MTCNN, and the factor (<= 1) from the image's pixels to the copy's; the image
+    itself, with 1.0, where it is no larger."""
     scale = min(1.0, DETECT_MAX_SIDE / max(image.size))
-    small = image
-    if scale < 1.0:
-        small = image.resize(
-            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-            Image.Resampling.BILINEAR,
-        )
-    if min(small.size) < 12:  # smaller than MTCNN's smallest window: no face can be found
-        return Detection(image=image)
-    boxes, probabilities = load_detector(device).detect(small)
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR), scale
+
+
+def faces_from_boxes(
+    image: Image.Image,
+    boxes: np.ndarray | None,
+    probabilities: np.ndarray | None,
+    scale: float,
+    max_faces: int = MAX_FACES,
+    min_probability: float = MIN_FACE_PROBABILITY,
+) -> tuple[list[Face], int]:
+    """MTCNN's ``boxes`` ``(K, 4)`` and ``probabilities`` ``(K,)`` on a detection copy made at
+    ``scale`` (`detection_copy`), as faces of ``image``: those at least ``min_probability``
+    sure, largest first, each cut at FER's framing from the full-resolution grayscale image.
+    Returns the first ``max_faces`` and how many more were found."""
     if boxes is None:
-        return Detection(image=image)
+        return [], 0
     found = [
         (tuple(float(v) / scale for v in box), float(p))
         for box, p in zip(boxes, probabilities, strict=True)
@@ -196,4 +201,23 @@ def detect_faces(
         Face(box=box, probability=p, crop=crop_square(gray, framing_square(box)))
         for box, p in found[:max_faces]
     ]
-    return Detection(image=image, faces=faces, dropped=max(0, len(found) - max_faces))
+    return faces, max(0, len(found) - max_faces)
+
+
+def detect_faces(
+    image: Image.Image,
+    max_faces: int = MAX_FACES,
+    device: str = "cpu",
+    min_probability: float = MIN_FACE_PROBABILITY,
+) -> Detection:
+    """Find faces in an RGB photo with MTCNN; returns the largest ``max_faces`` with crops."""
+    if max_faces < 1:
+        raise ValueError(f"max_faces must be >= 1, got {max_faces}")
+    small, scale = detection_copy(image)
+    if min(small.size) < MIN_DETECT_SIDE:
+        return Detection(image=image)
+    boxes, probabilities = load_detector(device).detect(small)
+    faces, dropped = faces_from_boxes(
+        image, boxes, probabilities, scale, max_faces, min_probability
+    )
+    return Detection(image=image, faces=faces, dropped=dropped)

@@ -38,12 +38,11 @@ from PIL import Image
 
 from .constants import EMOTIONS
 from .faces import (
-    DETECT_MAX_SIDE,
     MAX_FACES,
-    MIN_FACE_PROBABILITY,
+    MIN_DETECT_SIDE,
     Face,
-    crop_square,
-    framing_square,
+    detection_copy,
+    faces_from_boxes,
 )
 from .methods import Method
 from .predict import predict_faces
@@ -286,14 +285,6 @@ def _upright(image: Image.Image, rotation: int) -> Image.Image:
     return image.transpose(_TURNS[rotation]) if rotation in _TURNS else image
 
 
-def _preview(image: Image.Image) -> tuple[Image.Image, float]:
-    scale = min(1.0, DETECT_MAX_SIDE / max(image.size))
-    if scale == 1.0:
-        return image.copy(), 1.0
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR), scale
-
-
 @lru_cache(maxsize=8)
 def load_video_detector(device: str = "cpu", min_face_px: int = MIN_FACE_PX):
     """facenet-pytorch's MTCNN as the photo path sets it up (`bnnfer.faces.load_detector`),
@@ -321,35 +312,17 @@ def detect_frames(images: Sequence[Image.Image], detector, max_faces: int = MAX_
 
 
 def _detect_same_size(images: Sequence[Image.Image], detector, max_faces: int) -> list:
-    scale = min(1.0, DETECT_MAX_SIDE / max(images[0].size))
-    small = [
-        image.resize(
-            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-            Image.Resampling.BILINEAR,
-        )
-        if scale < 1.0
-        else image
-        for image in images
-    ]
-    if min(small[0].size) < 12:  # smaller than MTCNN's smallest window
+    copies = [detection_copy(image) for image in images]  # one size, so one scale
+    scale = copies[0][1]
+    if min(copies[0][0].size) < MIN_DETECT_SIDE:
         return [[] for _ in images]
-    boxes, probabilities = detector.detect(small)
-    faces = []
-    for image, frame_boxes, frame_probabilities in zip(images, boxes, probabilities, strict=True):
-        if frame_boxes is None:
-            faces.append([])
-            continue
-        kept = [
-            (tuple(float(v) / scale for v in box), float(p))
-            for box, p in zip(frame_boxes, frame_probabilities, strict=True)
-            if p is not None and p >= MIN_FACE_PROBABILITY
-        ]
-        kept.sort(key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), reverse=True)
-        gray = image.convert("L")
-        faces.append(
-            [Face(box, p, crop_square(gray, framing_square(box))) for box, p in kept[:max_faces]]
+    boxes, probabilities = detector.detect([small for small, _ in copies])
+    return [
+        faces_from_boxes(image, frame_boxes, frame_probabilities, scale, max_faces)[0]
+        for image, frame_boxes, frame_probabilities in zip(
+            images, boxes, probabilities, strict=True
         )
-    return faces
+    ]
 
 
 def predict_video(
@@ -431,7 +404,7 @@ def predict_video(
                 )
                 pending.append((at, number, face.crop))
             if faces and preview is None:
-                preview, scale = _preview(image)
+                preview, scale = detection_copy(image)
                 preview_boxes = {
                     n: tuple(v * scale for v in face.box)
                     for face, n in zip(faces, numbers, strict=True)
