@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -613,6 +614,19 @@ def face_image(preds: store.SplitPredictions, index: int, scale: int = 3) -> Ima
     if preds.images is None:
         return _placeholder(bnnfer.IMAGE_SIZE * scale)
     return enlarge(preds.images[index], scale)
+
+
+def numbered_boxes(image: Image.Image, boxes: Mapping[int, Sequence[float]]) -> Image.Image:
+    """A copy of ``image`` with each box ``{number: (x0, y0, x1, y1)}`` drawn in red and its
+    number above it (the photo page's faces, the video page's tracks)."""
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    width = max(2, image.width // 200)
+    for number, box in boxes.items():
+        draw.rectangle(tuple(box), outline=(255, 64, 64), width=width)
+        x0, y0 = box[0], max(0, box[1] - 12 * width)
+        draw.text((x0 + width, y0), str(number), fill=(255, 64, 64), font_size=max(12, 10 * width))
+    return image
 
 
 def enlarge(face: np.ndarray, scale: int = 3) -> Image.Image:

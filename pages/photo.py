@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from PIL import ImageDraw
 
 from bnnfer.faces import (
     MAX_FACES,
@@ -31,17 +30,6 @@ shared.privacy_note("photos")
 def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str, placement: str):
     methods, _, _ = shared.load_models(models_folder, placement)
     return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
-
-
-def _boxed(result):
-    image = result.detection.image.copy()
-    draw = ImageDraw.Draw(image)
-    width = max(2, image.width // 200)
-    for number, face in enumerate(result.faces, start=1):
-        draw.rectangle(face.box, outline=(255, 64, 64), width=width)
-        x0, y0 = face.box[0], max(0, face.box[1] - 12 * width)
-        draw.text((x0 + width, y0), str(number), fill=(255, 64, 64), font_size=max(12, 10 * width))
-    return image
 
 
 loaded = shared.models()
@@ -85,7 +73,13 @@ if loaded is not None:
         note = f"{len(faces)} face(s) found"
         if result.detection.dropped:
             note += f"; {result.detection.dropped} smaller face(s) not analysed"
-        st.image(_boxed(result), caption=note, width=min(700, result.detection.image.width))
+        st.image(
+            shared.numbered_boxes(
+                result.detection.image, {n: f.box for n, f in enumerate(result.faces, start=1)}
+            ),
+            caption=note,
+            width=min(700, result.detection.image.width),
+        )
         if not faces:
             st.warning(
                 f"{name}: no face found. Try a photo where the face is frontal, well lit and at "

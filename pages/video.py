@@ -8,7 +8,6 @@ import hashlib
 from pathlib import Path
 
 import streamlit as st
-from PIL import ImageDraw
 
 from bnnfer.constants import EMOTIONS
 from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
@@ -55,17 +54,6 @@ def _analyse(
         return predict_video(chosen, _data, fps=fps, samples=samples, progress=progress)
     finally:
         bar.empty()
-
-
-def _boxed(result):
-    image = result.preview.copy()
-    draw = ImageDraw.Draw(image)
-    width = max(2, image.width // 200)
-    for number, box in result.preview_boxes.items():
-        draw.rectangle(box, outline=(255, 64, 64), width=width)
-        x0, y0 = box[0], max(0, box[1] - 12 * width)
-        draw.text((x0 + width, y0), str(number), fill=(255, 64, 64), font_size=max(12, 10 * width))
-    return image
 
 
 loaded = shared.models()
@@ -138,7 +126,7 @@ if loaded is not None:
         left, right = st.columns([2, 3])
         first = min(t.first_s for t in tracks.values())
         left.image(
-            _boxed(result),
+            shared.numbered_boxes(result.preview, result.preview_boxes),
             caption=f"The first frame with a face ({first:.1f} s), its tracks numbered",
         )
         sampled = [k for k in keys if methods[k].sampled]
