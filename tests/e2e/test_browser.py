@@ -271,39 +271,47 @@ def private_server(tiny_bundle, tmp_path):
         yield url, chromium, [temporary, cache]
 
 
+@contextlib.contextmanager
+def _leaves_no_trace(server_dirs: list[Path], tmp_path: Path, uploads: dict[str, bytes]):
+    """Write ``uploads`` ({file name: bytes}) into ``tmp_path`` and yield their paths; when the
+    block ends, fail if a file in ``server_dirs`` or the working directory appeared or changed
+    holding their bytes, or (in ``server_dirs``) if one is an image."""
+    from notrace import snapshot, traces
+
+    for name, data in uploads.items():
+        (tmp_path / name).write_bytes(data)
+    skip = (".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ruff_cache")
+    before = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    yield {name: str(tmp_path / name) for name in uploads}
+    secrets = list(uploads.values())
+    after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
+    found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
+    assert not found, found
+
+
 def test_an_uploaded_photo_leaves_no_trace_on_disk(private_server, tmp_path):
     """Upload a photo and a truncated one: afterwards no file in the server's temporary folder,
     its cache or the working directory holds the upload's bytes or a crop, nor is any image."""
     import io
 
-    from notrace import snapshot, traces
-
     url, chromium, server_dirs = private_server
     photo = io.BytesIO()
     Image.fromarray(skimage_data.astronaut()).save(photo, format="JPEG", quality=90)
     uploads = {"astronaut.jpg": photo.getvalue(), "broken.jpg": photo.getvalue()[:20_000]}
-    for name, data in uploads.items():
-        (tmp_path / name).write_bytes(data)
-    skip = (".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ruff_cache")
-    before = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
     expect.set_options(timeout=180_000)
-    with sync_playwright() as p:
+    with _leaves_no_trace(server_dirs, tmp_path, uploads) as files, sync_playwright() as p:
         browser = _launch(p, chromium)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.goto(f"{url}/photo")
         _settle(page)
         expect(page.get_by_text("not written to disk").first).to_be_visible()
         page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(
-            [str(tmp_path / name) for name in uploads]
+            list(files.values())
         )
         expect(page.get_by_text("Face 1:")).to_be_visible()
         expect(page.get_by_text("damaged or truncated")).to_be_visible()
         _settle(page)
         browser.close()
-    secrets = list(uploads.values())
-    after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
-    found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
-    assert not found, found
 
 
 def test_an_uploaded_video_is_charted_and_leaves_no_trace_on_disk(private_server, tmp_path):
@@ -312,37 +320,28 @@ def test_an_uploaded_video_is_charted_and_leaves_no_trace_on_disk(private_server
     the server's temporary folder, its cache or the working directory holds the clip's bytes,
     nor is any image (a decoded frame or crop)."""
     from clips import crossing_faces
-    from notrace import snapshot, traces
 
     url, chromium, server_dirs = private_server
     clip = crossing_faces(2.0, fps=10)[0]
     uploads = {"crossing.mp4": clip, "broken.mp4": clip[: len(clip) // 2]}
-    for name, data in uploads.items():
-        (tmp_path / name).write_bytes(data)
-    skip = (".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ruff_cache")
-    before = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
     expect.set_options(timeout=180_000)
-    with sync_playwright() as p:
+    with _leaves_no_trace(server_dirs, tmp_path, uploads) as files, sync_playwright() as p:
         browser = _launch(p, chromium)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_default_timeout(180_000)
         page.goto(f"{url}/video")
         _settle(page)
         uploader = page.locator("[data-testid='stMain'] input[type='file']").first
-        uploader.set_input_files(str(tmp_path / "crossing.mp4"))
+        uploader.set_input_files(files["crossing.mp4"])
         expect(page.get_by_text("2 track(s)")).to_be_visible()
         expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible()  # one chart per track
         expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()
         expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
         _settle(page)
-        uploader.set_input_files(str(tmp_path / "broken.mp4"))
+        uploader.set_input_files(files["broken.mp4"])
         expect(page.get_by_text("truncated").first).to_be_visible()
         _settle(page)
         browser.close()
-    secrets = list(uploads.values())
-    after = snapshot(*server_dirs), snapshot(ROOT, skip=skip)
-    found = traces(before[0], after[0], secrets) + traces(before[1], after[1], secrets, False)
-    assert not found, found
 
 
 def test_a_bookmarked_page_opens_inside_the_dashboard(server_without_data):
