@@ -218,6 +218,27 @@ class Evaluation:
     settings: dict[str, Any]
 
 
+def draw_samples(
+    methods: Mapping[str, Method],
+    split: FerPlusSplit,
+    samples: int = 30,
+    seed: int = 0,
+    precision: str = "fp32",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Every method's samples ``{key: (S, N, C)}`` on ``split``'s images: MC methods draw
+    ``samples``, an ensemble one per member, a classical method one."""
+    drawn: dict[str, np.ndarray] = {}
+    for key, method in methods.items():
+        if progress is not None:
+            progress(f"predicting {key} on {len(split)} {split.split} faces")
+        draws = samples if method.sampled else None  # else 1 or M, fixed
+        drawn[key] = mc_predict(
+            method, split.images, samples=draws, seed=seed, precision=precision
+        ).numpy()
+    return drawn
+
+
 def evaluate_methods(
     methods: Mapping[str, Method],
     split: FerPlusSplit,
@@ -239,14 +260,7 @@ def evaluate_methods(
         n_boot: bootstrap resamples per metric (the same image resamples for every method, so
             the intervals of two methods are comparable).
     """
-    drawn: dict[str, np.ndarray] = {}
-    for key, method in methods.items():
-        if progress is not None:
-            progress(f"predicting {key} on {len(split)} {split.split} faces")
-        draws = samples if method.sampled else None  # else 1 or M, fixed
-        drawn[key] = mc_predict(
-            method, split.images, samples=draws, seed=seed, precision=precision
-        ).numpy()
+    drawn = draw_samples(methods, split, samples, seed, precision, progress)
     # placements: which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
     settings = {
         "samples": samples,

@@ -30,7 +30,7 @@ import numpy as np
 from . import bundle, store
 from .checkpoints import checkpoint_paths, load_method, read_checkpoint_json, sha256_file
 from .data import FerPlusSplit
-from .evaluate import Evaluation, models_digest, score_samples
+from .evaluate import Evaluation, draw_samples, models_digest, score_samples
 from .inference import mc_predict
 
 SWEPT_METHODS = ("mc_dropout", "mc_dropconnect")
@@ -125,16 +125,7 @@ def bundled_samples(
         if held is not None and np.array_equal(held.names, split.names):
             return dict(held.samples)
     methods = bundle.load_bundle(models, "cpu", rows=BUNDLED_ROWS)
-    return {
-        key: mc_predict(
-            method,
-            split.images,
-            samples=samples if method.sampled else None,
-            seed=seed,
-            precision=precision,
-        ).numpy()
-        for key, method in methods.items()
-    }
+    return draw_samples(methods, split, samples, seed, precision)
 
 
 def bundled_rates(models: str | os.PathLike[str]) -> dict[str, float]:
