@@ -42,7 +42,7 @@ from .data import (
 from .evaluate import evaluate_methods, report, write_evaluation
 from .external import added_rows
 from .faces import PhotoError
-from .inference import PRECISIONS, select_device
+from .inference import PRECISIONS, fast_placement, select_device
 from .networks import PLACEMENTS, NetworkConfig
 from .predict import predict_photo
 from .train import TrainConfig, fit
@@ -185,7 +185,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _predict_video(args: argparse.Namespace) -> int:
     device = select_device(args.device)
-    methods = bundle.load_bundle(args.models, device, args.rows, placement=args.placement)
+    placement = fast_placement(device) if args.placement == "auto" else args.placement
+    methods = bundle.load_bundle(args.models, device, args.rows, placement=placement)
     limits = VideoLimits(max_bytes=int(args.max_mb * 2**20), max_seconds=args.max_seconds)
     try:
         data = Path(args.video).read_bytes()
@@ -236,19 +237,27 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_model_options(parser: argparse.ArgumentParser, precision: str) -> None:
+def _add_model_options(
+    parser: argparse.ArgumentParser, precision: str, placement: str | None = None
+) -> None:
     """The options every command that runs the bundled models shares; ``precision`` is the
-    default of ``--precision``."""
+    default of ``--precision``, ``placement`` of ``--placement`` (None: as trained; "auto":
+    `fast_placement`)."""
     parser.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
     parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     parser.add_argument("--rows", "--methods", nargs="+", metavar="ROW", help="only these methods")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    default = {
+        None: "as trained",
+        "auto": "every block where bf16 runs in hardware, else head",
+    }[placement]
     parser.add_argument(
         "--placement",
-        choices=PLACEMENTS,
+        choices=(*PLACEMENTS, "auto") if placement == "auto" else PLACEMENTS,
+        default=placement,
         help="sample only these stochastic layers of the MC rows: all, last (last block + "
-        "head), head; cheaper the narrower (default: as trained)",
+        f"head), head; cheaper the narrower (default: {default})",
     )
     parser.add_argument(
         "--precision",
@@ -409,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"longest video accepted, seconds (default {MAX_VIDEO_SECONDS:g})",
     )
     video.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
-    _add_model_options(video, precision="auto")
+    _add_model_options(video, precision="auto", placement="auto")
     video.set_defaults(handler=_predict_video)
 
     swept = commands.add_parser(

@@ -88,7 +88,7 @@ if loaded is not None:
     )
     # every sampled frame costs a pass of every row: where bf16 is only emulated, the head
     # only (about 30x cheaper, nearly as accurate: docs/benchmarks.md) unless chosen here
-    fast = "all" if shared.bf16_in_hardware() else "head"
+    fast = shared.fast_placement()
     placement = shared.PLACEMENT_CHOICES[
         layers.selectbox(
             "MC layers sampled (this page)",

@@ -41,3 +41,25 @@ def test_predict_video_writes_the_csv_and_json(tmp_path, capsys):
     broken.write_bytes(b"nothing")
     assert main(["predict-video", str(broken), "--csv", str(out), "--quiet"]) == 1
     assert "not a video" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, "all"), (False, "head")])
+def test_predict_video_samples_the_fast_placement_by_default(tmp_path, monkeypatch, bf16, expected):
+    """Without --placement, every block is sampled only where bf16 runs in hardware: a CPU
+    without it gets the head only, as the video page does (`fast_placement`)."""
+    import bnnfer.cli
+    import bnnfer.inference
+
+    monkeypatch.setattr(bnnfer.inference, "native_bf16", lambda device: bf16)
+    asked = []
+
+    def load_bundle(folder, device, rows, placement=None):
+        asked.append(placement)
+        raise SystemExit(0)  # the placement is all this test needs
+
+    monkeypatch.setattr(bnnfer.cli.bundle, "load_bundle", load_bundle)
+    with pytest.raises(SystemExit):
+        main(["predict-video", str(tmp_path / "any.mp4"), "--csv", str(tmp_path / "o.csv")])
+    with pytest.raises(SystemExit):
+        main(["predict-video", "x.mp4", "--csv", "o.csv", "--placement", "last"])
+    assert asked == [expected, "last"]
