@@ -1,0 +1,104 @@
+"""Soft-trained networks as ensemble members, one of the levers toward sharper networks.
+
+The bundle's deep ensemble is five networks trained on the plurality label; two more bundled
+networks were trained on the vote distribution (soft targets) and are each more accurate than
+any member. Averaging their predictive distributions with the members' measures, without
+training anything, what soft-trained members would add to an ensemble.
+
+Reads the shipped evaluation (`assets/evaluation/predictions-valid.npz`: the votes and every
+row's samples, float16), so it needs no dataset. Per mixture of networks (each network's
+predictive mean weighs the same): accuracy on the plurality label of all faces and under the
+Barsoum protocol, mean JSD to the votes, and the Barsoum accuracy's paired difference from the
+bundled ensemble with a 95% bootstrap interval. Writes ``benchmarks/results/ensemble_mix.json``:
+
+    python benchmarks/ensemble_mix.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
+from bnnfer.evaluate import read_predictions
+from bnnfer.metrics import accuracy, js_divergence
+
+ROOT = Path(__file__).resolve().parents[1]
+# mixture -> the networks it averages: "ensemble" stands for its members, an MC row for its
+# predictive mean over its S samples
+MIXTURES = {
+    "ensemble (5 plurality-trained members)": ["ensemble"],
+    "soft-trained networks (2)": ["classical_soft", "mc_dropout_soft"],
+    "ensemble + soft-trained networks (7)": ["ensemble", "classical_soft", "mc_dropout_soft"],
+}
+
+
+def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
+    """``(K, N, C)``: the predictive mean of each network in ``rows``: an ensemble row gives
+    one per member (its samples are its members), an MC row one (the mean of its samples)."""
+    means = []
+    for row in rows:
+        samples = arrays[f"{row}.samples"].astype(np.float32)  # (S, N, C)
+        means.extend(samples if row == "ensemble" else samples.mean(0, keepdims=True))
+    return np.stack(means)
+
+
+def paired_interval(
+    correct: np.ndarray, reference: np.ndarray, n_boot: int, seed: int
+) -> list[float]:
+    """Mean of ``correct - reference`` (booleans per face) with its 95% bootstrap interval."""
+    difference = correct.astype(float) - reference.astype(float)
+    rng = np.random.default_rng(seed)
+    draws = difference[rng.integers(0, len(difference), (n_boot, len(difference)))].mean(1)
+    return [float(difference.mean()), *np.percentile(draws, [2.5, 97.5]).tolist()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--predictions", default=str(ROOT / "assets/evaluation/predictions-valid.npz")
+    )
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ensemble_mix.json"))
+    args = parser.parse_args(argv)
+
+    meta, arrays = read_predictions(args.predictions)
+    votes = arrays["votes"]
+    labels, distribution = plurality_label(votes), vote_distribution(votes)
+    majority, majority_labels = barsoum_majority(votes)
+    reference = None
+    mixtures = {}
+    for name, rows in MIXTURES.items():
+        members = networks(arrays, rows)
+        mean = members.mean(0)  # (N, C)
+        correct = mean[majority].argmax(1) == majority_labels[majority]
+        reference = correct if reference is None else reference
+        mixtures[name] = {
+            "rows": rows,
+            "networks": len(members),
+            "accuracy": accuracy(mean, labels),
+            "accuracy_majority": float(correct.mean()),
+            "jsd": float(js_divergence(mean, distribution).mean()),
+            "accuracy_majority_minus_ensemble": paired_interval(
+                correct, reference, args.n_boot, seed=0
+            ),
+        }
+        print(name, json.dumps(mixtures[name]), flush=True)
+    document = {
+        "split": meta.get("split", "valid"),
+        "faces": len(votes),
+        "faces_majority": int(majority.sum()),
+        "source": Path(args.predictions).name,
+        "n_boot": args.n_boot,
+        "mixtures": mixtures,
+    }
+    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
