@@ -20,7 +20,7 @@ photo path's crop rule is compared with the known square the face came from:
 
 Writes ``benchmarks/results/framing.json``:
 
-    python benchmarks/framing.py --data ../shared/data/ferplus --fit 600 --check 600
+    python benchmarks/framing.py --data ../shared/data/ferplus --threads 1
 """
 
 from __future__ import annotations
@@ -344,10 +344,10 @@ def side_sd_for(target: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--fit", type=int, default=600, help="Train faces to fit on")
-    parser.add_argument("--check", type=int, default=600, help="Valid faces to check on")
+    parser.add_argument("--fit", type=int, default=800, help="Train faces to fit on")
+    parser.add_argument("--check", type=int, default=800, help="Valid faces to check on")
     parser.add_argument("--repeat", type=int, default=300, help="Valid faces placed twice")
-    parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "framing.json"))
     args = parser.parse_args()
     if args.threads:
