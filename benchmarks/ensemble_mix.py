@@ -24,7 +24,7 @@ import numpy as np
 
 from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
 from bnnfer.evaluate import read_predictions
-from bnnfer.metrics import accuracy, js_divergence
+from bnnfer.metrics import accuracy, bootstrap_ci, js_divergence
 
 ROOT = Path(__file__).resolve().parents[1]
 # mixture -> the networks it averages: "ensemble" stands for its members, an MC row for its
@@ -49,11 +49,16 @@ def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
 def paired_interval(
     correct: np.ndarray, reference: np.ndarray, n_boot: int, seed: int
 ) -> list[float]:
-    """Mean of ``correct - reference`` (booleans per face) with its 95% bootstrap interval."""
-    difference = correct.astype(float) - reference.astype(float)
-    rng = np.random.default_rng(seed)
-    draws = difference[rng.integers(0, len(difference), (n_boot, len(difference)))].mean(1)
-    return [float(difference.mean()), *np.percentile(draws, [2.5, 97.5]).tolist()]
+    """Mean of ``correct - reference`` (booleans per face) with its 95% paired bootstrap
+    interval (`bnnfer.metrics.bootstrap_ci`, both resampled on the same faces)."""
+    return list(
+        bootstrap_ci(
+            lambda a, b: float(np.mean(a.astype(float) - b)),
+            [correct, reference],
+            n_boot,
+            seed=seed,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
