@@ -59,7 +59,7 @@ def test_the_script_writes_every_mixture(tmp_path):
         == 0
     )
     document = json.loads(out.read_text())
-    assert [m["networks"] for m in document["mixtures"].values()] == [5, 2, 7]
+    assert [m["networks"] for m in document["mixtures"].values()] == [5, 1, 6]
     assert document["faces"] == 50
     first = next(iter(document["mixtures"].values()))
     assert first["accuracy_majority_minus_ensemble"] == [0.0, 0.0, 0.0]
