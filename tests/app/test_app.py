@@ -9,7 +9,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
@@ -18,17 +17,6 @@ from bnnfer import computations
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = 7
-
-
-@pytest.fixture
-def app_env(tiny_bundle, monkeypatch, tmp_path):
-    root, models, splits = tiny_bundle
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("BNNFER_MODELS", str(models))
-    monkeypatch.setenv("BNNFER_DATA", str(root))
-    monkeypatch.setenv("BNNFER_EVALUATION", str(tmp_path / "no-evaluation"))
-    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(tmp_path / "no-builtin-evaluation"))
-    return root, models, splits
 
 
 def _new_session() -> AppTest:

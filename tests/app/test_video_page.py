@@ -13,13 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def video_page(tiny_bundle, monkeypatch, tmp_path):
-    root, models, _ = tiny_bundle
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("BNNFER_MODELS", str(models))
-    monkeypatch.setenv("BNNFER_DATA", str(root))
-    monkeypatch.setenv("BNNFER_EVALUATION", str(tmp_path / "no-evaluation"))
-    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(tmp_path / "no-builtin-evaluation"))
+def video_page(app_env):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.session_state["samples"] = 5
     at.run()
