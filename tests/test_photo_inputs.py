@@ -13,6 +13,7 @@ import pytest
 import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import mutated_bytes
 from PIL import Image, ImageOps
 
 from bnnfer.faces import MAX_PHOTO_BYTES, PhotoError, decode_photo, detect_faces
@@ -139,19 +140,10 @@ _SEEDS = [
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.sampled_from(_SEEDS),
-    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=12),
-    cut=st.one_of(st.none(), st.integers(0, 10_000)),
-)
-def test_mutated_image_bytes_raise_only_photo_errors(seed, edits, cut):
-    data = bytearray(seed)
-    for position, value in edits:
-        data[position % len(data)] = value
-    if cut is not None:
-        data = data[: cut % (len(data) + 1)]
+@given(data=mutated_bytes(_SEEDS, reach=10_000))
+def test_mutated_image_bytes_raise_only_photo_errors(data):
     try:
-        image = decode_photo(bytes(data))
+        image = decode_photo(data)
     except PhotoError:
         return
     assert image.mode == "RGB" and image.width >= 1 and image.height >= 1
