@@ -1,0 +1,161 @@
+"""Candidate networks against the bundled row each would replace, on Valid: the test bench of
+the levers toward sharper networks (longer training, other targets, widths, seeds).
+
+A candidate is a checkpoint stem trained with ``bnnfer train`` (``STEM.safetensors``,
+``STEM.json`` with its training history). Each is scored as the rows its
+checkpoint serves (``classical`` is the deterministic pass, ``mc_dropout`` / ``mc_dropconnect``
+S samples over the layers it was trained to drop, ``ensemble`` its members), and compared, face
+by face, with the bundled row named by ``--against``, whose samples come from the shipped
+evaluation (`assets/evaluation/predictions-valid.npz`, float16), so the bundle is not rerun.
+
+Per candidate row: accuracy on the plurality label of all faces and under the Barsoum protocol
+(`bnnfer.data.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
+difference from the bundled row and a 95% bootstrap interval (`bnnfer.metrics.bootstrap_ci`,
+both rows resampled on the same faces); plus the candidate's Valid accuracy per epoch from its
+checkpoint's training history, to show whether it was still rising. Writes
+``benchmarks/results/candidates.json``:
+
+    python benchmarks/candidates.py --data ../shared/data/ferplus \\
+        --candidate runs/longer/soft_e24 --against classical_soft mc_dropout_soft
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import bench
+import numpy as np
+
+from bnnfer import build_method, load_ferplus
+from bnnfer.checkpoints import load_networks
+from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
+from bnnfer.evaluate import read_predictions
+from bnnfer.inference import mc_predict
+from bnnfer.metrics import accuracy, bootstrap_ci, human_ece, js_divergence
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "assets/evaluation/predictions-valid.npz"
+# bundled row -> the method a candidate's checkpoint must serve to stand in for it
+ROW_METHOD = {
+    "classical": "classical",
+    "classical_soft": "classical",
+    "mc_dropout": "mc_dropout",
+    "mc_dropout_soft": "mc_dropout",
+    "mc_dropconnect": "mc_dropconnect",
+    "ensemble": "ensemble",
+}
+
+
+def row_scores(
+    mean: np.ndarray, votes: np.ndarray, reference: np.ndarray, n_boot: int
+) -> dict[str, list[float]]:
+    """Each figure of the predictive mean ``(N, C)`` and its paired difference from the
+    reference row's mean ``(N, C)``: ``[point, low, high]`` with 95% bootstrap bounds."""
+    labels, distribution = plurality_label(votes), vote_distribution(votes)
+    keep, majority_labels = barsoum_majority(votes)
+    figures = {
+        "accuracy": lambda p, y, d, v: accuracy(p, y),
+        "accuracy_majority": lambda p, y, d, v: accuracy(p[keep[v]], majority_labels[v][keep[v]]),
+        "jsd": lambda p, y, d, v: float(js_divergence(p, d).mean()),
+        "human_ece": lambda p, y, d, v: human_ece(p, d),
+    }
+    index = np.arange(len(votes))  # resampled with the rows, to find each face's votes and subset
+    scores: dict[str, list[float]] = {}
+    for name, figure in figures.items():
+        scores[name] = list(bootstrap_ci(figure, [mean, labels, distribution, index], n_boot))
+        scores[f"{name}_minus_bundled"] = list(
+            bootstrap_ci(
+                lambda p, q, y, d, v, f=figure: f(p, y, d, v) - f(q, y, d, v),
+                [mean, reference, labels, distribution, index],
+                n_boot,
+            )
+        )
+    return scores
+
+
+def epochs(document: dict) -> list[dict[str, float]]:
+    """``[{epoch, valid_accuracy}]`` of the first network in a checkpoint's training history
+    (its deterministic pass on Valid after each epoch, as `bnnfer.train` logs it)."""
+    history = document.get("metadata", {}).get("history", [])
+    return [
+        {"epoch": r["epoch"], "valid_accuracy": r["valid_accuracy"]}
+        for r in history
+        if r.get("member", 0) == 0 and "valid_accuracy" in r
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="FER+ folder")
+    parser.add_argument("--candidate", nargs="+", required=True, help="checkpoint stems")
+    parser.add_argument(
+        "--against", nargs="+", required=True, choices=sorted(ROW_METHOD), help="bundled rows"
+    )
+    parser.add_argument("--evaluation", default=str(SHIPPED), help="the bundle's predictions")
+    parser.add_argument("--samples", type=int, default=30, help="S of the MC rows")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/candidates.json"))
+    args = parser.parse_args(argv)
+
+    # every candidate must serve every row asked for: checked before any face is read
+    loaded = {Path(stem): load_networks(stem) for stem in args.candidate}
+    for stem, (_, document) in loaded.items():
+        for row in args.against:
+            if ROW_METHOD[row] not in document["methods"]:
+                raise SystemExit(
+                    f"{stem}.json does not serve {ROW_METHOD[row]} (bundled row {row})"
+                )
+    meta, shipped = read_predictions(args.evaluation)
+    split = load_ferplus(args.data, splits=["valid"])["valid"]
+    if list(shipped["names"]) != list(split.names):
+        raise SystemExit(
+            f"{args.evaluation} was computed on other faces than {args.data}'s Valid split"
+        )
+    candidates = {}
+    for stem, (nets, document) in loaded.items():
+        rows = {}
+        for row in args.against:
+            method = ROW_METHOD[row]
+            started = time.perf_counter()
+            predictor = build_method(method, nets, samples=args.samples).eval()
+            samples = mc_predict(
+                predictor,
+                split.images,
+                samples=args.samples if predictor.sampled else None,
+                seed=0,
+                precision="fp32",
+            ).numpy()  # (S, N, C)
+            reference = shipped[f"{row}.samples"].astype(np.float32).mean(0)  # (N, C)
+            rows[row] = {
+                "method": method,
+                **row_scores(samples.mean(0), split.votes, reference, args.n_boot),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(stem.name, row, json.dumps(rows[row]), flush=True)
+        metadata = document.get("metadata", {})
+        candidates[stem.name] = {
+            "train": metadata.get("train"),
+            "training_seconds": metadata.get("training_seconds"),
+            "epochs": epochs(document),
+            "rows": rows,
+        }
+    document = {
+        "split": "valid",
+        "faces": len(split),
+        "faces_majority": int(barsoum_majority(split.votes)[0].sum()),
+        "samples": args.samples,
+        "n_boot": args.n_boot,
+        "bundled": meta.get("models_digest"),
+        **bench.machine(),
+        "candidates": candidates,
+    }
+    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

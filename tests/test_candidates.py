@@ -1,0 +1,105 @@
+"""benchmarks/candidates.py: its figures on hand-made votes (both accuracy protocols and their
+paired differences, worked out by hand), the epoch curve read from a checkpoint's history, and
+the whole script on the tiny bundle, where a candidate compared with its own predictions must
+differ from them by nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bnnfer import build_method
+from bnnfer.checkpoints import load_networks
+from bnnfer.inference import mc_predict
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
+
+import candidates  # noqa: E402
+
+# 8 emotion columns, then unknown and NF
+VOTES = np.array(
+    [
+        [8, 2, 0, 0, 0, 0, 0, 0, 0, 0],  # plurality 0; Barsoum keeps it (8 > 5), label 0
+        [5, 5, 0, 0, 0, 0, 0, 0, 0, 0],  # plurality 0 (tie to the lower index); Barsoum drops it
+        [0, 0, 6, 4, 0, 0, 0, 0, 0, 0],  # plurality 2; kept (6 > 5), label 2
+        [0, 0, 0, 9, 1, 0, 0, 0, 0, 0],  # plurality 3; the single vote is dropped, kept, label 3
+    ]
+)
+
+
+def _one_hot(classes: list[int]) -> np.ndarray:
+    """``(N, 8)`` distributions sure of ``classes``, with a little mass elsewhere."""
+    probs = np.full((len(classes), 8), 0.01)
+    probs[np.arange(len(classes)), classes] = 0.93
+    return probs
+
+
+def test_row_scores_match_the_hand_counts():
+    candidate, bundled = _one_hot([0, 1, 2, 0]), _one_hot([0, 0, 2, 3])
+    scores = candidates.row_scores(candidate, VOTES, bundled, n_boot=50)
+    assert scores["accuracy"][0] == pytest.approx(2 / 4)  # faces 0 and 2
+    assert scores["accuracy_majority"][0] == pytest.approx(2 / 3)  # of the kept 0, 2, 3
+    assert scores["accuracy_minus_bundled"][0] == pytest.approx(2 / 4 - 1)
+    assert scores["accuracy_majority_minus_bundled"][0] == pytest.approx(2 / 3 - 1)
+    for name, (point, low, high) in scores.items():
+        assert low <= point + 1e-12 and point <= high + 1e-12, name
+
+
+def test_a_row_against_itself_differs_by_nothing():
+    probs = _one_hot([0, 1, 2, 3])
+    scores = candidates.row_scores(probs, VOTES, probs, n_boot=30)
+    for name in ("accuracy", "accuracy_majority", "jsd", "human_ece"):
+        assert scores[f"{name}_minus_bundled"] == [0.0, 0.0, 0.0]
+
+
+def test_epochs_reads_the_first_networks_valid_curve():
+    document = {
+        "metadata": {
+            "history": [
+                {"member": 0, "epoch": 1, "valid_accuracy": 0.5},
+                {"member": 1, "epoch": 1, "valid_accuracy": 0.4},
+                {"member": 0, "epoch": 2, "valid_accuracy": 0.6},
+            ]
+        }
+    }
+    assert candidates.epochs(document) == [
+        {"epoch": 1, "valid_accuracy": 0.5},
+        {"epoch": 2, "valid_accuracy": 0.6},
+    ]
+    assert candidates.epochs({}) == []
+
+
+def test_the_script_scores_a_candidate_against_its_own_predictions(tiny_bundle, tmp_path):
+    root, models, splits = tiny_bundle
+    valid = splits["valid"]
+    nets, _ = load_networks(models / "soft")
+    own = mc_predict(build_method("classical", nets).eval(), valid.images, precision="fp32")
+    predictions = tmp_path / "predictions-valid.npz"
+    np.savez(
+        predictions,
+        meta=json.dumps({"split": "valid", "models_digest": "tiny"}),
+        names=valid.names,
+        votes=valid.votes,
+        **{"classical_soft.samples": own.numpy()},
+    )
+    out = tmp_path / "candidates.json"
+    argv = ["--data", str(root), "--candidate", str(models / "soft"), "--evaluation"]
+    argv += [str(predictions), "--against", "classical_soft", "--n-boot", "20", "--out", str(out)]
+    assert candidates.main(argv) == 0
+    row = json.loads(out.read_text())["candidates"]["soft"]["rows"]["classical_soft"]
+    assert row["method"] == "classical"
+    assert row["accuracy_minus_bundled"] == [0.0, 0.0, 0.0]
+    assert row["jsd_minus_bundled"][0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_script_refuses_a_row_the_checkpoint_cannot_serve(tiny_bundle, tmp_path):
+    root, models, _ = tiny_bundle
+    argv = ["--data", str(root), "--candidate", str(models / "soft"), "--against", "ensemble"]
+    with pytest.raises(SystemExit, match="does not serve ensemble"):
+        candidates.main([*argv, "--out", str(tmp_path / "c.json")])
