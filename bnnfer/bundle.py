@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .atomic import write_text_atomic
 from .calibration import fit_temperature
 from .checkpoints import (
     CheckpointError,
@@ -292,7 +293,7 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
             row["label"] = f"Ensemble ({len(members)})"
     report["ensemble_members"] = members if "ensemble" in written else []
     registry = {"rows": rows, "report": report}
-    (out / REGISTRY_NAME).write_text(json.dumps(registry, indent=2) + "\n")
+    write_text_atomic(out / REGISTRY_NAME, json.dumps(registry, indent=2) + "\n")
     write_manifest(out)
     return report
 

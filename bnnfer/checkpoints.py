@@ -13,15 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from .atomic import write_bytes_atomic
 from .methods import METHOD_NAMES, Method, build_method
 from .networks import FaceCNN, NetworkConfig
 
@@ -32,21 +32,6 @@ MANIFEST_NAME = "manifest.json"
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, malformed, unknown, or does not match its checksum."""
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -89,15 +74,7 @@ def save_checkpoint(
             if half and value.is_floating_point():
                 value = value.half()
             tensors[f"member{i}.{key}"] = value.contiguous()
-    handle, tmp = tempfile.mkstemp(suffix=".safetensors", dir=weights_path.parent or ".")
-    os.close(handle)
-    try:
-        save_file(tensors, tmp, metadata={"format": str(FORMAT_VERSION)})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, weights_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(weights_path, save(tensors, metadata={"format": str(FORMAT_VERSION)}))
     document = {
         "format": FORMAT_VERSION,
         "network": config.to_dict(),
@@ -106,7 +83,7 @@ def save_checkpoint(
         "temperature": float(temperature),
         "metadata": metadata or {},
     }
-    _atomic_write_bytes(json_path, (json.dumps(document, indent=2) + "\n").encode())
+    write_bytes_atomic(json_path, (json.dumps(document, indent=2) + "\n").encode())
     return weights_path, json_path
 
 
@@ -245,7 +222,7 @@ def write_manifest(folder: str | os.PathLike[str]) -> Path:
     )
     manifest = {"files": {p.name: sha256_file(p) for p in files}}
     path = folder / MANIFEST_NAME
-    _atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_bytes_atomic(path, (json.dumps(manifest, indent=2) + "\n").encode())
     return path
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from . import engine
+from .atomic import write_atomic
 from .data import FerPlusSplit, default_cache_dir
 from .evaluate import models_digest
 from .inference import autocast_dtype, mc_batches, resolve_precision
@@ -340,9 +341,7 @@ _NO_STATE = torch.zeros(0, dtype=torch.uint8)
 
 
 def _save_batch(path: Path, samples: np.ndarray, state: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, samples=samples, state=state)
-    tmp.replace(path)
+    write_atomic(path, lambda file: np.savez(file, samples=samples, state=state))
 
 
 # -- one computation per request, shared by every session of the process ----------------------

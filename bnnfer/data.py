@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .atomic import write_atomic
 from .constants import (
     CROWD_SPLIT,
     EMOTIONS,
@@ -549,21 +548,11 @@ def _load_cache(path: Path, extra: Sequence[str] = ()) -> tuple[np.ndarray, ...]
 def _save_cache(
     path: Path, images: np.ndarray, votes: np.ndarray, names: np.ndarray, **extra: np.ndarray
 ) -> None:
-    """Write atomically: a reader sees the old file, the new file, or none, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, images=images, votes=votes, names=names, **extra)
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Write atomically (`bnnfer.atomic`): a reader sees the old file, the new file, or none."""
+    write_atomic(
+        path,
+        lambda file: np.savez_compressed(file, images=images, votes=votes, names=names, **extra),
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import metrics
+from .atomic import write_atomic, write_text_atomic
 from .data import (
     SEVERAL_ANNOTATORS_NOTE,
     FerPlusSplit,
@@ -485,8 +486,8 @@ def write_evaluation(
         "markdown": out / "metrics.md",
         "predictions": out / f"predictions-{evaluation.split}.npz",
     }
-    paths["json"].write_text(json.dumps(document, indent=2, allow_nan=True) + "\n")
-    paths["markdown"].write_text(report(evaluation))
+    write_text_atomic(paths["json"], json.dumps(document, indent=2, allow_nan=True) + "\n")
+    write_text_atomic(paths["markdown"], report(evaluation))
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(json.dumps(meta)),
         "names": evaluation.names.astype(str),
@@ -503,9 +504,7 @@ def write_evaluation(
         arrays[f"{key}.mean"] = array.mean(axis=0).astype(np.float32)
         for score, values in metrics.uncertainty_scores(array).items():
             arrays[f"{key}.{score}"] = values.astype(np.float32)
-    tmp = paths["predictions"].with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, paths["predictions"])
+    write_atomic(paths["predictions"], lambda file: np.savez_compressed(file, **arrays))
     return paths
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_atomic
 from .data import FerPlusSplit, default_cache_dir, human_statistics
 from .evaluate import models_digest, read_predictions
 from .inference import mc_predict
@@ -385,6 +386,4 @@ def _write_cache(
         "names": split.names.astype(str),
         **{f"{k}.samples": v.astype(np.float16) for k, v in samples.items()},
     }
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    write_atomic(path, lambda file: np.savez_compressed(file, **arrays))

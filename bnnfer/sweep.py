@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import bundle, store
+from .atomic import write_atomic, write_text_atomic
 from .checkpoints import checkpoint_paths, load_method, read_checkpoint_json, sha256_file
 from .data import FerPlusSplit
 from .evaluate import Evaluation, draw_samples, models_digest, score_samples
@@ -98,9 +99,9 @@ def row_samples(
     # kept as float16, as the shipped evaluation keeps samples, and returned as kept, so that
     # the first scoring and every later one agree to the last digit
     kept = drawn.numpy().astype(np.float16)
-    partial = path.with_name(path.name + ".partial.npz")
-    np.savez(partial, samples=kept, names=split.names, meta=json.dumps(wanted))
-    os.replace(partial, path)
+    write_atomic(
+        path, lambda file: np.savez(file, samples=kept, names=split.names, meta=json.dumps(wanted))
+    )
     return kept.astype(np.float32)
 
 
@@ -245,12 +246,7 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def write_sweep(result: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     """Write ``result`` as JSON to ``out`` (atomically) and return the path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(partial, out)
-    return out
+    return write_text_atomic(out, json.dumps(result, indent=1) + "\n")
 
 
 def read_sweep(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -16,15 +16,15 @@ atomically, so a run killed while saving leaves the previous epoch's state intac
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from .atomic import write_bytes_atomic, write_text_atomic
 
 
 @dataclass
@@ -40,18 +40,6 @@ class TrainState:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def state_paths(stem: Path) -> tuple[Path, Path]:
@@ -87,9 +75,8 @@ def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
     }
     # the tensors first, then the JSON that points at them: a state is complete when both match
     tensor_path, json_path = state_paths(stem)
-    _atomic(tensor_path, lambda tmp: save_file(tensors, tmp))
-    text = json.dumps(document)
-    _atomic(json_path, lambda tmp: Path(tmp).write_text(text))
+    write_bytes_atomic(tensor_path, save(tensors))
+    write_text_atomic(json_path, json.dumps(document))
 
 
 def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:

@@ -95,7 +95,7 @@ def test_stopped_halfway_resumes_from_the_last_batch_with_the_same_samples(
     assert cut.state == "stopped" and set(cut.finished) == {"classical"}
     assert len(valid) > 2 * BATCH and cut.progress["mc_dropout"] == (16, len(valid))
     # a batch being written when the process died leaves a temporary file: it is ignored
-    (cut.partial_dir / "mc_dropout" / f"batch-{len(valid):07d}.npz.tmp.npz").write_bytes(b"cut")
+    (cut.partial_dir / "mc_dropout" / f"batch-{len(valid):07d}.npzk3x9.tmp").write_bytes(b"cut")
 
     resumed = Computation(methods, valid, request, tmp_path / "cut", batch_size=BATCH)
     resumed.start().wait(120)
