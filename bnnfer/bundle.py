@@ -69,7 +69,9 @@ BUNDLE_TRAINING = TrainConfig(
     lr=3e-3,
     weight_decay=5e-4,
     augment=True,
-    precision="bf16",
+    # bf16 autocast where the device computes it in hardware (AMX, a GPU), fp32 elsewhere:
+    # forced bf16 is emulated on a CPU without it, many times slower than fp32
+    precision="auto",
 )
 
 

@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(
-        "--precision", choices=PRECISIONS, help="autocast precision (default: the recipe's bf16)"
+        "--precision",
+        choices=PRECISIONS,
+        help="autocast precision (default: auto, bf16 where the hardware computes it, else fp32)",
     )
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
     train_all.add_argument(

@@ -147,3 +147,16 @@ def test_every_row_has_its_own_colour():
     assert all(row.key in METHOD_COLORS for row in ROWS)
     colours = [METHOD_COLORS[row.key] for row in ROWS] + [METHOD_COLORS["human"]]
     assert len(set(colours)) == len(colours)
+
+
+def test_the_recipe_uses_bf16_only_where_the_hardware_computes_it(monkeypatch):
+    import torch
+
+    from bnnfer import inference
+
+    assert BUNDLE_TRAINING.precision == "auto"
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "native_bf16", lambda device: False)
+    assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is None  # fp32 there
+    monkeypatch.setattr(inference, "native_bf16", lambda device: True)
+    assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is torch.bfloat16
