@@ -162,13 +162,28 @@ def _run_jobs(jobs: Sequence[Job], out: Path, train: FerPlusSplit, valid: FerPlu
         fit(job.config, train, valid, _run_stem(out, job), resume=True)
 
 
-def _gpu_worker(rank: int, jobs: list[Job], out: Path, data: Any, splits: Any) -> None:
-    from .data import load_ferplus
+def _worker(
+    rank: int, jobs: list[Job], workers: int, out: Path, splits: Any, threads: int | None
+) -> None:
+    """One of ``workers`` processes: every ``workers``-th job from ``rank``, on GPU ``rank``
+    when the jobs name CUDA, else on the CPU with ``threads`` intra-op threads."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    mine = jobs[rank::workers]
+    if any(j.config.device in ("auto", "cuda") for j in mine) and torch.cuda.is_available():
+        mine = [replace(j, config=replace(j.config, device=f"cuda:{rank}")) for j in mine]
+    _run_jobs(mine, out, splits["train"], splits["valid"])
 
-    loaded = splits or load_ferplus(data, splits=["train", "valid"])
-    mine = [replace(j, config=replace(j.config, device=f"cuda:{rank}")) for j in jobs]
-    n = torch.cuda.device_count()
-    _run_jobs(mine[rank::n], out, loaded["train"], loaded["valid"])
+
+def cpu_workers(jobs: int, cores: int) -> tuple[int, int]:
+    """``(processes, threads each)`` for ``jobs`` networks on ``cores`` CPU cores: one process
+    per core up to one per job, the cores shared out. Small convolutions scale poorly over
+    threads, so on 2 cores two single-threaded trainings together beat one with two threads
+    (docs/results.md)."""
+    if jobs < 1 or cores < 1:
+        raise ValueError(f"need at least one job and one core, got {jobs} and {cores}")
+    processes = min(jobs, cores)
+    return processes, max(1, cores // processes)
 
 
 def train_all(
@@ -177,25 +192,36 @@ def train_all(
     valid: FerPlusSplit,
     base: TrainConfig = BUNDLE_TRAINING,
     only: Sequence[str] | None = None,
+    workers: int | None = 1,
 ) -> list[Job]:
-    """Train every unfinished job of the bundle into ``out/runs``; one process per GPU when
-    several are present (``torch.multiprocessing``), else one after the other here."""
+    """Train every unfinished job of the bundle into ``out/runs``. Several GPUs: one process
+    per GPU (``torch.multiprocessing``). Otherwise ``workers`` processes on the CPU, each
+    training its share of the jobs one after the other with the cores shared out (None: one
+    per core, `cpu_workers`); 1 trains them here, one after the other."""
     out = Path(out)
     jobs = [j for j in bundle_jobs(base) if only is None or j.name in only]
     if only is not None and len(jobs) != len(set(only)):
         known = [j.name for j in bundle_jobs(base)]
         raise ValueError(f"unknown job(s) in {list(only)}; known: {known}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    todo = [j for j in jobs if not job_finished(out, j)]
     gpus = torch.cuda.device_count() if base.device in ("auto", "cuda") else 0
     if gpus > 1:
+        processes, threads = min(gpus, len(todo)), None
+    elif gpus == 1 or not todo:
+        processes, threads = 1, None
+    else:
+        cores = torch.get_num_threads()
+        processes, threads = cpu_workers(len(todo), cores)
+        if workers is not None:
+            processes = min(workers, len(todo))
+            threads = max(1, cores // processes)
+    if processes > 1:
         import torch.multiprocessing as mp
 
-        todo = [j for j in jobs if not job_finished(out, j)]
-        mp.spawn(
-            _gpu_worker,
-            args=(todo, out, None, {"train": train, "valid": valid}),
-            nprocs=min(gpus, len(todo)) or 1,
-            join=True,
-        )
+        splits = {"train": train, "valid": valid}
+        mp.spawn(_worker, args=(todo, processes, out, splits, threads), nprocs=processes)
     else:
         _run_jobs(jobs, out, train, valid)
     return jobs

@@ -116,7 +116,9 @@ def _train_all(args: argparse.Namespace) -> int:
     overrides = {key: value for key, value in chosen.items() if value is not None}
     base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device, **overrides)
     splits = load_ferplus(args.data, splits=["train", "valid"])
-    bundle.train_all(args.out, splits["train"], splits["valid"], base=base, only=args.only)
+    bundle.train_all(
+        args.out, splits["train"], splits["valid"], base=base, only=args.only, workers=args.workers
+    )
     jobs = bundle.bundle_jobs(base)
     unfinished = [j.name for j in jobs if not bundle.job_finished(Path(args.out), j)]
     if unfinished:
@@ -313,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_all = commands.add_parser(
         "train-all",
         help="train (or continue training) every network of the bundled set, then assemble it",
-        description="Train the bundle's networks one after the other (one process per GPU when "
-        "several are present) into DIR/runs/, skipping finished ones and resuming an "
+        description="Train the bundle's networks (one process per GPU when several are present, "
+        "else one per CPU core) into DIR/runs/, skipping finished ones and resuming an "
         "interrupted one; when all are done, write the bundle (checkpoints, models.json, "
         "manifest.json) into DIR. Run it again to continue after a stop.",
     )
@@ -328,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="autocast precision (default: auto, bf16 where the hardware computes it, else fp32)",
     )
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
+    train_all.add_argument(
+        "--workers",
+        type=int,
+        help="training processes on a CPU, the cores shared out (default: one per core, at most "
+        "one per network: on 2 cores two single-threaded trainings outrun one with 2 threads)",
+    )
     train_all.add_argument(
         "--no-assemble", action="store_true", help="train only; do not write the bundle"
     )

@@ -15,6 +15,7 @@ from bnnfer.bundle import (
     ROWS,
     assemble_bundle,
     bundle_jobs,
+    cpu_workers,
     job_finished,
     load_bundle,
     read_registry,
@@ -160,3 +161,32 @@ def test_the_recipe_uses_bf16_only_where_the_hardware_computes_it(monkeypatch):
     assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is None  # fp32 there
     monkeypatch.setattr(inference, "native_bf16", lambda device: True)
     assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is torch.bfloat16
+
+
+def test_cpu_workers_share_the_cores_out():
+    assert cpu_workers(jobs=7, cores=2) == (2, 1)  # the 2-core case: two single-threaded runs
+    assert cpu_workers(jobs=7, cores=16) == (7, 2)
+    assert cpu_workers(jobs=3, cores=8) == (3, 2)
+    assert cpu_workers(jobs=1, cores=2) == (1, 2)
+    with pytest.raises(ValueError, match="at least one job and one core"):
+        cpu_workers(jobs=0, cores=2)
+
+
+def test_two_cpu_workers_train_every_job_once(tmp_path):
+    """Two processes split the jobs; each network is trained once, with the same config as
+    the one-process path, so a later train-all finds them all finished."""
+    from fakeferplus import write_folder_layout
+
+    root = tmp_path / "data"
+    write_folder_layout(root, {"train": 40, "valid": 24})
+    splits = load_ferplus(root, cache_dir=False)
+    out = tmp_path / "bundle"
+    base = replace(TINY_BASE, device="cpu", precision="fp32")
+    only = ["dropout", "member1", "member2"]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        train_all(out, splits["train"], splits["valid"], base=base, only=only, workers=0)
+    train_all(out, splits["train"], splits["valid"], base=base, only=only, workers=2)
+    jobs = [j for j in bundle_jobs(base) if j.name in only]
+    assert all(job_finished(out, job) for job in jobs)
+    trained = {p.stem for p in (out / "runs").glob("*.safetensors")}
+    assert trained == set(only)
