@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import textwrap
@@ -885,6 +886,47 @@ split), *cached* the best of the next runs.
 {table(["page", "first run", "cached", "errors"], rows)}"""
 
 
+def train_workers_section(doc: Doc) -> str:
+    layouts = doc["layouts"]
+    rows = [
+        [
+            name,
+            f"{layout['processes']} x {layout['threads_each']}",
+            " + ".join(rate(r) for r in layout["images_per_s_each"]),
+            rate(layout["images_per_s"]),
+        ]
+        for name, layout in layouts.items()
+    ]
+    bundle = doc["bundle"]
+    per_network = bundle["epochs"] * bundle["train_faces"]  # images one network trains on
+
+    def hours(layout: dict) -> float:
+        # each process trains its share of the networks one after the other, at its own rate
+        share = math.ceil(bundle["networks"] / layout["processes"])
+        each = layout["images_per_s"] / layout["processes"]
+        return share * per_network / each / 3600
+
+    one, per_core = layouts["one process"], layouts["one per core"]
+    bf16 = "yes" if doc["bf16_in_hardware"] else "no"
+    return f"""## Training on the CPU
+
+`benchmarks/train_workers.py` runs the real training loop (the bundle's network and recipe,
+augmentation on, {doc["precision"]}; bf16 in hardware: {bf16}) on synthetic faces, {doc["steps"]}
+steps of {doc["batch_size"]} in each process: one process with {doc["cores"]} threads, then
+{doc["cores"]} single-threaded processes started together. Small convolutions scale poorly
+over threads.
+
+{measured_on(doc, "train_workers.json")}
+
+{table(["layout", "processes x threads", "images/s per process", "images/s in all"], rows)}
+
+One single-threaded process per core trains **{times(doc["per_core_over_one"])}** as many images
+per second as one process with every thread, so `bnnfer train-all` runs one per core by default
+(`--workers` sets the number). At these rates the bundle's {bundle["networks"]} networks x
+{bundle["epochs"]} epochs over {bundle["train_faces"]:,} faces take about {hours(one):.1f} h in
+one process and **{hours(per_core):.1f} h** one per core (8 h asked for)."""
+
+
 def gpu_intro_section(doc: Doc) -> str:
     tf32 = (
         " cuDNN runs float32 convolutions in TF32 unless told otherwise (torch's default), so the "
@@ -1004,6 +1046,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The engine's settings (CPU)", ("engine_settings-cpu.json",), cpu_settings_section),
     ("A video end to end", ("video.json",), video_section),
     ("Dashboard render times", ("page_render.json",), page_render_section),
+    ("Training on the CPU", ("train_workers.json",), train_workers_section),
     ("On a GPU", ("mc_inference-cuda.json",), gpu_intro_section),
     (
         "Engine against the naive loop on the GPU",

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args.steps, args.child, args.precision, Path(args.out))
         return 0
 
-    from bnnfer.bundle import BUNDLE_TRAINING
-    from bnnfer.inference import resolve_precision
+    from bnnfer.bundle import BUNDLE_TRAINING, bundle_jobs
+    from bnnfer.inference import native_bf16, resolve_precision
 
     with tempfile.TemporaryDirectory() as tmp:
         layouts = {
@@ -91,14 +91,22 @@ def main(argv: list[str] | None = None) -> int:
             "one per core": run([1] * args.cores, args.steps, args.precision, Path(tmp)),
         }
     one, per_core = (layouts[k]["images_per_s"] for k in ("one process", "one per core"))
+    runs = json.loads((ROOT / "assets/models/dropout.json").read_text())["metadata"]["runs"]
     document = {
-        **bench.machine(),
+        "machine": bench.machine(),
+        "bf16_in_hardware": native_bf16(torch.device("cpu")),
         "cores": args.cores,
         "precision": resolve_precision(args.precision, torch.device("cpu")),
         "steps": args.steps,
         "batch_size": BUNDLE_TRAINING.batch_size,
         "layouts": layouts,
         "per_core_over_one": round(per_core / one, 3),
+        # what the bundle's training asks for, to turn the rates into hours
+        "bundle": {
+            "networks": len(bundle_jobs()),
+            "epochs": BUNDLE_TRAINING.epochs,
+            "train_faces": runs["dropout"]["train_faces"],
+        },
     }
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
     print(json.dumps(document, indent=1))

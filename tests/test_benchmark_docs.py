@@ -250,6 +250,30 @@ RESULTS = {
     "page_render.json": [
         {"page": "explore", "first_s": 0.6386, "cached_s": 0.0256, "errors": []},
     ],
+    "train_workers.json": {
+        "machine": {**CPU, "threads": 2},
+        "bf16_in_hardware": False,
+        "cores": 2,
+        "precision": "fp32",
+        "steps": 40,
+        "batch_size": 128,
+        "layouts": {
+            "one process": {
+                "processes": 1,
+                "threads_each": 2,
+                "images_per_s_each": [150.0],
+                "images_per_s": 150.0,
+            },
+            "one per core": {
+                "processes": 2,
+                "threads_each": 1,
+                "images_per_s_each": [100.0, 110.0],
+                "images_per_s": 210.0,
+            },
+        },
+        "per_core_over_one": 1.4,
+        "bundle": {"networks": 7, "epochs": 15, "train_faces": 28000},
+    },
     "video.json": {
         "machine": {**CPU, "cpus": 4},
         "bf16_in_hardware": False,
@@ -387,6 +411,11 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| fp32 | 64 | **1,500 (97%)** |",
         "passes of 64 rows (`bnnfer.engine.MAX_ROWS`) came within 3% of the fastest",
         "DropConnect runs looped for 1,024 images a batch",
+        # training on the CPU: the layouts, the ratio, and the hours they mean: one process
+        # 7 x 15 x 28,000 / 150 / 3600 = 5.4 h; per core ceil(7 / 2) x 15 x 28,000 / 105 / 3600
+        "| one per core | 2 x 1 | 100 + 110 | 210 |",
+        "trains **1.40x** as many images",
+        "take about 5.4 h in one process and **4.4 h** one per core",
         # the GPU
         "Measured on: Test GPU X1 (host: Host CPU, 16 threads), torch 9.9.9+cu",
         "**100 TFLOP/s in TF32**",
