@@ -60,8 +60,7 @@ BUNDLE_NETWORK = NetworkConfig(
     block_rate=0.1,
     head_rate=0.5,
 )
-# the recipe trains in bf16 autocast, which CPUs with AMX and GPUs compute in hardware; on a CPU
-# without bf16 instructions pass --precision fp32 (bf16 is emulated there, far slower)
+# the recipe the shipped networks were trained with (they ran in bf16 on an AMX CPU)
 BUNDLE_TRAINING = TrainConfig(
     network=BUNDLE_NETWORK,
     epochs=15,
