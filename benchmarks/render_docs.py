@@ -927,6 +927,50 @@ per second as one process with every thread, so `bnnfer train-all` runs one per 
 one process and **{hours(per_core):.1f} h** one per core (8 h asked for)."""
 
 
+def width_budget_section(doc: Doc) -> str:
+    budget = doc["budget"]
+    records = doc["records"]
+    precisions = [p for p in ("fp32", "bf16") if any(f"one_face_s_{p}" in r for r in records)]
+    base = next(r for r in records if r["multiplier"] == 1.0)
+    rows = []
+    for r in doc["records"]:
+        rows.append(
+            [
+                f"{r['multiplier']:g}x",
+                "-".join(str(w) for w in r["widths"]),
+                f"{r['parameters'] / 1e6:.2f}M",
+                f"{r['bundle_mb_fp16']:.0f} MB",
+                times(r["flops_per_face"] / base["flops_per_face"]),
+                *(secs(r[f"one_face_s_{p}"]) for p in precisions),
+            ]
+        )
+    header = ["width", "channels", "parameters", "bundle (fp16)", "multiply-adds"]
+    header += [f"one face, all rows ({p})" for p in precisions]
+
+    def widest(fits) -> str:
+        ok = [r for r in doc["records"] if fits(r)]
+        return f"{max(r['multiplier'] for r in ok):g}x" if ok else "none measured"
+
+    time_key = "one_face_s_bf16" if doc["bf16_in_hardware"] else "one_face_s_fp32"
+    time_budget = budget[time_key]
+    fits_time = widest(lambda r: r[time_key] <= time_budget)
+    fits_size = widest(lambda r: r["bundle_mb_fp16"] <= budget["bundle_mb"])
+    where = "with bf16 in hardware" if doc["bf16_in_hardware"] else "without bf16 in hardware"
+    return f"""## How wide the network may grow
+
+`benchmarks/width_budget.py` scales every stage and the head of the bundle's network, builds the
+seven rows from untrained networks of each shape (timing does not depend on the weights) and
+times one face through all of them at S = {doc["samples"]}; *multiply-adds* are per face,
+against today's width, and training time grows with them.
+
+{measured_on(doc, "width_budget.json")}
+
+{table(header, rows)}
+
+Widest within the one-face budget on this CPU ({where}, {secs(time_budget)}): **{fits_time}**;
+within the {budget["bundle_mb"]} MB bundle: **{fits_size}**."""
+
+
 def gpu_intro_section(doc: Doc) -> str:
     tf32 = (
         " cuDNN runs float32 convolutions in TF32 unless told otherwise (torch's default), so the "
@@ -1047,6 +1091,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("A video end to end", ("video.json",), video_section),
     ("Dashboard render times", ("page_render.json",), page_render_section),
     ("Training on the CPU", ("train_workers.json",), train_workers_section),
+    ("How wide the network may grow", ("width_budget.json",), width_budget_section),
     ("On a GPU", ("mc_inference-cuda.json",), gpu_intro_section),
     (
         "Engine against the naive loop on the GPU",

@@ -274,6 +274,41 @@ RESULTS = {
         "per_core_over_one": 1.4,
         "bundle": {"networks": 7, "epochs": 15, "train_faces": 28000},
     },
+    "width_budget.json": {
+        "machine": CPU,
+        "bf16_in_hardware": False,
+        "samples": 30,
+        "budget": {"one_face_s_fp32": 0.8, "one_face_s_bf16": 0.3, "bundle_mb": 40},
+        "records": [
+            {
+                "multiplier": 1.0,
+                "widths": [32, 64, 128, 256],
+                "head_width": 256,
+                "parameters": 1_240_000,
+                "bundle_mb_fp16": 22.3,
+                "flops_per_face": 1.0e8,
+                "one_face_s_fp32": 0.25,
+            },
+            {
+                "multiplier": 1.5,
+                "widths": [48, 96, 192, 384],
+                "head_width": 384,
+                "parameters": 2_780_000,
+                "bundle_mb_fp16": 50.0,
+                "flops_per_face": 2.25e8,
+                "one_face_s_fp32": 0.61,
+            },
+            {
+                "multiplier": 2.0,
+                "widths": [64, 128, 256, 512],
+                "head_width": 512,
+                "parameters": 4_900_000,
+                "bundle_mb_fp16": 88.2,
+                "flops_per_face": 4.0e8,
+                "one_face_s_fp32": 1.1,
+            },
+        ],
+    },
     "video.json": {
         "machine": {**CPU, "cpus": 4},
         "bf16_in_hardware": False,
@@ -416,6 +451,9 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| one per core | 2 x 1 | 100 + 110 | 210 |",
         "trains **1.40x** as many images",
         "take about 5.4 h in one process and **4.4 h** one per core",
+        # width: sizes, multiply-adds against today's, the widest within each budget
+        "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
+        "without bf16 in hardware, 0.80 s): **1.5x**; within the 40 MB bundle: **1x**.",
         # the GPU
         "Measured on: Test GPU X1 (host: Host CPU, 16 threads), torch 9.9.9+cu",
         "**100 TFLOP/s in TF32**",
