@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from bnnfer import build_method
+from bnnfer.allocator import keep_freed_memory
 from bnnfer.bundle import BUNDLE_NETWORK
 from bnnfer.inference import native_bf16
 from bnnfer.networks import FaceCNN, NetworkConfig
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/width_budget.json"))
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the CLI and the dashboard run (see bnnfer.allocator)
     bf16 = native_bf16(torch.device("cpu"))
     precisions = args.precision or (["fp32", "bf16"] if bf16 else ["fp32"])
 
