@@ -1,4 +1,5 @@
-"""Shared fixtures: a synthetic FER+ folder, an isolated cache, and the real data when present."""
+"""Shared fixtures: a synthetic FER+ folder, an isolated cache, the real data when present, the
+tiny bundle and the dashboard tests' environment."""
 
 from __future__ import annotations
 
@@ -77,3 +78,17 @@ def tiny_bundle(tmp_path_factory):
     train_all(out, splits["train"], splits["valid"], base=base)
     assemble_bundle(out, splits["valid"])
     return root, out, splits
+
+
+@pytest.fixture
+def app_env(tiny_bundle, monkeypatch, tmp_path):
+    """The environment every AppTest of the dashboard runs in (tests/app/): ``(data root,
+    bundle folder, splits)`` of the tiny bundle, the working directory at the repository root,
+    and no evaluation on disk, so each page computes what it shows."""
+    root, models, splits = tiny_bundle
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("BNNFER_MODELS", str(models))
+    monkeypatch.setenv("BNNFER_DATA", str(root))
+    monkeypatch.setenv("BNNFER_EVALUATION", str(tmp_path / "no-evaluation"))
+    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(tmp_path / "no-builtin-evaluation"))
+    return root, models, splits
