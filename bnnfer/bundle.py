@@ -174,14 +174,14 @@ def _worker(
     _run_jobs(mine, out, splits["train"], splits["valid"])
 
 
-def cpu_workers(jobs: int, cores: int) -> tuple[int, int]:
-    """``(processes, threads each)`` for ``jobs`` networks on ``cores`` CPU cores: one process
-    per core up to one per job, the cores shared out. Small convolutions scale poorly over
-    threads, so on 2 cores two single-threaded trainings together beat one with two threads
-    (docs/results.md)."""
+def cpu_workers(jobs: int, cores: int, requested: int | None = None) -> tuple[int, int]:
+    """``(processes, threads each)`` for ``jobs`` networks on ``cores`` CPU cores: ``requested``
+    processes, by default one per core, never more than one per job, the cores shared out.
+    Small convolutions scale poorly over threads, so on 2 cores two single-threaded trainings
+    together beat one with two threads (docs/results.md)."""
     if jobs < 1 or cores < 1:
         raise ValueError(f"need at least one job and one core, got {jobs} and {cores}")
-    processes = min(jobs, cores)
+    processes = min(jobs, cores if requested is None else requested)
     return processes, max(1, cores // processes)
 
 
@@ -211,11 +211,7 @@ def train_all(
     elif gpus == 1 or not todo:
         processes, threads = 1, None
     else:
-        cores = torch.get_num_threads()
-        processes, threads = cpu_workers(len(todo), cores)
-        if workers is not None:
-            processes = min(workers, len(todo))
-            threads = max(1, cores // processes)
+        processes, threads = cpu_workers(len(todo), torch.get_num_threads(), workers)
     if processes > 1:
         import torch.multiprocessing as mp
 

@@ -168,6 +168,8 @@ def test_cpu_workers_share_the_cores_out():
     assert cpu_workers(jobs=7, cores=16) == (7, 2)
     assert cpu_workers(jobs=3, cores=8) == (3, 2)
     assert cpu_workers(jobs=1, cores=2) == (1, 2)
+    assert cpu_workers(jobs=7, cores=2, requested=4) == (4, 1)  # asked for: more than cores
+    assert cpu_workers(jobs=3, cores=8, requested=1) == (1, 8)
     with pytest.raises(ValueError, match="at least one job and one core"):
         cpu_workers(jobs=0, cores=2)
 
