@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         **bench.machine(),
         "candidates": candidates,
     }
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    bench.write_json(args.out, document)
     print(f"wrote {args.out}")
     return 0
 

@@ -22,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
+import bench
 import numpy as np
 
 from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_boot": args.n_boot,
         "mixtures": mixtures,
     }
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    bench.write_json(args.out, document)
     print(f"wrote {args.out}")
     return 0
 

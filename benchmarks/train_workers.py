@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_faces": runs["dropout"]["train_faces"],
         },
     }
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    bench.write_json(args.out, document)
     print(json.dumps(document, indent=1))
     print(f"wrote {args.out}")
     return 0

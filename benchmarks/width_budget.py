@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget": {"one_face_s_fp32": 0.8, "one_face_s_bf16": 0.3, "bundle_mb": 40},
         "records": records,
     }
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    bench.write_json(args.out, document)
     print(f"wrote {args.out}")
     return 0
 
