@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import textwrap
@@ -898,13 +897,15 @@ def train_workers_section(doc: Doc) -> str:
         for name, layout in layouts.items()
     ]
     bundle = doc["bundle"]
-    per_network = bundle["epochs"] * bundle["train_faces"]  # images one network trains on
+    epochs = bundle["epochs"]  # each network's, in train-all's order
 
     def hours(layout: dict) -> float:
-        # each process trains its share of the networks one after the other, at its own rate
-        share = math.ceil(bundle["networks"] / layout["processes"])
-        each = layout["images_per_s"] / layout["processes"]
-        return share * per_network / each / 3600
+        # each process trains its share of the networks one after the other, at its own rate;
+        # the shares are train-all's (`bnnfer.bundle.share_jobs`, longest jobs first)
+        processes = layout["processes"]
+        busiest = max(processes_epochs(epochs, processes))
+        each = layout["images_per_s"] / processes
+        return busiest * bundle["train_faces"] / each / 3600
 
     one, per_core = layouts["one process"], layouts["one per core"]
     bf16 = "yes" if doc["bf16_in_hardware"] else "no"
@@ -922,9 +923,19 @@ over threads.
 
 One single-threaded process per core trains **{times(doc["per_core_over_one"])}** as many images
 per second as one process with every thread, so `bnnfer train-all` runs one per core by default
-(`--workers` sets the number). At these rates the bundle's {bundle["networks"]} networks x
-{bundle["epochs"]} epochs over {bundle["train_faces"]:,} faces take about {hours(one):.1f} h in
-one process and **{hours(per_core):.1f} h** one per core (8 h asked for)."""
+(`--workers` sets the number). At these rates the bundle's {len(epochs)} networks
+({" + ".join(map(str, epochs))} = {sum(epochs)} epochs over {bundle["train_faces"]:,} faces) take
+about {hours(one):.1f} h in one process and **{hours(per_core):.1f} h** one per core (8 h asked
+for)."""
+
+
+def processes_epochs(epochs: list[int], processes: int) -> list[int]:
+    """Epochs each of ``processes`` trains when train-all deals out networks of ``epochs``."""
+    from bnnfer.bundle import Job, share_jobs
+    from bnnfer.train import TrainConfig
+
+    jobs = [Job(str(i), TrainConfig(epochs=e)) for i, e in enumerate(epochs)]
+    return [sum(j.config.epochs for j in share) for share in share_jobs(jobs, processes)]
 
 
 def width_budget_section(doc: Doc) -> str:

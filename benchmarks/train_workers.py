@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_core_over_one": round(per_core / one, 3),
         # what the bundle's training asks for, to turn the rates into hours
         "bundle": {
-            "networks": len(bundle_jobs()),
-            "epochs": BUNDLE_TRAINING.epochs,
+            "epochs": [job.config.epochs for job in bundle_jobs()],  # each network's
             "train_faces": runs["dropout"]["train_faces"],
         },
     }

@@ -115,11 +115,19 @@ def _train_all(args: argparse.Namespace) -> int:
     chosen = {"precision": args.precision, "epochs": args.epochs}
     overrides = {key: value for key, value in chosen.items() if value is not None}
     base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device, **overrides)
+    # --epochs sets every network's; the recipe otherwise trains the soft one longer
+    soft_epochs = None if args.epochs is not None else bundle.SOFT_EPOCHS
     splits = load_ferplus(args.data, splits=["train", "valid"])
     bundle.train_all(
-        args.out, splits["train"], splits["valid"], base=base, only=args.only, workers=args.workers
+        args.out,
+        splits["train"],
+        splits["valid"],
+        base=base,
+        only=args.only,
+        workers=args.workers,
+        soft_epochs=soft_epochs,
     )
-    jobs = bundle.bundle_jobs(base)
+    jobs = bundle.bundle_jobs(base, soft_epochs)
     unfinished = [j.name for j in jobs if not bundle.job_finished(Path(args.out), j)]
     if unfinished:
         print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
@@ -322,7 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_all.add_argument("--out", required=True, help="bundle folder, e.g. assets/models")
     train_all.add_argument("--data", help=DATA_HELP)
-    train_all.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    train_all.add_argument(
+        "--epochs",
+        type=int,
+        help="every network's epochs (default: the recipe's, 15 and 24 for the soft one)",
+    )
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(
         "--precision",

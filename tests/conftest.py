@@ -75,7 +75,7 @@ def tiny_bundle(tmp_path_factory):
         augment=False,
         precision="fp32",
     )
-    train_all(out, splits["train"], splits["valid"], base=base)
+    train_all(out, splits["train"], splits["valid"], base=base, soft_epochs=None)
     assemble_bundle(out, splits["valid"])
     return root, out, splits
 

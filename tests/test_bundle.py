@@ -13,12 +13,14 @@ from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
 from bnnfer.bundle import (
     BUNDLE_TRAINING,
     ROWS,
+    SOFT_EPOCHS,
     assemble_bundle,
     bundle_jobs,
     cpu_workers,
     job_finished,
     load_bundle,
     read_registry,
+    share_jobs,
     train_all,
 )
 
@@ -39,10 +41,12 @@ def bundle(tmp_path_factory):
     write_folder_layout(root, {"train": 40, "valid": 24})
     splits = load_ferplus(root, cache_dir=False)
     out = tmp_path_factory.mktemp("bundle")
-    partial = train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=["dropout"])
+    partial = train_all(
+        out, splits["train"], splits["valid"], base=TINY_BASE, only=["dropout"], soft_epochs=None
+    )
     report_partial = assemble_bundle(out, splits["valid"])
     rows_partial = [r.key for r in read_registry(out)]
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, soft_epochs=None)
     report = assemble_bundle(out, splits["valid"])
     return out, splits, report, (partial, report_partial, rows_partial)
 
@@ -57,6 +61,14 @@ def test_jobs_cover_the_comparison():
     assert len(set(seeds)) == len(seeds)  # independently initialised networks
 
 
+def test_the_soft_network_trains_longer_unless_told_otherwise():
+    epochs = {job.name: job.config.epochs for job in bundle_jobs()}
+    assert epochs.pop("soft") == SOFT_EPOCHS == 24
+    assert set(epochs.values()) == {BUNDLE_TRAINING.epochs} == {15}
+    same = {job.config.epochs for job in bundle_jobs(TINY_BASE, soft_epochs=None)}
+    assert same == {TINY_BASE.epochs}
+
+
 def test_a_partial_bundle_serves_the_rows_it_can(bundle):
     _, _, _, (partial, report_partial, rows_partial) = bundle
     assert [j.name for j in partial] == ["dropout"]
@@ -66,9 +78,9 @@ def test_a_partial_bundle_serves_the_rows_it_can(bundle):
 
 def test_train_all_skips_finished_jobs(bundle, capsys):
     out, splits, _, _ = bundle
-    assert all(job_finished(out, job) for job in bundle_jobs(TINY_BASE))
+    assert all(job_finished(out, job) for job in bundle_jobs(TINY_BASE, soft_epochs=None))
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, soft_epochs=None)
     after = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
     assert before == after
     assert "finished earlier, skipped" in capsys.readouterr().out
@@ -172,6 +184,19 @@ def test_cpu_workers_share_the_cores_out():
     assert cpu_workers(jobs=3, cores=8, requested=1) == (1, 8)
     with pytest.raises(ValueError, match="at least one job and one core"):
         cpu_workers(jobs=0, cores=2)
+
+
+def test_jobs_are_dealt_out_by_epochs():
+    shares = share_jobs(bundle_jobs(), 2)
+    names = [[job.name for job in share] for share in shares]
+    # 24 + 15 + 15 against 4 x 15: the busier process has 60 epochs, where dealing the seven
+    # jobs in turn would give one 24 + 3 x 15 = 69
+    assert sorted(sum(j.config.epochs for j in share) for share in shares) == [54, 60]
+    assert sorted(n for share in names for n in share) == sorted(job.name for job in bundle_jobs())
+    assert all(n == [j.name for j in bundle_jobs() if j.name in n] for n in names)  # in order
+    assert [len(share) for share in share_jobs(bundle_jobs()[:1], 3)] == [1, 0, 0]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        share_jobs(bundle_jobs(), 0)
 
 
 def test_two_cpu_workers_train_every_job_once(tmp_path):
