@@ -2,7 +2,8 @@
 the levers toward sharper networks (longer training, other targets, widths, seeds).
 
 A candidate is a checkpoint stem trained with ``bnnfer train`` (``STEM.safetensors``,
-``STEM.json`` with its training history). Each is scored as the rows its
+``STEM.json`` with its training history), or stems joined by ``+``: an ensemble of their
+networks, which serves the ``ensemble`` row only. Each is scored as the rows its
 checkpoint serves (``classical`` is the deterministic pass, ``mc_dropout`` / ``mc_dropconnect``
 S samples over the layers it was trained to drop, ``ensemble`` its members), and compared, face
 by face, with the bundled row named by ``--against``, whose samples come from the shipped
@@ -17,6 +18,8 @@ checkpoint's training history, to show whether it was still rising. Writes
 
     python benchmarks/candidates.py --data ../shared/data/ferplus \\
         --candidate runs/longer/soft_e24 --against classical_soft mc_dropout_soft
+    python benchmarks/candidates.py --data ../shared/data/ferplus --against ensemble \\
+        --candidate runs/longer/soft_e24+runs/longer/soft_e24_s301 --out OTHER.json
 """
 
 from __future__ import annotations
@@ -87,10 +90,35 @@ def epochs(document: dict) -> list[dict[str, float]]:
     ]
 
 
+def load_candidate(spec: str) -> tuple[str, list, dict]:
+    """``(name, networks, checkpoint document)`` of a candidate: one checkpoint stem, or stems
+    joined by ``+``, whose networks (one config) form an ensemble serving ``ensemble`` only;
+    its document lists each part's training config and seconds."""
+    stems = spec.split("+")
+    loaded = [load_networks(stem) for stem in stems]
+    if len(stems) == 1:
+        nets, document = loaded[0]
+        return Path(spec).name, nets, document
+    nets = [net for part, _ in loaded for net in part]
+    if any(net.config != nets[0].config for net in nets):
+        raise SystemExit(f"{spec}: the networks of an ensemble must share one architecture")
+    parts = [document.get("metadata", {}) for _, document in loaded]
+    document = {
+        "methods": ["ensemble"],
+        "metadata": {
+            "train": [part.get("train") for part in parts],
+            "training_seconds": sum(part.get("training_seconds") or 0 for part in parts),
+        },
+    }
+    return "+".join(Path(stem).name for stem in stems), nets, document
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="FER+ folder")
-    parser.add_argument("--candidate", nargs="+", required=True, help="checkpoint stems")
+    parser.add_argument(
+        "--candidate", nargs="+", required=True, help="checkpoint stems (A+B: an ensemble)"
+    )
     parser.add_argument(
         "--against", nargs="+", required=True, choices=sorted(ROW_METHOD), help="bundled rows"
     )
@@ -101,13 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # every candidate must serve every row asked for: checked before any face is read
-    loaded = {Path(stem): load_networks(stem) for stem in args.candidate}
-    for stem, (_, document) in loaded.items():
+    loaded = {spec: load_candidate(spec) for spec in args.candidate}
+    for spec, (_, _, document) in loaded.items():
         for row in args.against:
             if ROW_METHOD[row] not in document["methods"]:
-                raise SystemExit(
-                    f"{stem}.json does not serve {ROW_METHOD[row]} (bundled row {row})"
-                )
+                raise SystemExit(f"{spec} does not serve {ROW_METHOD[row]} (bundled row {row})")
     meta, shipped = read_predictions(args.evaluation)
     split = load_ferplus(args.data, splits=["valid"])["valid"]
     if list(shipped["names"]) != list(split.names):
@@ -115,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.evaluation} was computed on other faces than {args.data}'s Valid split"
         )
     candidates = {}
-    for stem, (nets, document) in loaded.items():
+    for name, nets, document in loaded.values():
         rows = {}
         for row in args.against:
             method = ROW_METHOD[row]
@@ -134,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                 **row_scores(samples.mean(0), split.votes, reference, args.n_boot),
                 "seconds": round(time.perf_counter() - started, 1),
             }
-            print(stem.name, row, json.dumps(rows[row]), flush=True)
+            print(name, row, json.dumps(rows[row]), flush=True)
         metadata = document.get("metadata", {})
-        candidates[stem.name] = {
+        candidates[name] = {
             "train": metadata.get("train"),
             "training_seconds": metadata.get("training_seconds"),
             "epochs": epochs(document),

@@ -103,3 +103,42 @@ def test_the_script_refuses_a_row_the_checkpoint_cannot_serve(tiny_bundle, tmp_p
     argv = ["--data", str(root), "--candidate", str(models / "soft"), "--against", "ensemble"]
     with pytest.raises(SystemExit, match="does not serve ensemble"):
         candidates.main([*argv, "--out", str(tmp_path / "c.json")])
+
+
+def test_stems_joined_by_plus_are_scored_as_one_ensemble(tiny_bundle, tmp_path):
+    root, models, splits = tiny_bundle
+    valid = splits["valid"]
+    stems = [models / "runs" / "dropout", models / "runs" / "member1"]
+    nets = [net for stem in stems for net in load_networks(stem)[0]]
+    own = mc_predict(build_method("ensemble", nets).eval(), valid.images, precision="fp32")
+    predictions = tmp_path / "predictions-valid.npz"
+    np.savez(
+        predictions,
+        meta=json.dumps({"split": "valid", "models_digest": "tiny"}),
+        names=valid.names,
+        votes=valid.votes,
+        **{"ensemble.samples": own.numpy()},
+    )
+    out = tmp_path / "candidates.json"
+    spec = "+".join(str(stem) for stem in stems)
+    argv = ["--data", str(root), "--candidate", spec, "--evaluation", str(predictions)]
+    argv += ["--against", "ensemble", "--n-boot", "20", "--out", str(out)]
+    assert candidates.main(argv) == 0
+    entry = json.loads(out.read_text())["candidates"]["dropout+member1"]
+    assert [t["seed"] for t in entry["train"]] == [0, 1]  # each part's training config
+    assert entry["rows"]["ensemble"]["accuracy_minus_bundled"] == [0.0, 0.0, 0.0]
+    with pytest.raises(SystemExit, match="does not serve classical"):
+        candidates.main([*argv[:4], "--against", "classical_soft", "--out", str(out)])
+
+
+def test_an_ensemble_of_two_architectures_is_refused(tiny_bundle, tmp_path):
+    from bnnfer import NetworkConfig
+    from bnnfer.checkpoints import save_checkpoint
+    from bnnfer.networks import FaceCNN
+
+    _, models, _ = tiny_bundle
+    other = tmp_path / "wider"
+    network = FaceCNN(NetworkConfig(widths=(6, 8), convs_per_stage=1, head_width=8))
+    save_checkpoint(other, [network], ["classical", "mc_dropout"])
+    with pytest.raises(SystemExit, match="must share one architecture"):
+        candidates.load_candidate(f"{models / 'runs' / 'dropout'}+{other}")
