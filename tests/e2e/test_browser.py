@@ -1,7 +1,7 @@
 """End to end: `streamlit run app.py` on a free localhost port, driven in Debian's Chromium by
-Playwright. Every page is visited, a real face photo is uploaded, and a screenshot of each page
-is saved (under $BNNFER_SCREENSHOTS, else the test's tmp folder), with the FER faces painted
-over so that no FER pixels end up in the repository.
+Playwright. Every page is visited, a real face photo is uploaded, a bundled clip is charted,
+and a screenshot of each page is saved (under $BNNFER_SCREENSHOTS, else the test's tmp folder),
+with the FER faces painted over so that no FER pixels end up in the repository.
 
 By default the app runs on the tiny test bundle and synthetic FER+ folder; with
 BNNFER_E2E_REAL=1 it runs on the bundled models and the real FER+ data (how the README's
@@ -34,6 +34,7 @@ PAGES = [
     ("calibration", "calibration"),
     ("uncertainty", "uncertainty"),
     ("photo", "photo"),
+    ("video", "video"),
 ]
 
 pytestmark = pytest.mark.e2e
@@ -177,7 +178,7 @@ def test_without_data_every_page_shows_the_builtin_evaluation(server_without_dat
         browser.close()
 
 
-def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
+def test_every_page_a_photo_and_a_clip_in_chromium(server, tmp_path):
     url, chromium = server
     expect.set_options(timeout=180_000)  # the first page load runs the models
     shots = Path(os.environ.get("BNNFER_SCREENSHOTS", tmp_path / "screenshots"))
@@ -191,10 +192,12 @@ def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
         for path, name in PAGES:
             page.goto(f"{url}/{path}")
             _settle(page)
-            if name != "photo":
+            if name not in ("photo", "video"):  # those two chart what is given them
                 expect(
                     page.locator(".js-plotly-plot, [data-testid='stDataFrame']").first
                 ).to_be_visible()
+            if name == "overview":  # the forest plot can come after the table
+                expect(page.locator(".js-plotly-plot").first).to_be_visible()
             if name == "photo":
                 page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(
                     str(photo)
@@ -202,10 +205,15 @@ def test_every_page_and_a_photo_upload_in_chromium(server, tmp_path):
                 expect(page.get_by_text("1 face(s) found")).to_be_visible()
                 expect(page.locator(".js-plotly-plot").first).to_be_visible()
                 expect(page.get_by_text("Face 1:")).to_be_visible()
+            if name == "video":
+                page.get_by_text("astronaut-crossing.mp4").first.click()  # a bundled example
+                expect(page.get_by_text("track(s)").first).to_be_visible()
+                expect(page.locator(".js-plotly-plot").first).to_be_visible()
             page.wait_for_timeout(1500)  # let charts finish drawing before the screenshot
             # FER faces are painted over: the screenshots go into the repository, and nothing
-            # holding FER pixels may (the photo page shows the public-domain astronaut)
-            faces = [] if name == "photo" else [page.locator("[data-testid='stImage'] img")]
+            # holding FER pixels may (the photo and video pages show the public-domain astronaut)
+            own = name in ("photo", "video")
+            faces = [] if own else [page.locator("[data-testid='stImage'] img")]
             page.screenshot(
                 path=str(shots / f"{name}.png"), full_page=True, mask=faces, mask_color="#b0b0b0"
             )
