@@ -186,6 +186,22 @@ def test_claim_verdicts_read_the_paired_interval_first():
     assert claims[1]["verdict"].startswith("holds")
 
 
+def test_claim_1_names_the_controls_that_are_closer_too():
+    classical = _row("classical", (0.085, 0.081, 0.088), 0.02, 0.11, (np.nan,) * 3)
+    ensemble = _row("ensemble", (0.080, 0.077, 0.083), 0.01, 0.10, (-0.005, -0.006, -0.004))
+    soft = _row("classical_soft", (0.079, 0.076, 0.081), 0.10, 0.01, (-0.006, -0.008, -0.004))
+    tied = _row("classical_ts", (0.084, 0.081, 0.087), 0.02, 0.10, (-0.0003, -0.001, 0.0004))
+    table = _table([classical, ensemble, soft, tied])
+    verdict = views.paper_claims(table)[0]["verdict"]
+    assert verdict == (
+        "holds: every Bayesian method is closer to the votes (JSD, paired intervals); "
+        "closer too without Bayesian inference: classical_soft"
+    )
+    # a tied control is not named; neither is one when none is closer
+    alone = views.paper_claims(_table([classical, ensemble, tied]))[0]["verdict"]
+    assert "without Bayesian" not in alone
+
+
 def test_claim_verdicts_fall_back_to_the_marginal_intervals():
     classical = _row("classical", (0.085, 0.081, 0.088), 0.02, 0.11)
     apart = _row("ensemble", (0.070, 0.067, 0.073), 0.03, 0.12)
