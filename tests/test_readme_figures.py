@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from bnnfer.evaluate import format_interval
+
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATION = json.loads((ROOT / "assets/evaluation/metrics.json").read_text())
 
 
 def interval(cell: dict, digits: int = 3, signed: bool = False) -> str:
-    """``0.814 [0.802, 0.827]``, or ``+0.0004 [-0.0002, +0.0009]`` when signed."""
-    sign = "+" if signed else ""
-    value, low, high = (format(cell[k], f"{sign}.{digits}f") for k in ("value", "low", "high"))
-    return f"{value} [{low}, {high}]"
+    """A metrics.json cell as the tables write it (`format_interval`)."""
+    return format_interval(cell["value"], cell["low"], cell["high"], digits, signed)
 
 
 def readme_row(key: str) -> list[str]:
