@@ -75,18 +75,24 @@ def test_epochs_reads_the_first_networks_valid_curve():
     assert candidates.epochs({}) == []
 
 
-def test_the_script_scores_a_candidate_against_its_own_predictions(tiny_bundle, tmp_path):
-    root, models, splits = tiny_bundle
-    valid = splits["valid"]
-    nets, _ = load_networks(models / "soft")
-    own = mc_predict(build_method("classical", nets).eval(), valid.images, precision="fp32")
-    predictions = tmp_path / "predictions-valid.npz"
+def _own_predictions(path: Path, valid, row: str, method: str, nets: list) -> Path:
+    """A predictions file at ``path`` holding ``nets``' own samples as the bundled ``row``."""
+    own = mc_predict(build_method(method, nets).eval(), valid.images, precision="fp32")
     np.savez(
-        predictions,
+        path,
         meta=json.dumps({"split": "valid", "models_digest": "tiny"}),
         names=valid.names,
         votes=valid.votes,
-        **{"classical_soft.samples": own.numpy()},
+        **{f"{row}.samples": own.numpy()},
+    )
+    return path
+
+
+def test_the_script_scores_a_candidate_against_its_own_predictions(tiny_bundle, tmp_path):
+    root, models, splits = tiny_bundle
+    nets, _ = load_networks(models / "soft")
+    predictions = _own_predictions(
+        tmp_path / "predictions-valid.npz", splits["valid"], "classical_soft", "classical", nets
     )
     out = tmp_path / "candidates.json"
     argv = ["--data", str(root), "--candidate", str(models / "soft"), "--evaluation"]
@@ -107,17 +113,10 @@ def test_the_script_refuses_a_row_the_checkpoint_cannot_serve(tiny_bundle, tmp_p
 
 def test_stems_joined_by_plus_are_scored_as_one_ensemble(tiny_bundle, tmp_path):
     root, models, splits = tiny_bundle
-    valid = splits["valid"]
     stems = [models / "runs" / "dropout", models / "runs" / "member1"]
     nets = [net for stem in stems for net in load_networks(stem)[0]]
-    own = mc_predict(build_method("ensemble", nets).eval(), valid.images, precision="fp32")
-    predictions = tmp_path / "predictions-valid.npz"
-    np.savez(
-        predictions,
-        meta=json.dumps({"split": "valid", "models_digest": "tiny"}),
-        names=valid.names,
-        votes=valid.votes,
-        **{"ensemble.samples": own.numpy()},
+    predictions = _own_predictions(
+        tmp_path / "predictions-valid.npz", splits["valid"], "ensemble", "ensemble", nets
     )
     out = tmp_path / "candidates.json"
     spec = "+".join(str(stem) for stem in stems)
