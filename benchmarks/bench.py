@@ -403,7 +403,11 @@ def end_to_end(
 
     one_face()
     median = float(np.median([one_face() for _ in range(repeats)]))
-    result: dict[str, Any] = {"precision": precision, "one_face_all_methods_s": median}
+    result: dict[str, Any] = {
+        "precision": precision,
+        "rows": list(methods),
+        "one_face_all_methods_s": median,
+    }
     if split is not None and models_folder is not None:
         with tempfile.TemporaryDirectory() as cache:
             for key in ("split_all_methods_s", "split_from_cache_s"):

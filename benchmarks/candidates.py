@@ -49,6 +49,7 @@ ROW_METHOD = {
     "mc_dropout_soft": "mc_dropout",
     "mc_dropconnect": "mc_dropconnect",
     "ensemble": "ensemble",
+    "ensemble_soft": "ensemble",
 }
 
 

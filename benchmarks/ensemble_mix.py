@@ -5,7 +5,9 @@ network was trained on the vote distribution (soft targets) and is more accurate
 member. It serves two rows, ``classical_soft`` (its deterministic pass) and ``mc_dropout_soft``
 (its MC samples); the mixtures take it once, by its deterministic pass as the ensemble takes
 its members, so that one network never counts twice. Averaging it with the members measures,
-without training anything, what a soft-trained member would add to an ensemble.
+without training anything, what a soft-trained member would add to an ensemble. The bundle's
+soft-trained ensemble (``ensemble_soft``, its first member that same network) is mixed the same
+way, member by member; a mixture whose rows the predictions file lacks is skipped.
 
 Reads the shipped evaluation (`assets/evaluation/predictions-valid.npz`: the votes and every
 row's samples, float16), so it needs no dataset. Per mixture of networks (each network's
@@ -25,18 +27,22 @@ from pathlib import Path
 import bench
 import numpy as np
 
+from bnnfer.bundle import ROWS
 from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
 from bnnfer.evaluate import read_predictions
 from bnnfer.metrics import accuracy, bootstrap_ci, js_divergence
 
 ROOT = Path(__file__).resolve().parents[1]
-# mixture -> the networks it averages: "ensemble" stands for its members, an MC row for its
-# predictive mean over its S samples
+# mixture -> the networks it averages: an ensemble row stands for its members, an MC row for
+# its predictive mean over its S samples
 MIXTURES = {
     "ensemble (5 plurality-trained members)": ["ensemble"],
     "soft-trained network (1)": ["classical_soft"],
     "ensemble + soft-trained network (6)": ["ensemble", "classical_soft"],
+    "soft-trained ensemble (3)": ["ensemble_soft"],
+    "ensemble + soft-trained ensemble (8)": ["ensemble", "ensemble_soft"],
 }
+ENSEMBLE_ROWS = {row.key for row in ROWS if row.method == "ensemble"}
 
 
 def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
@@ -45,7 +51,7 @@ def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
     means = []
     for row in rows:
         samples = arrays[f"{row}.samples"].astype(np.float32)  # (S, N, C)
-        means.extend(samples if row == "ensemble" else samples.mean(0, keepdims=True))
+        means.extend(samples if row in ENSEMBLE_ROWS else samples.mean(0, keepdims=True))
     return np.stack(means)
 
 
@@ -80,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     reference = None
     mixtures = {}
     for name, rows in MIXTURES.items():
+        if not all(f"{row}.samples" in arrays for row in rows):
+            print(f"{name}: skipped, {Path(args.predictions).name} lacks its rows", flush=True)
+            continue
         members = networks(arrays, rows)
         mean = members.mean(0)  # (N, C)
         correct = mean[majority].argmax(1) == majority_labels[majority]

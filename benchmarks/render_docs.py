@@ -34,6 +34,7 @@ METHODS = {
     "mc_dropout": "MC-Dropout",
     "mc_dropconnect": "MC-DropConnect",
     "mc_dropout_soft": "MC-Dropout, soft-trained",
+    "ensemble_soft": "Ensemble, soft-trained",
 }
 PLACEMENTS = {"all": "every block", "last": "last block + head", "head": "head only"}
 # The engine's targets: goals set for it, not measurements; the page says whether each is met.
@@ -636,9 +637,10 @@ def end_to_end_section(doc: Doc) -> str:
         )
         lines.append(f"* {label}, under {limit:g} s: **{each}**.")
     auto = "bf16" if "bf16" in doc["precisions"] else "float32"
+    rows = len(doc["end_to_end"][0]["rows"])
     return f"""### End to end
 
-All seven rows of the comparison, S = {S_TARGETS}. *One face*: the median of repeated runs after
+All {rows} rows of the comparison, S = {S_TARGETS}. *One face*: the median of repeated runs after
 a warm-up, face detection excluded. *Whole Valid split*: timed the way the dashboard gets it
 (`store.get_predictions` into an empty cache, with per-batch progress for its progress bar);
 *again*: the same call, served from the cache. Loading Valid from bnnfer's cache took
@@ -970,9 +972,9 @@ def width_budget_section(doc: Doc) -> str:
     return f"""## How wide the network may grow
 
 `benchmarks/width_budget.py` scales every stage and the head of the bundle's network, builds the
-seven rows from untrained networks of each shape (timing does not depend on the weights) and
-times one face through all of them at S = {doc["samples"]}; *multiply-adds* are per face,
-against today's width, and training time grows with them.
+{len(doc["rows"])} rows from untrained networks of each shape (timing does not depend on the
+weights) and times one face through all of them at S = {doc["samples"]}; *multiply-adds* are per
+face, against today's width, and training time grows with them.
 
 {measured_on(doc, "width_budget.json")}
 
@@ -1068,9 +1070,10 @@ are small, far from a large matrix product."""
 
 
 def gpu_end_to_end_section(doc: Doc) -> str:
+    rows = len(doc["end_to_end"][0]["rows"])
     return f"""### End to end on the GPU
 
-All seven rows, S = {S_TARGETS}, timed as on the CPU, through the dashboard's store.
+All {rows} rows, S = {S_TARGETS}, timed as on the CPU, through the dashboard's store.
 
 {measured_on(doc, "mc_inference-cuda.json")}
 

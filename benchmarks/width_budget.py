@@ -2,14 +2,15 @@
 
 Wider stages are one lever toward sharper networks; they cost inference time, bundle size and
 training time. Per width multiplier (every stage's channels and the head scaled, rounded to a
-multiple of 8), this builds the seven rows of the comparison from untrained networks of that
+multiple of 8), this builds the eight rows of the comparison from untrained networks of that
 shape (timing does not depend on the weights) and measures:
 
 * one face through every row at S = 30, the median of repeated runs (`bench.end_to_end`), in
   each precision asked for; the budget is 0.3 s on a CPU with bf16 in hardware and 0.8 s on a
   2-core CPU without;
-* parameters, and the bundle's size in float16 (the files hold 9 networks: dropout,
-  its temperature-scaled copy, DropConnect, 5 ensemble members, soft-trained); budget 40 MB;
+* parameters, and the bundle's size in float16 (the files hold 12 networks: dropout,
+  its temperature-scaled copy, DropConnect, 5 ensemble members, the soft-trained network and
+  the 3 of the soft-trained ensemble); budget 40 MB;
 * multiply-adds per face (`bench.layer_flops`), which training time scales with.
 
 Writes ``benchmarks/results/width_budget.json``:
@@ -35,8 +36,9 @@ from bnnfer.inference import native_bf16
 from bnnfer.networks import FaceCNN, NetworkConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-# network copies in the bundle's files (dropout.safetensors and dropout_ts.safetensors are two)
-NETWORKS_IN_FILES = 9
+# network copies in the bundle's files (dropout.safetensors and dropout_ts.safetensors are two,
+# soft.safetensors and the soft ensemble's first member two more)
+NETWORKS_IN_FILES = 12
 
 
 def scaled(config: NetworkConfig, multiplier: float) -> NetworkConfig:
@@ -56,7 +58,7 @@ def scaled(config: NetworkConfig, multiplier: float) -> NetworkConfig:
 
 
 def rows(config: NetworkConfig, samples: int) -> dict:
-    """The comparison's seven rows, untrained, each on its own networks as in the bundle."""
+    """The comparison's eight rows, untrained, each on its own networks as in the bundle."""
     torch.manual_seed(0)
 
     def net(stochastic: str = "dropout") -> FaceCNN:
@@ -64,6 +66,7 @@ def rows(config: NetworkConfig, samples: int) -> dict:
 
     dropout, dropconnect, soft = net(), net("dropconnect"), net()
     members = [dropout, *(net() for _ in range(4))]
+    soft_members = [soft, net(), net()]
     return {
         "classical": build_method("classical", [dropout]),
         "classical_ts": build_method("classical", [dropout], temperature=1.5),
@@ -72,6 +75,7 @@ def rows(config: NetworkConfig, samples: int) -> dict:
         "ensemble": build_method("ensemble", members),
         "classical_soft": build_method("classical", [soft]),
         "mc_dropout_soft": build_method("mc_dropout", [soft], samples=samples),
+        "ensemble_soft": build_method("ensemble", soft_members),
     }
 
 
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": bench.machine(),
         "bf16_in_hardware": bf16,
         "samples": args.samples,
+        "rows": list(rows(scaled(BUNDLE_NETWORK, 1.0), args.samples)),
         "budget": {"one_face_s_fp32": 0.8, "one_face_s_bf16": 0.3, "bundle_mb": 40},
         "records": records,
     }

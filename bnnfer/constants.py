@@ -53,4 +53,5 @@ METHOD_COLORS: dict[str, str] = {
     "mc_dropconnect": "#2ca02c",
     "ensemble": "#d62728",
     "mc_dropout_soft": "#8c564b",
+    "ensemble_soft": "#e377c2",
 }

@@ -101,6 +101,7 @@ RESULTS = {
         "end_to_end": [
             {
                 "precision": "fp32",
+                "rows": ["classical", "mc_dropout", "ensemble"],
                 "one_face_all_methods_s": 0.25,
                 "split_all_methods_s": 150.0,
                 "split_from_cache_s": 0.0123,
@@ -152,6 +153,7 @@ RESULTS = {
         "end_to_end": [
             {
                 "precision": "fp32",
+                "rows": ["classical", "mc_dropout"],
                 "one_face_all_methods_s": 0.0287,
                 "split_all_methods_s": 1.69,
                 "split_from_cache_s": 0.076,
@@ -278,6 +280,7 @@ RESULTS = {
         "machine": CPU,
         "bf16_in_hardware": False,
         "samples": 30,
+        "rows": ["classical", "mc_dropout", "mc_dropconnect", "ensemble"],
         "budget": {"one_face_s_fp32": 0.8, "one_face_s_bf16": 0.3, "bundle_mb": 40},
         "records": [
             {
@@ -415,6 +418,7 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| MC-Dropout | head only | fp32 | 500 | 15.2x | 29.5x | 0.812 | 0.0876 | 0.778 |",
         "head only, 5x the naive loop: **met in fp32 (15.2x)**",
         # end to end and compile
+        "All 3 rows of the comparison, S = 30.",  # as many rows as the run timed
         "| fp32 | 0.25 s | 150 s | 12 ms |",
         "under 120 s: **not met in fp32 (150 s)**",
         "took 0.50 s",
@@ -454,6 +458,7 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "(15 + 15 + 24 + 15 + 15 + 15 + 15 = 114 epochs over 28,000 faces)",
         "about 5.9 h in one process and **4.4 h** one per core",
         # width: sizes, multiply-adds against today's, the widest within each budget
+        "builds the 4 rows from untrained networks",
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
         "without bf16 in hardware, 0.80 s): **1.5x**; within the 40 MB bundle: **1x**.",
         # the GPU
@@ -465,6 +470,7 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "at 64 faces MC-DropConnect met (2.25x fp32); "
         "at 1,024 faces MC-Dropout not met (1.10x fp32)",
         "Share of the matmul peak: 20-70%, so the 50% target is **not met**",
+        "All 2 rows, S = 30, timed as on the CPU",
         "| fp32 | 29 ms | 1.7 s | 76 ms |",
         "| **285,825 (100%)** |",
         "| MC-Dropout, soft-trained | 1,024 | 30 | 81 s | 52 ms | 49 ms | 1.07x | yes |",

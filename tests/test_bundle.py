@@ -1,5 +1,5 @@
 """bnnfer.bundle: train-all trains each job once (skipping finished ones), assembling writes the
-seven comparison rows with a manifest, and loading verifies checksums. The temperature fit
+eight comparison rows with a manifest, and loading verifies checksums. The temperature fit
 itself is tested in test_calibration.py."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
 from bnnfer.bundle import (
     BUNDLE_TRAINING,
     ROWS,
+    SOFT_ENSEMBLE_SIZE,
     SOFT_EPOCHS,
     assemble_bundle,
     bundle_jobs,
@@ -54,16 +55,19 @@ def bundle(tmp_path_factory):
 def test_jobs_cover_the_comparison():
     names = [job.name for job in bundle_jobs()]
     assert names[:3] == ["dropout", "dropconnect", "soft"]
-    assert len(names) == 7 and len(set(names)) == 7
+    assert len(names) == 9 and len(set(names)) == 9
     targets = {job.name: job.config.target for job in bundle_jobs()}
     assert targets["soft"] == "soft" and targets["dropout"] == "majority"
+    soft = [name for name, target in targets.items() if target == "soft"]
+    assert soft == ["soft", "soft_member1", "soft_member2"] and SOFT_ENSEMBLE_SIZE == 3
     seeds = [job.config.seed for job in bundle_jobs()]
     assert len(set(seeds)) == len(seeds)  # independently initialised networks
 
 
 def test_the_soft_network_trains_longer_unless_told_otherwise():
     epochs = {job.name: job.config.epochs for job in bundle_jobs()}
-    assert epochs.pop("soft") == SOFT_EPOCHS == 24
+    assert [epochs.pop(n) for n in ("soft", "soft_member1", "soft_member2")] == [24] * 3
+    assert SOFT_EPOCHS == 24
     assert set(epochs.values()) == {BUNDLE_TRAINING.epochs} == {15}
     same = {job.config.epochs for job in bundle_jobs(TINY_BASE, soft_epochs=None)}
     assert same == {TINY_BASE.epochs}
@@ -136,20 +140,37 @@ def test_a_changed_weight_file_is_refused(bundle, tmp_path):
 
 
 def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
-    """With 3 of the 5 members trained, the bundle holds a 3-member ensemble, labelled so."""
+    """With 3 of the 5 members trained, the bundle holds a 3-member ensemble, labelled so; with
+    2 of the 3 soft-trained ones, a 2-member soft ensemble; with 1, none."""
     from fakeferplus import write_folder_layout
 
     root = tmp_path / "data"
     write_folder_layout(root, {"train": 40, "valid": 24})
     splits = load_ferplus(root, cache_dir=False)
     out = tmp_path / "bundle"
-    only = ["dropout", "member1", "member2"]
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=only)
+    only = ["dropout", "member1", "member2", "soft"]
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=only, soft_epochs=None)
     report = assemble_bundle(out, splits["valid"])
-    assert report["ensemble_members"] == only
+    assert report["ensemble_members"] == only[:3]
+    assert report["soft_ensemble_members"] == [] and "soft_member1" in report["missing"]
     rows = {row.key: row for row in read_registry(out)}
-    assert rows["ensemble"].label == "Ensemble (3)"
+    assert rows["ensemble"].label == "Ensemble (3)" and "ensemble_soft" not in rows
     assert load_bundle(out, rows=["ensemble"])["ensemble"].default_samples == 3
+
+    train_all(
+        out,
+        splits["train"],
+        splits["valid"],
+        base=TINY_BASE,
+        only=["soft_member1"],
+        soft_epochs=None,
+    )
+    report = assemble_bundle(out, splits["valid"])
+    assert report["soft_ensemble_members"] == ["soft", "soft_member1"]
+    rows = {row.key: row for row in read_registry(out)}
+    assert rows["ensemble_soft"].label == "Ensemble, soft-trained (2)"
+    soft_ensemble = load_bundle(out, rows=["ensemble_soft"])["ensemble_soft"]
+    assert soft_ensemble.default_samples == 2
 
 
 def test_every_row_has_its_own_colour():
@@ -189,9 +210,9 @@ def test_cpu_workers_share_the_cores_out():
 def test_jobs_are_dealt_out_by_epochs():
     shares = share_jobs(bundle_jobs(), 2)
     names = [[job.name for job in share] for share in shares]
-    # 24 + 15 + 15 against 4 x 15: the busier process has 60 epochs, where dealing the seven
-    # jobs in turn would give one 24 + 3 x 15 = 69
-    assert sorted(sum(j.config.epochs for j in share) for share in shares) == [54, 60]
+    # 2 x 24 + 2 x 15 against 24 + 4 x 15: the busier process has 84 epochs, where dealing
+    # the nine jobs in turn would give one 3 x 24 + 15 = 93
+    assert sorted(sum(j.config.epochs for j in share) for share in shares) == [78, 84]
     assert sorted(n for share in names for n in share) == sorted(job.name for job in bundle_jobs())
     assert all(n == [j.name for j in bundle_jobs() if j.name in n] for n in names)  # in order
     assert [len(share) for share in share_jobs(bundle_jobs()[:1], 3)] == [1, 0, 0]

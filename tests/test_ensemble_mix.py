@@ -26,6 +26,8 @@ def test_networks_are_the_members_and_the_mc_means():
     }
     stacked = ensemble_mix.networks(arrays, ["ensemble", "mc_dropout_soft"])
     assert stacked.shape == (6, 4, 8)
+    arrays["ensemble_soft.samples"] = arrays["ensemble.samples"][:3]
+    assert ensemble_mix.networks(arrays, ["ensemble_soft"]).shape == (3, 4, 8)  # its members
     np.testing.assert_allclose(stacked[:5], arrays["ensemble.samples"].astype(np.float32))
     expected = arrays["mc_dropout_soft.samples"].astype(np.float32).mean(0)
     np.testing.assert_allclose(stacked[5], expected, rtol=1e-6)
@@ -41,7 +43,7 @@ def test_paired_interval_of_a_constant_difference_is_that_constant():
     assert same == [0.0, 0.0, 0.0]
 
 
-def test_the_script_writes_every_mixture(tmp_path):
+def test_the_script_writes_every_mixture_its_file_has_the_rows_for(tmp_path):
     rng = np.random.default_rng(1)
     votes = rng.multinomial(10, np.full(10, 0.1), 50).astype(np.uint8)  # (N, 10) vote counts
     arrays = {
@@ -59,7 +61,12 @@ def test_the_script_writes_every_mixture(tmp_path):
         == 0
     )
     document = json.loads(out.read_text())
-    assert [m["networks"] for m in document["mixtures"].values()] == [5, 1, 6]
+    assert [m["networks"] for m in document["mixtures"].values()] == [5, 1, 6]  # no soft ensemble
+    arrays["ensemble_soft.samples"] = rng.dirichlet(np.ones(8), (3, 50)).astype(np.float16)
+    np.savez(predictions, **arrays)
+    assert ensemble_mix.main(["--predictions", str(predictions), "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert [m["networks"] for m in document["mixtures"].values()] == [5, 1, 6, 3, 8]
     assert document["faces"] == 50
     first = next(iter(document["mixtures"].values()))
     assert first["accuracy_majority_minus_ensemble"] == [0.0, 0.0, 0.0]
