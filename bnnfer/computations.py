@@ -7,7 +7,10 @@ stopped. A `Computation` does the work of `bnnfer.store.get_predictions` in a ba
 * **cheapest rows first**: single-pass rows (S = 1), then ensembles (one pass per member), then
   the MC rows, so the first rows can be shown while the others run. The deterministic rows
   share their networks' logits: the bundle's classical row, its temperature-scaled copy and the
-  ensemble's first member are one network, run once;
+  ensemble's first member are one network, run once. An MC-Dropout row sampling the head only
+  shares its trunk (every convolution: nearly all the work) with the deterministic pass of the
+  same weights, which keeps the trunk's output, a vector per face, until the MC row draws from
+  it;
 * **every finished batch on disk**: each batch's float16 samples ``(S, b, C)`` and the
   generator state after it are written atomically to
   ``<cache>/partial/<request tag>/<key>/batch-<stop>.npz``; a computation started again for the
@@ -39,7 +42,7 @@ from .atomic import write_atomic
 from .data import FerPlusSplit, default_cache_dir
 from .evaluate import models_digest
 from .inference import autocast_dtype, mc_batches, resolve_precision
-from .methods import Method, placements
+from .methods import MCDropout, Method, placements
 from .networks import FaceCNN
 from .store import (
     UNREADABLE,
@@ -176,6 +179,11 @@ class Computation:
         self.batches_computed = 0
         # (network_key, first face) -> deterministic logits (b, C), shared by the rows
         self._logits: dict[tuple[str, int], torch.Tensor] = {}
+        # network key -> the MC-Dropout row whose trunk the deterministic pass of those weights
+        # runs too (found in the background thread: hashing weights takes a moment);
+        # (row, first face) -> that row's trunk output for the batch, until the row uses it
+        self._trunk_rows: dict[str, str] = {}
+        self._features: dict[tuple[str, int], torch.Tensor] = {}
         self._last_touch = time.monotonic()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -228,6 +236,7 @@ class Computation:
     def _run(self) -> None:
         try:
             cached = stored_samples(self.cache_file, self.request, self.split)
+            self._trunk_rows = _trunk_rows(self.methods)
             for key in self.order:
                 have = cached.get(key)
                 if have is not None:
@@ -297,6 +306,7 @@ class Computation:
                     precision=self.request.precision,
                     start=start,
                     generator_state=state,
+                    features=self._shared_features(key),
                 )
             else:
                 batches = self._deterministic_batches(method, start)
@@ -329,11 +339,49 @@ class Computation:
                     ):
                         batch = inputs[first : first + self.batch_size].to(device)
                         batch = batch.contiguous(memory_format=torch.channels_last)
-                        self._logits[key] = engine.deterministic(network, batch)
+                        self._logits[key] = self._deterministic(network, key[0], batch, first)
                 logits.append(self._logits[key])
             with torch.inference_mode():
                 drawn = method.combine(logits)
             yield min(first + self.batch_size, len(self.split)), drawn.float().cpu(), _NO_STATE
+
+    def _deterministic(
+        self, network: FaceCNN, key: str, batch: torch.Tensor, first: int
+    ) -> torch.Tensor:
+        """``network``'s logits for ``batch``; on the way, the trunk of the MC-Dropout row on
+        the same weights (`_trunk_rows`), kept for it when it is a vector per face."""
+        row = self._trunk_rows.get(key)
+        if row is None:
+            return engine.deterministic(network, batch)
+        sampled = self.methods[row].networks[0]
+        logits, features = engine.deterministic_and_trunk(network, sampled, batch)
+        if features.dim() == 2:  # (b, F): the head-only trunk, small enough to keep
+            self._features[(row, first)] = features
+        return logits
+
+    def _shared_features(self, row: str):
+        """For `mc_batches`: the trunk a deterministic pass kept for ``row``'s batch at a given
+        first face, handed over once (None: the row runs its trunk itself)."""
+        if row not in self._trunk_rows.values():
+            return None
+        return lambda first: self._features.pop((row, first), None)
+
+
+def _trunk_rows(methods: Mapping[str, Method]) -> dict[str, str]:
+    """``{network key: MC-Dropout row}``: the networks a deterministic row (classical,
+    ensemble) of ``methods`` runs that an MC-Dropout row samples (the first such row)."""
+    deterministic = {
+        network_key(network)
+        for method in methods.values()
+        if not method.sampled
+        for network in method.networks
+    }
+    shared: dict[str, str] = {}
+    for row, method in methods.items():
+        key = network_key(method.networks[0]) if isinstance(method, MCDropout) else None
+        if key in deterministic:
+            shared.setdefault(key, row)
+    return shared
 
 
 # what a deterministic row's batch files hold in place of a generator state

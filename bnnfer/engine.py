@@ -80,6 +80,33 @@ def naive_samples(
     return torch.stack([network(x, stochastic=True, generator=generator) for _ in range(samples)])
 
 
+def trunk(
+    network: FaceCNN, x: torch.Tensor, max_rows: int | None = None, fold: bool = True
+) -> torch.Tensor:
+    """The deterministic trunk's output ``(B, ...)``: ``x`` through the layers before
+    ``network``'s first stochastic one, in chunks of at most ``max_rows`` images (default:
+    `MAX_ROWS` for the device), as `dropout_samples` computes it; the same weights sampled at
+    another placement have another trunk (`bnnfer.networks.with_placement`)."""
+    max_rows = max_rows or for_device(MAX_ROWS, x.device)
+    layers = _layers(network, x.device, fold)
+    trunk_end = trunk_length(layers)
+    return torch.cat(
+        [run_layers(layers[:trunk_end], x[i : i + max_rows]) for i in range(0, len(x), max_rows)]
+    )
+
+
+def deterministic_and_trunk(
+    network: FaceCNN, sampled: FaceCNN, x: torch.Tensor, max_rows: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``network``'s deterministic logits ``(B, C)`` and, on the way, the `trunk` of
+    ``sampled`` (the same weights at a narrower placement, `bnnfer.networks.with_placement`):
+    the trunk is run once for both. The logits equal `deterministic`'s up to float rounding
+    (the trunk runs in chunks of ``max_rows`` images)."""
+    features = trunk(sampled, x, max_rows)
+    end = trunk_length(_layers(sampled, x.device, fold=True))
+    return run_layers(_layers(network, x.device, fold=True)[end:], features), features
+
+
 def dropout_samples(
     network: FaceCNN,
     x: torch.Tensor,
@@ -87,29 +114,31 @@ def dropout_samples(
     generator: torch.Generator | None,
     max_rows: int | None = None,
     fold: bool = True,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
     ``max_rows`` rows (default: `MAX_ROWS` for the device); a batch of more than ``max_rows``
-    images runs in chunks of ``max_rows`` images."""
+    images runs in chunks of ``max_rows`` images. ``features``: the `trunk` of ``x`` when the
+    caller has it already (the same samples, without running the trunk again)."""
     max_rows = max_rows or for_device(MAX_ROWS, x.device)
-    if x.shape[0] > max_rows:  # chunks of images, each with all its samples
-        chunks = [x[i : i + max_rows] for i in range(0, x.shape[0], max_rows)]
-        return torch.cat(
-            [dropout_samples(network, c, samples, generator, max_rows, fold) for c in chunks], dim=1
-        )
+    if features is None:
+        features = trunk(network, x, max_rows, fold)  # (B, ...)
     layers = _layers(network, x.device, fold)
     trunk_end = trunk_length(layers)
-    features = run_layers(layers[:trunk_end], x)  # (B, ...)
-    batch = x.shape[0]
-    chunk = max(1, max_rows // max(1, batch))
     parts = []
-    for first in range(0, samples, chunk):
-        s = min(chunk, samples - first)
-        repeated = features.unsqueeze(0).expand(s, *features.shape)
-        repeated = repeated.reshape(s * batch, *features.shape[1:])
-        out = run_layers(layers[trunk_end:], repeated, stochastic=True, generator=generator)
-        parts.append(out.reshape(s, batch, -1))
-    return torch.cat(parts)
+    for i in range(0, x.shape[0], max_rows):  # chunks of images, each with all its samples
+        chunk = features[i : i + max_rows]
+        batch = chunk.shape[0]
+        rows = max(1, max_rows // batch)
+        drawn = []
+        for first in range(0, samples, rows):
+            s = min(rows, samples - first)
+            repeated = chunk.unsqueeze(0).expand(s, *chunk.shape)
+            repeated = repeated.reshape(s * batch, *chunk.shape[1:])
+            out = run_layers(layers[trunk_end:], repeated, stochastic=True, generator=generator)
+            drawn.append(out.reshape(s, batch, -1))
+        parts.append(torch.cat(drawn))
+    return torch.cat(parts, dim=1)
 
 
 def _masked_layers(layers: list[nn.Module]) -> list[tuple[int, nn.Module, torch.Tensor]]:

@@ -135,9 +135,17 @@ def _fallback(method: Method, error: Exception) -> None:
 
 
 def _run_batch(
-    method: Method, batch: torch.Tensor, samples: int, generator: torch.Generator, compile: bool
+    method: Method,
+    batch: torch.Tensor,
+    samples: int,
+    generator: torch.Generator,
+    compile: bool,
+    features: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One batch through the compiled forward, or eagerly with the same draws if that fails."""
+    """One batch through the compiled forward, or eagerly with the same draws if that fails;
+    eagerly from the batch's trunk ``features`` (MC-Dropout) when given."""
+    if features is not None:
+        return method(batch, samples=samples, generator=generator, features=features)
     forward = _compiled_forward(method) if compile else None
     if forward is None:
         return method(batch, samples=samples, generator=generator)
@@ -161,10 +169,13 @@ def mc_batches(
     compile: bool = False,
     start: int = 0,
     generator_state: torch.Tensor | None = None,
+    features: Callable[[int], torch.Tensor | None] | None = None,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """`mc_predict` one batch at a time, resumable: yields ``(stop, probs, state)`` after each
     batch, where ``probs`` are the float32 samples ``(S, b, C)`` of images ``[stop - b, stop)``
-    and ``state`` the generator's state after drawing them.
+    and ``state`` the generator's state after drawing them. ``features(first)``, for an
+    MC-Dropout method, may give the network's `engine.trunk` of the batch starting at image
+    ``first`` (on the device), computed elsewhere; None there runs the trunk here.
 
     Starting at ``start`` (a multiple of ``batch_size``) with the ``state`` yielded at that
     point draws exactly the samples an uninterrupted call draws from there on, so a computation
@@ -187,7 +198,8 @@ def mc_batches(
         with torch.inference_mode(), torch.autocast(target.type, torch.bfloat16, enabled=bf16):
             batch = inputs[first : first + batch_size].to(target, non_blocking=True)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            drawn = _run_batch(model, batch, samples, generator, compile)
+            trunk = features(first) if features is not None else None
+            drawn = _run_batch(model, batch, samples, generator, compile, trunk)
         yield min(first + batch_size, total), drawn.float().cpu(), generator.get_state()
 
 

@@ -175,6 +175,16 @@ class MCDropout(_MonteCarlo):
     layer_types = (SampledDropout,)
     sampler = staticmethod(engine.dropout_samples)
 
+    def forward(self, x, samples=None, generator=None, features=None):
+        """``features``: the network's `engine.trunk` of ``x`` when the caller has it already
+        (the deterministic pass of the same weights computed it); the same samples, sooner."""
+        if features is None:
+            return super().forward(x, samples, generator)
+        samples = self.check_samples(samples)
+        self._require_eval()
+        logits = engine.dropout_samples(self.network, x, samples, generator, features=features)
+        return self._probabilities(logits)
+
 
 class MCDropConnect(_MonteCarlo):
     """MC-DropConnect (Mobiny et al., 2019): weight masks sampled at inference."""

@@ -69,6 +69,29 @@ def test_rows_equal_mc_predict_and_land_in_the_cache(tiny_bundle, methods, tmp_p
     assert not (tmp_path / "partial" / done.partial_dir.name / "mc_dropout").exists()
 
 
+def test_a_head_only_mc_dropout_row_shares_the_classical_trunk(tiny_bundle, monkeypatch, tmp_path):
+    """Sampling the head only, MC-Dropout's trunk is every convolution of the classical
+    network's weights: the classical pass runs it once per batch for both rows, and the MC row
+    draws the very samples it draws alone."""
+    from bnnfer import engine
+
+    head = load_bundle(tiny_bundle[1], placement="head")
+    calls = []  # every pass through the convolutions: a whole network's, or a trunk's
+    for name in ("trunk", "deterministic"):
+        run = getattr(engine, name)
+        monkeypatch.setattr(engine, name, lambda *a, run=run, **k: calls.append(1) or run(*a, **k))
+    keys = ["classical", "mc_dropout"]
+    shared = _run(tiny_bundle, head, tmp_path / "shared", keys)
+    batches = -(-len(tiny_bundle[2]["valid"]) // BATCH)
+    assert shared.state == "done" and len(calls) == batches  # one pass a batch, not two
+    assert shared._features == {}  # each batch's trunk handed over, and dropped
+    alone = _run(tiny_bundle, head, tmp_path / "alone", ["mc_dropout"])
+    assert len(calls) == 2 * batches
+    np.testing.assert_array_equal(shared.finished["mc_dropout"], alone.finished["mc_dropout"])
+    expected = mc_predict(head["classical"], tiny_bundle[2]["valid"].images).numpy()
+    np.testing.assert_allclose(shared.finished["classical"], expected, atol=1e-3)
+
+
 def test_cheapest_rows_first(methods):
     order = cost_order(methods, list(methods))
     kinds = [
