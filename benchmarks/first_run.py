@@ -70,8 +70,11 @@ def uncached_split(data: Path, split: str, limit: float) -> dict:
         at = _session().run()
         total = len(at.sidebar.multiselect(key="methods").value)
         placement = at.sidebar.selectbox(key="placement:test").value
-        first = None
+        first, faces = None, {}
         while time.perf_counter() - start < limit:
+            # the split's size, read while the computation runs (a finished one may be gone)
+            for computation in list(computations._RUNNING.values()):
+                faces = dict(computation.progress)
             rows = _rows(at)
             if rows and first is None:
                 first = time.perf_counter() - start
@@ -80,7 +83,6 @@ def uncached_split(data: Path, split: str, limit: float) -> dict:
             time.sleep(1.0)
             at = _session().run()
         done = time.perf_counter() - start if _rows(at) == total else None
-        faces = next(iter(computations._RUNNING.values())).progress if computations._RUNNING else {}
         return {
             "split": split,
             "faces": max((t for _, t in faces.values()), default=None),

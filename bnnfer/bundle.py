@@ -82,10 +82,10 @@ BUNDLE_TRAINING = TrainConfig(
 # (docs/results.md, "Toward sharper networks")
 SOFT_EPOCHS = 24
 # The soft-trained ensemble: the soft network and SOFT_ENSEMBLE_SIZE - 1 more seeds of its
-# recipe. Three is as many as the 8-hour training budget allows on 2 cores without bf16: with
-# two more 24-epoch networks the busier process trains 84 epochs (about 7.4 h), with three 93.
-# It is a row beside the plurality-trained ensemble, not instead of it: the paper's claims are
-# about networks trained on the plurality label.
+# recipe. On 2 cores without bf16 the whole bundle then trains in about 7 h of the 8 allowed; a
+# fourth member would take it to 7.8 h for the few tenths of a point the third added, a fifth to 9 h
+# (docs/results.md, "Training time"). It is a row beside the plurality-trained ensemble, not
+# instead of it: the paper's claims are about networks trained on the plurality label.
 SOFT_ENSEMBLE_SIZE = 3
 SOFT_SEED = 300
 
