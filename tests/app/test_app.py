@@ -14,9 +14,10 @@ from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
 
 from bnnfer import computations
+from bnnfer.bundle import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
-ROW_COUNT = 7
+ROW_COUNT = len(read_registry())  # every row of the bundled models
 
 
 def _new_session() -> AppTest:
