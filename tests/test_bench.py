@@ -122,10 +122,11 @@ def test_end_to_end_times_one_face_and_the_split_through_the_cache(tiny_bundle):
         load_bundle(models), valid.images[0], valid, models, samples=3, precision="fp32", repeats=2
     )
     assert result["precision"] == "fp32" and result["split_images"] == len(valid)
+    assert result["rows"] == list(load_bundle(models))  # which rows the figures are for
     assert result["one_face_all_methods_s"] > 0 and result["split_all_methods_s"] > 0
     assert result["split_cache_source"] == "cache" and result["split_from_cache_s"] > 0
     without_split = bench.end_to_end(load_bundle(models), valid.images[0], repeats=1)
-    assert set(without_split) == {"precision", "one_face_all_methods_s"}
+    assert set(without_split) == {"precision", "rows", "one_face_all_methods_s"}
 
 
 def test_engine_settings_times_every_setting_and_marks_the_cpu_defaults():
