@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--epochs",
         type=int,
-        help="every network's epochs (default: the recipe's, 15 and 24 for the soft one)",
+        help="every network's epochs (default: the recipe's, 15 and 24 for the soft-trained ones)",
     )
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(
