@@ -80,30 +80,29 @@ def naive_samples(
     return torch.stack([network(x, stochastic=True, generator=generator) for _ in range(samples)])
 
 
-def trunk(
-    network: FaceCNN, x: torch.Tensor, max_rows: int | None = None, fold: bool = True
+def _run_trunk(
+    trunk_layers: list[nn.Module], x: torch.Tensor, max_rows: int | None
 ) -> torch.Tensor:
-    """The deterministic trunk's output ``(B, ...)``: ``x`` through the layers before
-    ``network``'s first stochastic one, in chunks of at most ``max_rows`` images (default:
-    `MAX_ROWS` for the device), as `dropout_samples` computes it; the same weights sampled at
-    another placement have another trunk (`bnnfer.networks.with_placement`)."""
+    """The deterministic trunk's output ``(B, ...)``: ``x`` through ``trunk_layers`` (the layers
+    before the first stochastic one) in chunks of at most ``max_rows`` images (default:
+    `MAX_ROWS` for the device), as `dropout_samples` and `deterministic_and_trunk` both run it,
+    so that either's trunk can stand in for the other's."""
     max_rows = max_rows or for_device(MAX_ROWS, x.device)
-    layers = _layers(network, x.device, fold)
-    trunk_end = trunk_length(layers)
     return torch.cat(
-        [run_layers(layers[:trunk_end], x[i : i + max_rows]) for i in range(0, len(x), max_rows)]
+        [run_layers(trunk_layers, x[i : i + max_rows]) for i in range(0, len(x), max_rows)]
     )
 
 
 def deterministic_and_trunk(
     network: FaceCNN, sampled: FaceCNN, x: torch.Tensor, max_rows: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``network``'s deterministic logits ``(B, C)`` and, on the way, the `trunk` of
+    """``network``'s deterministic logits ``(B, C)`` and, on the way, the trunk output of
     ``sampled`` (the same weights at a narrower placement, `bnnfer.networks.with_placement`):
     the trunk is run once for both. The logits equal `deterministic`'s up to float rounding
     (the trunk runs in chunks of ``max_rows`` images)."""
-    features = trunk(sampled, x, max_rows)
-    end = trunk_length(_layers(sampled, x.device, fold=True))
+    sampled_layers = _layers(sampled, x.device, fold=True)
+    end = trunk_length(sampled_layers)
+    features = _run_trunk(sampled_layers[:end], x, max_rows)
     return run_layers(_layers(network, x.device, fold=True)[end:], features), features
 
 
@@ -118,13 +117,14 @@ def dropout_samples(
 ) -> torch.Tensor:
     """MC-Dropout: shared trunk, then the samples as ``(s * B, ...)`` batches of at most
     ``max_rows`` rows (default: `MAX_ROWS` for the device); a batch of more than ``max_rows``
-    images runs in chunks of ``max_rows`` images. ``features``: the `trunk` of ``x`` when the
-    caller has it already (the same samples, without running the trunk again)."""
+    images runs in chunks of ``max_rows`` images. ``features``: the trunk output of ``x`` when
+    the caller has it already (`deterministic_and_trunk`): the same samples, without running
+    the trunk again."""
     max_rows = max_rows or for_device(MAX_ROWS, x.device)
-    if features is None:
-        features = trunk(network, x, max_rows, fold)  # (B, ...)
     layers = _layers(network, x.device, fold)
     trunk_end = trunk_length(layers)
+    if features is None:
+        features = _run_trunk(layers[:trunk_end], x, max_rows)  # (B, ...)
     parts = []
     for i in range(0, x.shape[0], max_rows):  # chunks of images, each with all its samples
         chunk = features[i : i + max_rows]

@@ -174,8 +174,9 @@ def mc_batches(
     """`mc_predict` one batch at a time, resumable: yields ``(stop, probs, state)`` after each
     batch, where ``probs`` are the float32 samples ``(S, b, C)`` of images ``[stop - b, stop)``
     and ``state`` the generator's state after drawing them. ``features(first)``, for an
-    MC-Dropout method, may give the network's `engine.trunk` of the batch starting at image
-    ``first`` (on the device), computed elsewhere; None there runs the trunk here.
+    MC-Dropout method, may give the network's trunk output for the batch starting at image
+    ``first`` (on the device), computed elsewhere (`engine.deterministic_and_trunk`); None there
+    runs the trunk here.
 
     Starting at ``start`` (a multiple of ``batch_size``) with the ``state`` yielded at that
     point draws exactly the samples an uninterrupted call draws from there on, so a computation

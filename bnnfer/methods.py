@@ -162,9 +162,13 @@ class _MonteCarlo(Method):
         return [self.network]
 
     def forward(self, x, samples=None, generator=None):
+        return self._sample(x, samples, generator)
+
+    def _sample(self, x, samples, generator, **options):
+        """S samples through `sampler`, ``options`` passed on to it."""
         samples = self.check_samples(samples)
         self._require_eval()
-        return self._probabilities(self.sampler(self.network, x, samples, generator))
+        return self._probabilities(self.sampler(self.network, x, samples, generator, **options))
 
 
 class MCDropout(_MonteCarlo):
@@ -176,14 +180,9 @@ class MCDropout(_MonteCarlo):
     sampler = staticmethod(engine.dropout_samples)
 
     def forward(self, x, samples=None, generator=None, features=None):
-        """``features``: the network's `engine.trunk` of ``x`` when the caller has it already
+        """``features``: the network's trunk output for ``x`` when the caller has it already
         (the deterministic pass of the same weights computed it); the same samples, sooner."""
-        if features is None:
-            return super().forward(x, samples, generator)
-        samples = self.check_samples(samples)
-        self._require_eval()
-        logits = engine.dropout_samples(self.network, x, samples, generator, features=features)
-        return self._probabilities(logits)
+        return self._sample(x, samples, generator, features=features)
 
 
 class MCDropConnect(_MonteCarlo):

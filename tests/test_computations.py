@@ -77,7 +77,7 @@ def test_a_head_only_mc_dropout_row_shares_the_classical_trunk(tiny_bundle, monk
 
     head = load_bundle(tiny_bundle[1], placement="head")
     calls = []  # every pass through the convolutions: a whole network's, or a trunk's
-    for name in ("trunk", "deterministic"):
+    for name in ("_run_trunk", "deterministic"):
         run = getattr(engine, name)
         monkeypatch.setattr(engine, name, lambda *a, run=run, **k: calls.append(1) or run(*a, **k))
     keys = ["classical", "mc_dropout"]
