@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import metrics
+from . import metrics, resampled
 from .atomic import write_atomic, write_text_atomic
 from .data import (
     SEVERAL_ANNOTATORS_NOTE,
@@ -78,26 +78,70 @@ def per_face(
     )
 
 
+class Metric(NamedTuple):
+    """A summary metric of a set of faces, and optionally the same metric of many bootstrap
+    resamples at once (`bnnfer.resampled`): ``resampled(faces, counts)`` takes multiplicities
+    ``(R, N)`` and returns ``(R,)``. Metrics without it are resampled one call at a time."""
+
+    header: str
+    value: Callable[[Faces], float]
+    resampled: Callable[[Faces, np.ndarray], np.ndarray] | None = None
+
+
+def _bootstrap_values(
+    metric: Metric, faces: Faces, n_boot: int, seed: int, reference: Faces | None = None
+) -> np.ndarray:
+    """``(n_boot,)`` values of ``metric`` (minus the ``reference``'s on the same resample) on
+    the resamples `bnnfer.metrics.bootstrap_counts` draws for ``seed``."""
+    assert metric.resampled is not None
+    blocks = []
+    for counts in metrics.bootstrap_counts(len(faces.probs), n_boot, seed):
+        values = metric.resampled(faces, counts)
+        if reference is not None:
+            values = values - metric.resampled(reference, counts)
+        blocks.append(values)
+    return np.concatenate(blocks)
+
+
 def summarise(
-    fn: Callable[[Faces], float], faces: Faces, n_boot: int, seed: int = 0
+    metric: Metric | Callable[[Faces], float], faces: Faces, n_boot: int, seed: int = 0
 ) -> tuple[float, float, float]:
-    """``(value, low, high)``: ``fn(faces)`` with a 95% percentile-bootstrap interval (faces
-    resampled with replacement; the same resamples for every method given the same seed)."""
+    """``(value, low, high)``: the metric of ``faces`` with a 95% percentile-bootstrap interval
+    (faces resampled with replacement; the same resamples for every method given the same
+    seed). A `Metric` with a ``resampled`` form scores all resamples at once; a bare function
+    is called once per resample (`bnnfer.metrics.bootstrap_ci`), with the same resamples."""
+    if isinstance(metric, Metric) and metric.resampled is not None:
+        if n_boot < 1:
+            raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+        values = _bootstrap_values(metric, faces, n_boot, seed)
+        return metrics.percentile_interval(metric.value(faces), values)
+    fn = metric.value if isinstance(metric, Metric) else metric
     return metrics.bootstrap_ci(lambda *rows: fn(Faces(*rows)), list(faces), n_boot, seed=seed)
 
 
 def paired_difference(
-    fn: Callable[[Faces], float], faces: Faces, reference: Faces, n_boot: int, seed: int = 0
+    metric: Metric | Callable[[Faces], float],
+    faces: Faces,
+    reference: Faces,
+    n_boot: int,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
-    """``fn(faces) - fn(reference)`` with a 95% *paired* bootstrap interval: both methods are
-    scored on the same resampled faces, so the face-to-face variation they share cancels and
-    the interval is far narrower than two separate intervals would suggest. An interval that
-    excludes 0 says the two methods differ on this split."""
-    width = len(Faces._fields)
+    """``metric(faces) - metric(reference)`` with a 95% *paired* bootstrap interval: both
+    methods are scored on the same resampled faces, so the face-to-face variation they share
+    cancels and the interval is far narrower than two separate intervals would suggest. An
+    interval that excludes 0 says the two methods differ on this split. ``metric`` as in
+    `summarise`."""
     if len(faces.probs) != len(reference.probs):
         raise ValueError(
             f"paired faces differ in number: {len(faces.probs)} and {len(reference.probs)}"
         )
+    fn = metric.value if isinstance(metric, Metric) else metric
+    if isinstance(metric, Metric) and metric.resampled is not None:
+        if n_boot < 1:
+            raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+        values = _bootstrap_values(metric, faces, n_boot, seed, reference)
+        return metrics.percentile_interval(fn(faces) - fn(reference), values)
+    width = len(Faces._fields)
     return metrics.bootstrap_ci(
         lambda *rows: fn(Faces(*rows[:width])) - fn(Faces(*rows[width:])),
         [*faces, *reference],
@@ -110,10 +154,6 @@ def _on_mean(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[[Faces],
     return lambda f: fn(f.probs, f.labels)
 
 
-def _divergence(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Faces], float]:
-    return lambda f: float(fn(f.votes, f.probs).mean())
-
-
 def _majority_accuracy(f: Faces) -> float:
     """Accuracy on the FER+ papers' subset; NaN where it holds no face."""
     if not f.majority.any():
@@ -121,40 +161,80 @@ def _majority_accuracy(f: Faces) -> float:
     return metrics.accuracy(f.probs[f.majority], f.labels[f.majority])
 
 
-# name -> (column header, the metric of one set of faces)
-METRICS: dict[str, tuple[str, Callable[[Faces], float]]] = {
-    "accuracy": ("Accuracy", _on_mean(metrics.accuracy)),
-    "accuracy_majority": ("Accuracy (Barsoum majority)", _majority_accuracy),
-    "nll": ("NLL", _on_mean(metrics.nll)),
-    "brier": ("Brier", _on_mean(metrics.brier)),
-    "ece": ("ECE", _on_mean(metrics.ece)),
-    "ece_unweighted": (
+def _correct(f: Faces) -> np.ndarray:
+    """(N,) 1.0 where the mean distribution's argmax is the plurality label."""
+    return (f.probs.argmax(axis=1) == f.labels).astype(np.float64)
+
+
+def _mean_of(header: str, per_face: Callable[[Faces], np.ndarray]) -> Metric:
+    """A metric that is the mean of a per-face quantity, with its resampled form."""
+    return Metric(
+        header,
+        lambda f: float(per_face(f).mean()),
+        lambda f, counts: resampled.mean(per_face(f), counts),
+    )
+
+
+def _calibration(outcome: Callable[[Faces], np.ndarray], **options: str) -> Callable:
+    """The resampled equal-width calibration error of top-label confidence against ``outcome``."""
+    return lambda f, counts: resampled.calibration_error(
+        f.probs.max(axis=1), outcome(f), counts, **options
+    )
+
+
+def _human_agreement(f: Faces) -> np.ndarray:
+    return metrics.human_agreement_of_prediction(f.probs, f.votes)
+
+
+def _misclassification_auroc(header: str, score: str) -> Metric:
+    """AUROC of a `Faces` uncertainty score (``"total"``, ``"epistemic"``) for the errors."""
+    return Metric(
+        header,
+        lambda f: metrics.misclassification_auroc(getattr(f, score), f.probs, f.labels),
+        lambda f, counts: resampled.auroc(getattr(f, score), _correct(f) == 0, counts),
+    )
+
+
+# name -> Metric (column header, the metric of one set of faces, its resampled form if any)
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric(
+        "Accuracy", _on_mean(metrics.accuracy), lambda f, w: resampled.mean(_correct(f), w)
+    ),
+    "accuracy_majority": Metric(
+        "Accuracy (Barsoum majority)",
+        _majority_accuracy,
+        lambda f, w: resampled.ratio(_correct(f) * f.majority, f.majority, w),
+    ),
+    "nll": _mean_of("NLL", lambda f: metrics.surprisal(f.probs, f.labels)),
+    "brier": Metric("Brier", _on_mean(metrics.brier)),
+    "ece": Metric("ECE", _on_mean(metrics.ece), _calibration(_correct)),
+    "ece_unweighted": Metric(
         "ECE (unweighted)",
         _on_mean(lambda p, y: metrics.ece(p, y, weighting="uniform")),
+        _calibration(_correct, weighting="uniform"),
     ),
-    "adaptive_ece": ("Adaptive ECE", _on_mean(metrics.adaptive_ece)),
-    "classwise_ece": ("Classwise ECE", _on_mean(metrics.classwise_ece)),
-    "mce": ("MCE", _on_mean(metrics.mce)),
-    "jsd": ("JSD to votes", _divergence(metrics.js_divergence)),
-    "kl": ("KL(votes ‖ model)", _divergence(metrics.kl_divergence)),
-    "total_variation": ("TV to votes", _divergence(metrics.total_variation)),
-    "soft_brier": ("Soft Brier", lambda f: float(metrics.soft_brier(f.probs, f.votes).mean())),
-    "human_ece": ("Human ECE", lambda f: metrics.human_ece(f.probs, f.votes)),
-    "entropy_spearman": (
+    "adaptive_ece": Metric("Adaptive ECE", _on_mean(metrics.adaptive_ece)),
+    "classwise_ece": Metric("Classwise ECE", _on_mean(metrics.classwise_ece)),
+    "mce": Metric("MCE", _on_mean(metrics.mce), _calibration(_correct, norm="max")),
+    "jsd": _mean_of("JSD to votes", lambda f: metrics.js_divergence(f.votes, f.probs)),
+    "kl": _mean_of("KL(votes ‖ model)", lambda f: metrics.kl_divergence(f.votes, f.probs)),
+    "total_variation": _mean_of("TV to votes", lambda f: metrics.total_variation(f.votes, f.probs)),
+    "soft_brier": _mean_of("Soft Brier", lambda f: metrics.soft_brier(f.probs, f.votes)),
+    "human_ece": Metric(
+        "Human ECE",
+        lambda f: metrics.human_ece(f.probs, f.votes),
+        _calibration(_human_agreement),
+    ),
+    "entropy_spearman": Metric(
         "Entropy Spearman",
         lambda f: metrics.entropy_spearman(f.probs, f.votes),
+        lambda f, w: resampled.spearman(metrics.entropy(f.probs), metrics.entropy(f.votes), w),
     ),
-    "auroc_entropy": (
-        "AUROC (entropy)",
-        lambda f: metrics.misclassification_auroc(f.total, f.probs, f.labels),
-    ),
-    "auroc_mi": (
-        "AUROC (MI)",
-        lambda f: metrics.misclassification_auroc(f.epistemic, f.probs, f.labels),
-    ),
-    "predictive_entropy": ("Total unc.", lambda f: float(f.total.mean())),
-    "expected_entropy": ("Aleatoric unc.", lambda f: float(f.aleatoric.mean())),
-    "mutual_information": ("Epistemic unc.", lambda f: float(f.epistemic.mean())),
+    "auroc_entropy": _misclassification_auroc("AUROC (entropy)", "total"),
+    "auroc_mi": _misclassification_auroc("AUROC (MI)", "epistemic"),
+    "predictive_entropy": _mean_of("Total unc.", lambda f: f.total),
+    "expected_entropy": _mean_of("Aleatoric unc.", lambda f: f.aleatoric),
+    "mutual_information": _mean_of("Epistemic unc.", lambda f: f.epistemic),
 }
 
 # The metrics measured against the vote distribution: with one vote per face it is a one-hot
@@ -294,8 +374,8 @@ def score_samples(
     faces = {key: per_face(array, plurality, votes_dist, majority) for key, array in drawn.items()}
     table = {
         key: {
-            name: NOT_COMPUTED if name in skipped else summarise(fn, faces[key], n_boot, seed)
-            for name, (_, fn) in METRICS.items()
+            name: NOT_COMPUTED if name in skipped else summarise(metric, faces[key], n_boot, seed)
+            for name, metric in METRICS.items()
         }
         for key in faces
     }
@@ -303,7 +383,7 @@ def score_samples(
         key: {
             name: NOT_COMPUTED
             if name in skipped
-            else paired_difference(METRICS[name][1], faces[key], faces[REFERENCE], n_boot, seed)
+            else paired_difference(METRICS[name], faces[key], faces[REFERENCE], n_boot, seed)
             for name in PAIRED_METRICS
         }
         for key in faces

@@ -11,7 +11,7 @@ probability or a row that does not sum to 1 raises ``ValueError`` naming the arg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -92,12 +92,16 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
-def nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Negative log-likelihood ``-mean_i ln max(p_i[y_i], EPS)``."""
+def surprisal(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each image's negative log-likelihood ``-ln max(p_i[y_i], EPS)``: ``(B,)``."""
     probs = _as_distribution("probs", probs, 2)
     labels = _as_labels("labels", labels, *probs.shape)
-    picked = probs[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.maximum(picked, EPS))))
+    return -np.log(np.maximum(probs[np.arange(len(labels)), labels], EPS))
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Negative log-likelihood ``-mean_i ln max(p_i[y_i], EPS)`` (the mean `surprisal`)."""
+    return float(np.mean(surprisal(probs, labels)))
 
 
 def brier(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -108,7 +112,7 @@ def brier(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
 
 
-def _bin_index(confidence: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
+def bin_index(confidence: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
     """Bin of each confidence: equal-width bins ``[k/n, (k+1)/n)`` (1.0 in the last), or
     equal-mass bins of ``floor``/``ceil(N/n)`` items after sorting by confidence."""
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
@@ -143,7 +147,7 @@ def reliability_bins(
     outcome = _as_scores("outcome", outcome, len(confidence))
     if np.any((confidence < 0) | (confidence > 1)):
         raise ValueError("confidence must lie in [0, 1]")
-    index = _bin_index(confidence, n_bins, strategy)
+    index = bin_index(confidence, n_bins, strategy)
     count = np.bincount(index, minlength=n_bins).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.bincount(index, weights=confidence, minlength=n_bins) / count
@@ -448,6 +452,44 @@ def misclassification_auroc(scores: np.ndarray, probs: np.ndarray, labels: np.nd
 # bootstrap
 
 
+def resample_indices(n: int, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """The ``n_boot`` bootstrap resamples of ``n`` images, each ``(n,)`` indices drawn with
+    replacement: the resamples `bootstrap_ci` and `bootstrap_counts` use for one ``seed``."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield rng.integers(0, n, n)
+
+
+def bootstrap_counts(n: int, n_boot: int, seed: int = 0, block: int = 256) -> Iterator[np.ndarray]:
+    """`resample_indices` as multiplicities: blocks ``(R, n)`` (``R <= block``, ``n_boot`` rows
+    in all) whose entry ``[r, i]`` counts how often image i was drawn in resample r; every row
+    sums to n. Metrics that depend on a resample only through these counts
+    (`bnnfer.resampled`) take all of a block's resamples in a few array products."""
+    indices = resample_indices(n, n_boot, seed)
+    for start in range(0, n_boot, block):
+        rows = min(block, n_boot - start)
+        yield np.stack([np.bincount(next(indices), minlength=n) for _ in range(rows)]).astype(
+            np.float64
+        )
+
+
+def percentile_interval(
+    point: float, values: np.ndarray, level: float = 0.95
+) -> tuple[float, float, float]:
+    """``(point, low, high)``: the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of a
+    statistic's bootstrap ``values`` ``(R,)``, resamples where it is undefined (NaN) left out;
+    NaN bounds when none is defined."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float(point), float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(point), float(low), float(high)
+
+
 def bootstrap_ci(
     statistic: Callable[..., float],
     arrays: Sequence[np.ndarray],
@@ -471,14 +513,11 @@ def bootstrap_ci(
         raise ValueError(f"arrays disagree on the number of images: {sorted(sizes)}")
     n = sizes.pop()
     point = float(statistic(*arrays))
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        index = rng.integers(0, n, n)
-        values[b] = statistic(*(a[:, index] if a.ndim == 3 else a[index] for a in arrays))
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return point, float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
-    return point, float(low), float(high)
+    values = np.array(
+        [
+            statistic(*(a[:, index] if a.ndim == 3 else a[index] for a in arrays))
+            for index in resample_indices(n, n_boot, seed)
+        ],
+        dtype=np.float64,
+    )
+    return percentile_interval(point, values, level)

@@ -219,15 +219,15 @@ def comparison_row(
         "S": len(preds.samples[key]),
     }
     for name in columns:
-        fn = METRICS[name][1]
-        _put(row, name, NOT_COMPUTED if name in skipped else summarise(fn, faces, n_boot, seed))
+        summary = NOT_COMPUTED if name in skipped else summarise(METRICS[name], faces, n_boot, seed)
+        _put(row, name, summary)
     if REFERENCE in preds.samples and key != REFERENCE:
         reference = per_face(preds.samples[REFERENCE], plurality, votes, majority)
         for name in PAIRED_METRICS:
             paired = (
                 NOT_COMPUTED
                 if name in skipped
-                else paired_difference(METRICS[name][1], faces, reference, n_boot, seed)
+                else paired_difference(METRICS[name], faces, reference, n_boot, seed)
             )
             _put(row, f"{name}_vs_{REFERENCE}", paired)
     return row

@@ -115,7 +115,7 @@ def test_per_face_bootstrap_equals_the_bootstrap_of_the_samples():
     array /= array.sum(axis=2, keepdims=True)
     for name, reference in references.items():
         expected = metrics.bootstrap_ci(reference, [array, labels, votes], n_boot=50, seed=4)
-        got = summarise(METRICS[name][1], faces, n_boot=50, seed=4)
+        got = summarise(METRICS[name], faces, n_boot=50, seed=4)
         np.testing.assert_allclose(got, expected, rtol=1e-9, err_msg=name)
     assert faces.probs.shape == (120, 8) and faces.epistemic.shape == (120,)
     np.testing.assert_allclose(faces.probs, mean / mean.sum(axis=1, keepdims=True))

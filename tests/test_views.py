@@ -113,14 +113,14 @@ def test_rejection_curve_on_a_case_with_a_known_answer():
 def test_paired_difference_against_itself_and_against_a_worse_copy(preds):
     human = preds.human
     faces = per_face(preds.samples["mc_dropout"], human["plurality"], human["distribution"])
-    jsd = METRICS["jsd"][1]
+    jsd = METRICS["jsd"]  # scored on all resamples at once (its resampled form)
     assert paired_difference(jsd, faces, faces, n_boot=50) == (0.0, 0.0, 0.0)
     # the same faces, a uniformly flattened copy: farther from the votes on every face
     flat = per_face(
         0.5 * preds.samples["mc_dropout"] + 0.5 / C, human["plurality"], human["distribution"]
     )
     value, low, high = paired_difference(jsd, flat, faces, n_boot=200)
-    assert value == pytest.approx(jsd(flat) - jsd(faces))
+    assert value == pytest.approx(jsd.value(flat) - jsd.value(faces))
     assert 0 < low <= value <= high
     # pairing removes the face-to-face variation both share: narrower than either interval
     _, lo_a, hi_a = summarise(jsd, flat, n_boot=200)
