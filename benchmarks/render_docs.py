@@ -222,7 +222,9 @@ def first_run_section(doc: Doc) -> str:
             [
                 f"`{tag}`",
                 f"{record['cpu']}, {record['threads']} threads",
-                "yes" if record["bf16_in_hardware"] else "no",
+                "hidden"
+                if record.get("bf16_hidden")
+                else ("yes" if record["bf16_in_hardware"] else "no"),
                 split["placement"],
                 against(split["first_table_s"], target["first_table_s"]),
                 against(split["all_rows_s"], target["all_rows_s"]),

@@ -88,19 +88,26 @@ class Metric(NamedTuple):
     resampled: Callable[[Faces, np.ndarray], np.ndarray] | None = None
 
 
-def _bootstrap_values(
+def _resampled_interval(
     metric: Metric, faces: Faces, n_boot: int, seed: int, reference: Faces | None = None
-) -> np.ndarray:
-    """``(n_boot,)`` values of ``metric`` (minus the ``reference``'s on the same resample) on
-    the resamples `bnnfer.metrics.bootstrap_counts` draws for ``seed``."""
-    assert metric.resampled is not None
+) -> tuple[float, float, float]:
+    """The interval of ``metric`` (minus the ``reference``'s on the same resample) from its
+    ``resampled`` form, on the resamples `bnnfer.metrics.bootstrap_counts` draws for ``seed``:
+    those `bnnfer.metrics.bootstrap_ci` draws."""
+    form = metric.resampled
+    if form is None:
+        raise ValueError(f"{metric.header}: no resampled form")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    scores = [faces] if reference is None else [faces, reference]
     blocks = []
     for counts in metrics.bootstrap_counts(len(faces.probs), n_boot, seed):
-        values = metric.resampled(faces, counts)
-        if reference is not None:
-            values = values - metric.resampled(reference, counts)
-        blocks.append(values)
-    return np.concatenate(blocks)
+        values = [form(f, counts) for f in scores]
+        blocks.append(values[0] if reference is None else values[0] - values[1])
+    point = [metric.value(f) for f in scores]
+    return metrics.percentile_interval(
+        point[0] if reference is None else point[0] - point[1], np.concatenate(blocks)
+    )
 
 
 def summarise(
@@ -111,10 +118,7 @@ def summarise(
     seed). A `Metric` with a ``resampled`` form scores all resamples at once; a bare function
     is called once per resample (`bnnfer.metrics.bootstrap_ci`), with the same resamples."""
     if isinstance(metric, Metric) and metric.resampled is not None:
-        if n_boot < 1:
-            raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-        values = _bootstrap_values(metric, faces, n_boot, seed)
-        return metrics.percentile_interval(metric.value(faces), values)
+        return _resampled_interval(metric, faces, n_boot, seed)
     fn = metric.value if isinstance(metric, Metric) else metric
     return metrics.bootstrap_ci(lambda *rows: fn(Faces(*rows)), list(faces), n_boot, seed=seed)
 
@@ -135,12 +139,9 @@ def paired_difference(
         raise ValueError(
             f"paired faces differ in number: {len(faces.probs)} and {len(reference.probs)}"
         )
-    fn = metric.value if isinstance(metric, Metric) else metric
     if isinstance(metric, Metric) and metric.resampled is not None:
-        if n_boot < 1:
-            raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-        values = _bootstrap_values(metric, faces, n_boot, seed, reference)
-        return metrics.percentile_interval(fn(faces) - fn(reference), values)
+        return _resampled_interval(metric, faces, n_boot, seed, reference)
+    fn = metric.value if isinstance(metric, Metric) else metric
     width = len(Faces._fields)
     return metrics.bootstrap_ci(
         lambda *rows: fn(Faces(*rows[:width])) - fn(Faces(*rows[width:])),
