@@ -145,12 +145,6 @@ def load_models(folder: str, placement: str = "all") -> tuple[dict, dict[str, st
 
 
 @st.cache_resource
-def bf16_in_hardware() -> bool:
-    """Whether the device the models run on computes bf16 natively (`native_bf16`)."""
-    return bnnfer.inference.native_bf16(bnnfer.select_device("auto"))
-
-
-@st.cache_resource
 def fast_placement() -> str:
     """The placement that keeps many faces quick on the models' device (`fast_placement`)."""
     return bnnfer.inference.fast_placement(bnnfer.select_device("auto"))
@@ -267,9 +261,9 @@ def evaluation_metrics(preds: store.SplitPredictions) -> dict:
 
 
 def default_placement(split: str, source: Source) -> str:
-    """Every block where that costs nothing (an evaluation of this split is at hand, or the
-    device computes bf16 in hardware); else the head only, which ran about 30x faster on a
-    CPU without bf16 at nearly the same accuracy and JSD (docs/benchmarks.md)."""
+    """Every block where that costs nothing (an evaluation of this split is at hand); else the
+    device's `fast_placement`: the head only on a CPU, 20-35x faster than every block at
+    nearly the same accuracy and JSD (docs/benchmarks.md), every block on a GPU."""
     evaluated = (
         builtin_meta().get("split") == split
         or (evaluation_dir() / f"predictions-{split}.npz").is_file()
@@ -372,11 +366,11 @@ def sidebar() -> None:
             "Compare on the faces every file covers", key="allow_partial",
             help="A file that misses some of the split's faces is refused unless this is on.",
         )  # fmt: skip  # options beside their values
-        if source.kind == "folder" and not bf16_in_hardware():
+        if source.kind == "folder" and fast_placement() == "head":
             st.caption(
-                "This CPU computes bf16 only by emulation, so uncached splits start with the "
-                "head only sampled: about 30x faster than every block, at nearly the same "
-                "accuracy and JSD (docs/benchmarks.md). Every block is one click away."
+                "On a CPU, uncached splits start with the head only sampled: 20-35x faster "
+                "than every block, at nearly the same accuracy and JSD (docs/benchmarks.md). "
+                "Every block is one click away."
             )
         st.caption(f"Device: {device}")
 

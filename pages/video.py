@@ -86,8 +86,8 @@ if loaded is not None:
         help="More frames follow quick changes better and take longer; 5 per second is enough "
         "for most expressions.",
     )
-    # every sampled frame costs a pass of every row: where bf16 is only emulated, the head
-    # only (about 30x cheaper, nearly as accurate: docs/benchmarks.md) unless chosen here
+    # every sampled frame costs a pass of every row: on a CPU the head only (20-35x cheaper,
+    # nearly as accurate: docs/benchmarks.md) unless chosen here
     fast = shared.fast_placement()
     placement = shared.PLACEMENT_CHOICES[
         layers.selectbox(

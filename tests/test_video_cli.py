@@ -43,14 +43,19 @@ def test_predict_video_writes_the_csv_and_json(tmp_path, capsys):
     assert "not a video" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bf16, expected", [(True, "all"), (False, "head")])
-def test_predict_video_samples_the_fast_placement_by_default(tmp_path, monkeypatch, bf16, expected):
-    """Without --placement, every block is sampled only where bf16 runs in hardware: a CPU
-    without it gets the head only, as the video page does (`fast_placement`)."""
+@pytest.mark.parametrize("bf16", [True, False])
+def test_predict_video_samples_the_fast_placement_by_default(tmp_path, monkeypatch, bf16):
+    """Without --placement, a CPU samples the head only, with bf16 hardware or without, as the
+    video page does (`fast_placement`); a GPU every block."""
+    import torch
+
     import bnnfer.cli
     import bnnfer.inference
 
+    assert bnnfer.inference.fast_placement(torch.device("cuda")) == "all"
     monkeypatch.setattr(bnnfer.inference, "native_bf16", lambda device: bf16)
+    monkeypatch.setattr(bnnfer.cli, "select_device", lambda preference: torch.device("cpu"))
+    expected = "head"
     asked = []
 
     def load_bundle(folder, device, rows, placement=None):

@@ -266,10 +266,10 @@ def test_two_sessions_wait_for_one_computation(app_env, monkeypatch):
 
 
 def test_an_uncached_split_starts_with_the_device_default_placement(app_env):
-    from bnnfer.inference import native_bf16, select_device
+    from bnnfer.inference import select_device
 
     at = _new_session().run()
-    expected = "every block" if native_bf16(select_device("auto")) else "head only"
+    expected = "head only" if select_device("auto").type == "cpu" else "every block"
     assert at.sidebar.selectbox(key="placement:valid").value == expected
     _wait_for_computations()
 
