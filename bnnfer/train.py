@@ -28,7 +28,7 @@ from . import metrics
 from .checkpoints import save_checkpoint
 from .constants import NUM_CLASSES
 from .data import FerPlusSplit
-from .inference import PRECISIONS, autocast_dtype, mc_predict, select_device
+from .inference import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
 from .methods import METHOD_NAMES, Classical, network_config_for
 from .networks import FaceCNN, NetworkConfig
 from .targets import TARGETS, FerPlusTargets, TargetKind
@@ -370,6 +370,8 @@ def fit(
         "best_epochs": [h["epoch"] for h in best],
         "training_seconds": round(time.perf_counter() - started, 1),
         "device": str(device),
+        # what precision="auto" ran as here (bf16 where the device computes it in hardware)
+        "precision": resolve_precision(config.precision, device),
     }
     if valid is not None:
         metadata["valid_accuracy"] = [h["valid_accuracy"] for h in best]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
+from bnnfer.inference import resolve_precision
 from bnnfer.train import soft_cross_entropy
 
 TINY = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
@@ -37,6 +38,9 @@ def test_fit_writes_a_checkpoint_that_serves_its_methods(splits, tmp_path, metho
     assert document["methods"] == served
     assert document["members"] == members
     assert document["metadata"]["train"]["method"] == method
+    # precision "auto" is recorded as what it ran as on this machine
+    device = torch.device(document["metadata"]["device"])
+    assert document["metadata"]["precision"] == resolve_precision("auto", device)
     log = [json.loads(line) for line in (tmp_path / f"{method}.log.jsonl").read_text().splitlines()]
     assert len(log) == 2 * members
     assert {"train_loss", "valid_accuracy", "valid_nll", "images_per_s"} <= set(log[0])
