@@ -42,6 +42,11 @@ from .trainstate import (
 )
 from .transforms import AugmentConfig, train_transform
 
+# TrainConfig fields that earlier checkpoints do not record, with the value those runs had
+LATER_FIELDS: dict[str, Any] = {"augment_strength": 1.0}
+# at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
+MAX_AUGMENT_STRENGTH = 3.0
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -79,6 +84,13 @@ class TrainConfig:
         default="onecycle", metadata={"help": "learning-rate schedule over all steps"}
     )
     augment: bool = field(default=True, metadata={"help": "small affine moves + horizontal flip"})
+    augment_strength: float = field(
+        default=1.0,
+        metadata={
+            "help": "scales the rotation, shift and zoom ranges of the augmentation "
+            "(1: +-10 degrees, +-10% shift, +-10% zoom)"
+        },
+    )
     select_by: Literal["accuracy", "nll"] = field(
         default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
     )
@@ -116,6 +128,11 @@ class TrainConfig:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.select_by not in ("accuracy", "nll"):
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
+        if not 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH:
+            raise ValueError(
+                f"augment_strength must be in [0, {MAX_AUGMENT_STRENGTH:g}], "
+                f"got {self.augment_strength}"
+            )
 
     @property
     def network_count(self) -> int:
@@ -132,6 +149,11 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["network"] = self.network.to_dict()
+        # fields added after networks were shipped are written only away from their default,
+        # so that the configs of earlier runs (bundle jobs, resumable states) still match
+        for name, default in LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     def resume_key(self) -> dict[str, Any]:
@@ -343,7 +365,9 @@ def fit(
         The path of the ``.safetensors`` file.
     """
     device = select_device(config.device)
-    transform = train_transform(AugmentConfig()) if config.augment else None
+    transform = (
+        train_transform(AugmentConfig().scaled(config.augment_strength)) if config.augment else None
+    )
     train_set = FerPlusTargets(
         train, config.target, transform=transform, strict_majority=config.strict_majority
     )

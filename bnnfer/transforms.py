@@ -10,7 +10,7 @@ this project's CPU), which `to_input`, the one function inference needs, never u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +28,18 @@ class AugmentConfig:
     translate: float = 0.1  # shift range as a fraction of the side (0.1 -> up to 4.8 px)
     scale: float = 0.1  # zoom range: 1 +- scale
     flip: bool = True  # horizontal flip with probability 1/2
+
+    def scaled(self, strength: float) -> AugmentConfig:
+        """The same augmentation with the rotation, shift and zoom ranges times ``strength``
+        (the flip unchanged)."""
+        if strength < 0:
+            raise ValueError(f"strength must be >= 0, got {strength}")
+        return replace(
+            self,
+            degrees=self.degrees * strength,
+            translate=self.translate * strength,
+            scale=self.scale * strength,
+        )
 
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:

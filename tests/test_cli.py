@@ -90,11 +90,14 @@ def test_train_command_writes_a_checkpoint(fake_ferplus, tmp_path, capsys):
         "--head-width",
         "8",
         "--no-augment",
+        "--augment-strength",
+        "0.5",
     ]
     assert main(argv) == 0
     document = json.loads(out.with_suffix(".json").read_text())
     assert document["network"]["widths"] == [4, 8]
     assert document["metadata"]["train"]["augment"] is False
+    assert document["metadata"]["train"]["augment_strength"] == 0.5
     assert "wrote" in capsys.readouterr().out
 
 

@@ -77,6 +77,14 @@ def test_augmentation_moves_faces_and_evaluation_does_not():
     assert torch.equal(eval_transform()(face), face)
     off = AugmentConfig(degrees=0, translate=0, scale=0, flip=False)
     assert torch.equal(train_transform(off)(face), face)
+    # strength scales the ranges, not the flip; strength 0 leaves only the flip
+    assert AugmentConfig().scaled(2.0) == AugmentConfig(degrees=20.0, translate=0.2, scale=0.2)
+    unmoved = AugmentConfig().scaled(0.0)
+    assert (unmoved.degrees, unmoved.translate, unmoved.scale, unmoved.flip) == (0, 0, 0, True)
+    flipped = [train_transform(unmoved)(face) for _ in range(8)]
+    assert all(torch.equal(f, face) or torch.equal(f, face.flip(-1)) for f in flipped)
+    with pytest.raises(ValueError, match="strength must be >= 0"):
+        AugmentConfig().scaled(-1.0)
 
 
 def test_importing_bnnfer_for_inference_leaves_torchvision_unimported():

@@ -99,11 +99,25 @@ def test_soft_cross_entropy_by_hand():
         ({"lr": 0.0}, "need lr > 0"),
         ({"optimizer": "adam"}, "optimizer must be"),
         ({"schedule": "step"}, "schedule must be"),
+        ({"augment_strength": -0.5}, r"augment_strength must be in \[0, 3\]"),
+        ({"augment_strength": 4.0}, r"augment_strength must be in \[0, 3\]"),
     ],
 )
 def test_bad_train_configs_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_a_later_field_is_recorded_only_away_from_its_default():
+    """Checkpoints trained before augment_strength existed record no such key: a config at
+    its default must still equal theirs (bundle.job_finished, resuming), another must not."""
+    default = TrainConfig()
+    assert "augment_strength" not in default.to_dict()
+    earlier = default.to_dict()  # what a run before the field existed recorded
+    assert TrainConfig(augment_strength=1.0).to_dict() == earlier
+    stronger = TrainConfig(augment_strength=2.0)
+    assert stronger.to_dict()["augment_strength"] == 2.0
+    assert stronger.resume_key() != default.resume_key()
 
 
 def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
