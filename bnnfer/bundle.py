@@ -37,6 +37,7 @@ from .atomic import write_text_atomic
 from .calibration import fit_temperature
 from .checkpoints import (
     CheckpointError,
+    checkpoint_paths,
     load_networks,
     save_checkpoint,
     verify_manifest,
@@ -173,8 +174,8 @@ def _run_stem(out: Path, job: Job) -> Path:
 
 def job_finished(out: Path, job: Job) -> bool:
     """True when the job's checkpoint exists and was written by this job's config."""
-    json_path = _run_stem(out, job).with_suffix(".json")
-    if not json_path.is_file() or not json_path.with_suffix(".safetensors").is_file():
+    weights_path, json_path = checkpoint_paths(_run_stem(out, job))
+    if not json_path.is_file() or not weights_path.is_file():
         return False
     try:
         trained = json.loads(json_path.read_text())["metadata"]["train"]
@@ -383,7 +384,7 @@ def _trained(loaded: dict[str, Any], first: str, prefix: str, size: int) -> list
 def job_finished_any(out: Path, name: str) -> bool:
     """A run named ``name`` has a complete checkpoint in ``out/runs`` (whatever its config)."""
     stem = out / "runs" / name
-    return stem.with_suffix(".json").is_file() and stem.with_suffix(".safetensors").is_file()
+    return all(path.is_file() for path in checkpoint_paths(stem))
 
 
 # --------------------------------------------------------------------------------------

@@ -34,12 +34,19 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, malformed, unknown, or does not match its checksum."""
 
 
-def checkpoint_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``(STEM.safetensors, STEM.json)`` for a stem given with or without a suffix."""
+def stem_file(stem: str | os.PathLike[str], suffix: str) -> Path:
+    """``STEM`` + ``suffix`` for a stem given bare or as its ``.safetensors``/``.json`` file. The
+    stem's own dots are kept (``runs/net_aug0.5`` -> ``runs/net_aug0.5.json``): replacing the
+    last "suffix" would send two such runs to one file."""
     stem = Path(stem)
     if stem.suffix in (".safetensors", ".json"):
         stem = stem.with_suffix("")
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    return Path(f"{stem}{suffix}")
+
+
+def checkpoint_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(STEM.safetensors, STEM.json)`` for a stem given with or without a suffix."""
+    return stem_file(stem, ".safetensors"), stem_file(stem, ".json")
 
 
 def save_checkpoint(

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from . import bundle, sweep
 from .allocator import keep_freed_memory
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, checkpoint_paths
 from .constants import CROWD_SPLIT, SPLITS
 from .data import (
     FerPlusError,
@@ -107,7 +107,7 @@ def _train(args: argparse.Namespace) -> int:
     weights = fit(
         config, splits["train"], splits["valid"], args.out, half=args.half, resume=args.resume
     )
-    print(f"wrote {weights} and {weights.with_suffix('.json')}")
+    print(f"wrote {weights} and {checkpoint_paths(weights)[1]}")
     return 0
 
 

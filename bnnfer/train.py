@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import metrics
-from .checkpoints import save_checkpoint
+from .checkpoints import save_checkpoint, stem_file
 from .constants import NUM_CLASSES
 from .data import FerPlusSplit
 from .inference import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
@@ -375,8 +375,8 @@ def fit(
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     networks, history = [], []
-    state_dir = out.with_suffix(".state")
-    with open(out.with_suffix(".log.jsonl"), "w") as log:
+    state_dir = stem_file(out, ".state")
+    with open(stem_file(out, ".log.jsonl"), "w") as log:
         for member in range(config.network_count):
             network, member_history = _train_one(
                 config, member, train_set, valid, device, log, state_dir, resume

@@ -81,6 +81,23 @@ def test_max_steps_caps_training_and_seed_makes_it_reproducible(splits, tmp_path
     )
 
 
+def test_stems_with_dots_keep_them(splits, tmp_path):
+    """Two runs named net_aug0.5 and net_aug0.7 write files of their own: a stem's dots are
+    not a suffix to replace (they once both became net_aug0.*, the second overwriting)."""
+    config = TrainConfig(method="mc_dropout", network=TINY, epochs=1, max_steps=1, batch_size=8)
+    runs = tmp_path / "runs"
+    for stem in ("net_aug0.5", "net_aug0.7"):
+        weights = fit(config, splits["train"], None, runs / stem, resume=True)
+        assert weights == runs / f"{stem}.safetensors"
+        assert load_method(runs / stem, "classical") is not None
+    written = sorted(p.name for p in runs.iterdir())
+    assert written == [
+        f"net_aug0.{k}{suffix}"
+        for k in (5, 7)
+        for suffix in (".json", ".log.jsonl", ".safetensors", ".state")
+    ]
+
+
 def test_soft_cross_entropy_by_hand():
     logits = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
     target = torch.tensor([[0.5, 0.5, 0.0]])
