@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import metrics
-from .checkpoints import save_checkpoint, stem_file
+from .checkpoints import checkpoint_paths, save_checkpoint, stem_file
 from .constants import NUM_CLASSES
 from .data import FerPlusSplit
 from .inference import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
@@ -38,7 +38,6 @@ from .trainstate import (
     load_state,
     restore_rng,
     save_state,
-    state_paths,
 )
 from .transforms import AugmentConfig, train_transform
 
@@ -336,7 +335,9 @@ def _train_one(
         )
     assert best_state is not None
     # the finished member: its final state becomes the "done" marker, the running one goes
-    for last_path, done_path in zip(state_paths(last_stem), state_paths(done_stem), strict=True):
+    for last_path, done_path in zip(
+        checkpoint_paths(last_stem), checkpoint_paths(done_stem), strict=True
+    ):
         os.replace(last_path, done_path)
     network.load_state_dict(best_state)
     return network.eval(), history

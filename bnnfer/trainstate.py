@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .atomic import write_bytes_atomic, write_text_atomic
+from .checkpoints import checkpoint_paths  # keeps a stem's own dots (member0.last)
 
 
 @dataclass
@@ -40,11 +41,6 @@ class TrainState:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def state_paths(stem: Path) -> tuple[Path, Path]:
-    """``(STEM.safetensors, STEM.json)``; the stem's own dots (``member0.last``) are kept."""
-    return Path(f"{stem}.safetensors"), Path(f"{stem}.json")
 
 
 def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
@@ -74,14 +70,14 @@ def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
         "scheduler": state.scheduler,
     }
     # the tensors first, then the JSON that points at them: a state is complete when both match
-    tensor_path, json_path = state_paths(stem)
+    tensor_path, json_path = checkpoint_paths(stem)
     write_bytes_atomic(tensor_path, save(tensors))
     write_text_atomic(json_path, json.dumps(document))
 
 
 def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
     """The saved state, or None when there is none; refuses one from a different config."""
-    tensor_path, json_path = state_paths(stem)
+    tensor_path, json_path = checkpoint_paths(stem)
     if not json_path.is_file() or not tensor_path.is_file():
         return None
     try:
