@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import metrics, resampled
+from . import baselines, metrics, resampled
 from .atomic import write_atomic, write_text_atomic
 from .data import (
     SEVERAL_ANNOTATORS_NOTE,
@@ -298,6 +298,8 @@ class Evaluation:
     paired: dict[str, dict[str, tuple[float, float, float]]]
     labels: dict[str, str]  # key -> display label
     settings: dict[str, Any]
+    # the rows among the annotators (bnnfer.baselines); None where no face has two votes
+    human: baselines.Baselines | None = None
 
 
 def draw_samples(
@@ -396,6 +398,14 @@ def score_samples(
         notes["single_annotator"] = True
     if split.no_face_detected:
         notes["no_face_detected"] = list(split.no_face_detected)
+    several = split.votes.sum(axis=1).max() >= 2  # a crowd to place the rows in
+    human = (
+        baselines.human_baselines(
+            split.votes, {key: f.probs for key, f in faces.items()}, n_boot, seed
+        )
+        if several
+        else None
+    )
     return Evaluation(
         split=split.split,
         names=split.names,
@@ -414,6 +424,7 @@ def score_samples(
             "faces_digest": split.faces_digest,
             **notes,
         },
+        human=human,
     )
 
 
@@ -513,6 +524,11 @@ def report(evaluation: Evaluation) -> str:
         + markdown_table(evaluation)
         + "\n"
         + paired_table(evaluation)
+        + (
+            ""
+            if evaluation.human is None
+            else "\n" + baselines.markdown(evaluation.human, evaluation.labels)
+        )
     )
 
 
@@ -562,6 +578,8 @@ def write_evaluation(
             for key, row in evaluation.paired.items()
         },
     }
+    if evaluation.human is not None:
+        document["human_baselines"] = baselines.to_json(evaluation.human)
     paths = {
         "json": out / "metrics.json",
         "markdown": out / "metrics.md",

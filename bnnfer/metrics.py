@@ -16,6 +16,18 @@ from typing import Literal
 
 import numpy as np
 
+# The human baselines live in their own module (one concept each) and are metrics like these:
+# re-exported so that `bnnfer.metrics` names every metric.
+from .humans import crowd_curve as crowd_curve
+from .humans import crowd_log_score as crowd_log_score
+from .humans import fleiss_kappa as fleiss_kappa
+from .humans import held_out_log_score as held_out_log_score
+from .humans import krippendorff_alpha as krippendorff_alpha
+from .humans import model_agreement as model_agreement
+from .humans import pairwise_agreement as pairwise_agreement
+from .humans import plurality_credit as plurality_credit
+from .humans import worth_annotators as worth_annotators
+
 EPS = 1e-12  # floor for probabilities inside logarithms
 SUM_TOLERANCE = 1e-3  # rows of float32 softmax outputs sum to 1 within this
 
