@@ -14,7 +14,7 @@ is read against the curve of its own resample. `to_json` / `from_json` carry it 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,91 @@ def _equal_raters(votes: np.ndarray) -> bool:
     return len(np.unique(votes.sum(axis=1))) == 1
 
 
+@dataclass
+class Crowd:
+    """The annotators' side of the baselines: computed once for a set of faces, then every row
+    is placed in it (`place_row`) on the same bootstrap resamples."""
+
+    votes: np.ndarray  # (N, V) counts
+    curve: np.ndarray  # (N, K): each face's crowd-of-k agreement, NaN where n < k + 1
+    resampled_curve: np.ndarray  # (n_boot, K): the mean curve of each resample
+    n_boot: int
+    seed: int
+    reliability_boot: int
+    summary: Baselines  # the crowd's figures, no rows yet
+
+
+def crowd_of(
+    votes: np.ndarray,
+    classes: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+    reliability_boot: int = RELIABILITY_RESAMPLES,
+) -> Crowd:
+    """The crowd of ``votes`` ``(N, V)``, for rows that name the first ``classes`` answers,
+    with 95% percentile-bootstrap intervals over faces (``n_boot`` resamples,
+    ``reliability_boot`` for kappa and alpha; 0 gives their values without intervals).
+
+    Raises ValueError (from `bnnfer.humans`) where no face has two votes: there is no crowd."""
+    votes = np.asarray(votes)
+    curve = humans.crowd_curve(votes)  # (N, K)
+    pairwise = humans.pairwise_agreement(votes)
+    crowd_log = humans.crowd_log_score(votes, classes=classes)
+    collected: dict[str, list[np.ndarray]] = {"pairwise": [], "crowd_log": [], "curve": []}
+    for counts in metrics.bootstrap_counts(len(votes), n_boot, seed):
+        collected["pairwise"].append(_resampled_means(pairwise, counts))
+        collected["crowd_log"].append(_resampled_means(crowd_log, counts))
+        collected["curve"].append(
+            np.stack([_resampled_means(column, counts) for column in curve.T], axis=1)
+        )  # (R, K)
+    resampled_curve = np.concatenate(collected["curve"])
+    point_curve = np.nanmean(curve, axis=0)  # (K,)
+    equal = _equal_raters(votes)
+    summary = Baselines(
+        faces=len(votes),
+        max_k=curve.shape[1],
+        curve_faces=[int(n) for n in np.isfinite(curve).sum(axis=0)],
+        pairwise=_interval(float(np.nanmean(pairwise)), collected["pairwise"]),
+        curve=[
+            metrics.percentile_interval(point, resampled_curve[:, k])
+            for k, point in enumerate(point_curve)
+        ],
+        crowd_log_score=_interval(float(np.nanmean(crowd_log)), collected["crowd_log"]),
+        emotion_share=float(votes[:, :classes].sum() / votes.sum()),
+        fleiss_kappa=(
+            _reliability(humans.fleiss_kappa, votes, reliability_boot, seed) if equal else None
+        ),
+        alpha=_reliability(humans.krippendorff_alpha, votes, reliability_boot, seed),
+    )
+    return Crowd(votes, curve, resampled_curve, n_boot, seed, reliability_boot, summary)
+
+
+def place_row(crowd: Crowd, probs: np.ndarray) -> RowBaseline:
+    """One model, its mean predictive distribution ``probs`` ``(N, C)``, among the crowd: its
+    figures on the crowd's own resamples, so its worth is read against each resample's curve."""
+    votes = crowd.votes
+    agreement = humans.model_agreement(probs, votes)
+    log_score = humans.held_out_log_score(probs, votes)
+    resampled_agreement, resampled_log_score = [], []
+    for counts in metrics.bootstrap_counts(len(votes), crowd.n_boot, crowd.seed):
+        resampled_agreement.append(_resampled_means(agreement, counts))
+        resampled_log_score.append(_resampled_means(log_score, counts))
+    point_agreement = float(np.nanmean(agreement))
+    point_curve = np.array([value for value, _, _ in crowd.summary.curve])
+    added = humans.with_model_vote(votes, probs)
+    equal, boot, seed = _equal_raters(votes), crowd.reliability_boot, crowd.seed
+    return RowBaseline(
+        agreement=_interval(point_agreement, resampled_agreement),
+        log_score=_interval(float(np.nanmean(log_score)), resampled_log_score),
+        worth=_worth_interval(
+            float(humans.worth_annotators(point_curve, point_agreement)),
+            humans.worth_annotators(crowd.resampled_curve, np.concatenate(resampled_agreement)),
+        ),
+        fleiss_kappa_with=_reliability(humans.fleiss_kappa, added, boot, seed) if equal else None,
+        alpha_with=_reliability(humans.krippendorff_alpha, added, boot, seed),
+    )
+
+
 def human_baselines(
     votes: np.ndarray,
     probs: Mapping[str, np.ndarray],
@@ -92,70 +177,9 @@ def human_baselines(
     reliability_boot: int = RELIABILITY_RESAMPLES,
 ) -> Baselines:
     """The human baselines of ``votes`` ``(N, V)`` and each row of ``probs`` ``{key: (N, C)}``
-    among them, with 95% percentile-bootstrap intervals over faces (``n_boot`` resamples,
-    ``reliability_boot`` for kappa and alpha; both drawn from ``seed``).
-
-    Raises ValueError (from `bnnfer.humans`) where no face has two votes: there is no crowd."""
-    votes = np.asarray(votes)
-    curve = humans.crowd_curve(votes)  # (N, K)
-    pairwise = humans.pairwise_agreement(votes)
-    crowd_log = humans.crowd_log_score(votes, classes=_classes(probs, votes))
-    row_terms = {
-        key: (humans.model_agreement(p, votes), humans.held_out_log_score(p, votes))
-        for key, p in probs.items()
-    }
-    point_curve = np.nanmean(curve, axis=0)  # (K,)
-    collected: dict[str, list[np.ndarray]] = {"pairwise": [], "crowd_log": []}
-    curve_blocks: list[np.ndarray] = []
-    rows_blocks: dict[str, dict[str, list[np.ndarray]]] = {
-        key: {"agreement": [], "log_score": [], "worth": []} for key in probs
-    }
-    for counts in metrics.bootstrap_counts(len(votes), n_boot, seed):
-        collected["pairwise"].append(_resampled_means(pairwise, counts))
-        collected["crowd_log"].append(_resampled_means(crowd_log, counts))
-        block = np.stack(
-            [_resampled_means(curve[:, k], counts) for k in range(curve.shape[1])], axis=1
-        )  # (R, K)
-        curve_blocks.append(block)
-        for key, (agreement, log_score) in row_terms.items():
-            resampled_agreement = _resampled_means(agreement, counts)
-            rows_blocks[key]["agreement"].append(resampled_agreement)
-            rows_blocks[key]["log_score"].append(_resampled_means(log_score, counts))
-            rows_blocks[key]["worth"].append(humans.worth_annotators(block, resampled_agreement))
-    curves = np.concatenate(curve_blocks)  # (n_boot, K)
-    equal = _equal_raters(votes)
-    rows = {}
-    for key, (agreement, log_score) in row_terms.items():
-        point_agreement = float(np.nanmean(agreement))
-        added = humans.with_model_vote(votes, probs[key])
-        rows[key] = RowBaseline(
-            agreement=_interval(point_agreement, rows_blocks[key]["agreement"]),
-            log_score=_interval(float(np.nanmean(log_score)), rows_blocks[key]["log_score"]),
-            worth=_worth_interval(
-                float(humans.worth_annotators(point_curve, point_agreement)),
-                np.concatenate(rows_blocks[key]["worth"]),
-            ),
-            fleiss_kappa_with=(
-                _reliability(humans.fleiss_kappa, added, reliability_boot, seed) if equal else None
-            ),
-            alpha_with=_reliability(humans.krippendorff_alpha, added, reliability_boot, seed),
-        )
-    return Baselines(
-        faces=len(votes),
-        max_k=curve.shape[1],
-        curve_faces=[int(np.isfinite(curve[:, k]).sum()) for k in range(curve.shape[1])],
-        pairwise=_interval(float(np.nanmean(pairwise)), collected["pairwise"]),
-        curve=[
-            metrics.percentile_interval(point_curve[k], curves[:, k]) for k in range(curve.shape[1])
-        ],
-        crowd_log_score=_interval(float(np.nanmean(crowd_log)), collected["crowd_log"]),
-        emotion_share=float(votes[:, : _classes(probs, votes)].sum() / votes.sum()),
-        fleiss_kappa=(
-            _reliability(humans.fleiss_kappa, votes, reliability_boot, seed) if equal else None
-        ),
-        alpha=_reliability(humans.krippendorff_alpha, votes, reliability_boot, seed),
-        rows=rows,
-    )
+    among them (`crowd_of`, then `place_row` for each)."""
+    crowd = crowd_of(votes, _classes(probs, votes), n_boot, seed, reliability_boot)
+    return replace(crowd.summary, rows={key: place_row(crowd, p) for key, p in probs.items()})
 
 
 def _classes(probs: Mapping[str, np.ndarray], votes: np.ndarray) -> int:

@@ -14,15 +14,17 @@ Pure functions returning pandas DataFrames or NumPy arrays, so the pages only la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from . import metrics
+from .baselines import Baselines, Crowd, RowBaseline, crowd_of, place_row, worth_sentence
+from .baselines import from_json as baselines_from_json
 from .bundle import row_sampled
-from .constants import EMOTIONS
+from .constants import EMOTIONS, NUM_CLASSES
 from .data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
 from .evaluate import (
     METRICS,
@@ -453,3 +455,68 @@ def paper_claims(table: pd.DataFrame) -> list[dict[str, str]]:
             }
         )
     return claims
+
+
+def crowd(votes: np.ndarray, n_boot: int = 200, seed: int = 0) -> Crowd | None:
+    """The annotators of votes ``(N, 10)`` as a crowd to place rows in (`bnnfer.baselines`),
+    bootstrapped here; the reliability coefficients without intervals (Krippendorff's alpha
+    costs 10 ms a resample, and a page shows the curve). None where no face has two votes."""
+    if votes.sum(axis=1).max() < 2:
+        return None
+    return crowd_of(votes, NUM_CLASSES, n_boot=n_boot, seed=seed, reliability_boot=0)
+
+
+def place(found: Crowd, preds: SplitPredictions, key: str) -> RowBaseline:
+    """One row of ``preds`` among the crowd ``found``."""
+    return place_row(found, preds.mean(key))
+
+
+def among(found: Crowd, rows: dict[str, RowBaseline]) -> Baselines:
+    """The crowd's figures with ``rows`` placed in it."""
+    return replace(found.summary, rows=dict(rows))
+
+
+def among_annotators_from_evaluation(
+    document: dict, keys: Sequence[str], comparable: bool
+) -> Baselines | None:
+    """The ``human_baselines`` of ``bnnfer evaluate``'s ``metrics.json``, narrowed to ``keys``;
+    None where the document is of other predictions (``comparable`` is what
+    `comparison_from_evaluation` decided) or lacks a row or the section."""
+    section = document.get("human_baselines")
+    if not comparable or section is None or any(k not in section["rows"] for k in keys):
+        return None
+    found = baselines_from_json(section)
+    found.rows = {key: found.rows[key] for key in keys}
+    return found
+
+
+def crowd_frame(found: Baselines) -> pd.DataFrame:
+    """The crowd-of-k curve as rows ``k``, ``agreement``, ``low``, ``high``, ``faces``."""
+    return pd.DataFrame(
+        [
+            {"k": k, "agreement": value, "low": low, "high": high, "faces": faces}
+            for k, ((value, low, high), faces) in enumerate(
+                zip(found.curve, found.curve_faces, strict=True), start=1
+            )
+        ]
+    )
+
+
+def placed_rows(found: Baselines, labels: dict[str, str]) -> pd.DataFrame:
+    """One row per model: ``key``, ``method``, agreement with a held-out annotator and its
+    interval, log score, the worth in k and the sentence that says it."""
+    return pd.DataFrame(
+        [
+            {
+                "key": key,
+                "method": labels.get(key, key),
+                "agreement": row.agreement[0],
+                "low": row.agreement[1],
+                "high": row.agreement[2],
+                "log_score": row.log_score[0],
+                "worth": row.worth[0],
+                "sentence": worth_sentence(labels.get(key, key), row.worth, found.max_k),
+            }
+            for key, row in found.rows.items()
+        ]
+    )

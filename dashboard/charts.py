@@ -276,3 +276,51 @@ def rate_sweep_chart(rows: Sequence[Mapping], ensemble: Mapping | None) -> go.Fi
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )
     return figure
+
+
+def annotators_chart(crowd: pd.DataFrame, rows: pd.DataFrame) -> go.Figure:
+    """Agreement with a held-out annotator against the size k of the crowd predicting it
+    (`bnnfer.views.crowd_frame`: points with 95% intervals), and each model
+    (`bnnfer.views.placed_rows`) as a horizontal band over its own interval with a line at its
+    agreement, in its colour: where a line crosses the curve is what the model is worth."""
+    figure = go.Figure()
+    for row in rows.itertuples():
+        figure.add_hrect(
+            y0=100 * row.low,
+            y1=100 * row.high,
+            fillcolor=_color(row.key),
+            opacity=0.15,
+            line_width=0,
+        )
+        figure.add_scatter(
+            x=[0.8, len(crowd) + 0.2],
+            y=[100 * row.agreement] * 2,
+            mode="lines",
+            name=row.method,
+            line={"color": _color(row.key), "width": 2},
+            hovertemplate=f"{row.method}: %{{y:.1f}}% ({row.sentence})<extra></extra>",
+        )
+    figure.add_scatter(
+        x=crowd["k"],
+        y=100 * crowd["agreement"],
+        mode="lines+markers",
+        name="Plurality of k annotators",
+        line={"color": _color("human"), "width": 3},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": 100 * (crowd["high"] - crowd["agreement"]),
+            "arrayminus": 100 * (crowd["agreement"] - crowd["low"]),
+        },
+        customdata=crowd["faces"],
+        hovertemplate="plurality of %{x} others: %{y:.1f}% (%{customdata} faces)<extra></extra>",
+    )
+    figure.update_layout(
+        title="Agreement with a held-out annotator",
+        xaxis_title="k: annotators whose plurality predicts the held-out one",
+        yaxis_title="agrees (%)",
+        xaxis={"dtick": 1},
+        legend_title="predictor",
+        margin={"t": 50, "b": 40},
+    )
+    return figure

@@ -31,6 +31,18 @@ st.markdown(
 LIVE_RESAMPLES = 200  # when the table is bootstrapped here rather than read from an evaluation
 
 
+@st.cache_data(show_spinner="Reading the annotators as a crowd...", max_entries=8)
+def _crowd(votes):
+    """The annotators of these faces as a crowd, bootstrapped here (no evaluation of them)."""
+    return views.crowd(votes, n_boot=LIVE_RESAMPLES)
+
+
+@st.cache_data(show_spinner="Placing the models among the annotators...", max_entries=64)
+def _placed(_crowd, _preds, scope: tuple, key: str):
+    """One row among the annotators, cached on its own as the table's rows are."""
+    return views.place(_crowd, _preds, key)
+
+
 @st.cache_data(show_spinner="Computing the comparison table...", max_entries=64)
 def _row(_preds, scope: tuple, key: str, labels: dict) -> dict:
     """One method's row, cached on its own: rows arriving one by one cost one row each."""
@@ -43,12 +55,15 @@ if loaded is not None:
     scope = shared.rows_scope(preds)
     bundled = [k for k in keys if not shared.is_added(k)]
     live, table, note = keys, None, ""  # live: the rows bootstrapped here, cached one by one
+    among = None  # the rows among the annotators
     if preds.file is not None:  # an evaluation of the same faces: its metrics serve its rows
         evaluation = shared.evaluation_metrics(preds)
         table = views.comparison_from_evaluation(
             evaluation, preds, bundled, labels, shared.models_digest()
         )
         resamples = evaluation.get("n_boot")
+        if len(bundled) == len(keys):
+            among = views.among_annotators_from_evaluation(evaluation, keys, table is not None)
     if table is None:  # no matching evaluation: every row bootstrapped here
         resamples = LIVE_RESAMPLES
     else:
@@ -93,6 +108,41 @@ if loaded is not None:
         "interval without 0 is a real difference in JSD from the classical network. "
         f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}.{note}"
     )
+    st.subheader("Is a model as good as a person?")
+    among_boot = resamples
+    if among is None and not skipped:
+        found = _crowd(preds.votes)
+        if found is not None:
+            rows = {key: _placed(found, preds, scope, key) for key in keys}
+            among, among_boot = views.among(found, rows), LIVE_RESAMPLES
+    if among is None:
+        st.info(
+            "Each face here has one vote: there is no crowd to hold an annotator out of, so the "
+            "models cannot be placed among the annotators."
+        )
+    else:
+        placed = views.placed_rows(among, labels)
+        st.plotly_chart(
+            charts.annotators_chart(views.crowd_frame(among), placed), key="overview_annotators"
+        )
+        pairwise, crowd = among.pairwise, among.curve[-1]
+        st.markdown(
+            f"Two annotators of a face agree **{100 * pairwise[0]:.1f}%** of the time; the "
+            f"plurality of {among.max_k} others predicts a held-out annotator "
+            f"**{100 * crowd[0]:.1f}%** of the time. Each model's top emotion, against a "
+            "held-out annotator:"
+        )
+        st.markdown("\n".join(f"- {sentence}" for sentence in placed["sentence"]))
+        st.caption(
+            "A held-out annotator is one of a face's annotators drawn at random; the crowd of k "
+            "is k of the others, drawn without replacement, whose plurality (ties split evenly) "
+            "predicts that annotator's vote. A model is worth k annotators where its agreement "
+            "meets the curve (interpolated), with a 95% bootstrap interval over faces "
+            f"({among_boot} resamples). Agreement counts every vote as "
+            f"cast: {100 * among.emotion_share:.1f}% of the votes name an emotion, the most a "
+            "model that names emotions only can match."
+        )
+
     st.subheader("The paper's claims, on this data")
     claims = [] if skipped else views.paper_claims(table)
     if skipped:
