@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -170,6 +171,10 @@ def test_without_data_every_page_shows_the_builtin_evaluation(server_without_dat
             _settle(page)
             expect(page.get_by_text("built-in evaluation").first).to_be_visible()
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            if name == "overview":  # every bundled row placed among the annotators
+                expect(page.get_by_text("Is a model as good as a person?")).to_be_visible()
+                placed = page.get_by_text(re.compile(r": worth (about|less|more)"))
+                expect(placed.first).to_be_visible()
             if name == "explore":
                 expect(page.get_by_text("faces match").first).to_be_visible()
                 expect(page.get_by_text("Faces are drawn as placeholders")).to_be_visible()
