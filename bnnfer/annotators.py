@@ -40,6 +40,13 @@ CROWD_KIT_HINT = 'pip install -e ".[crowd]"'
 COLUMNS = ("annotator", "kind", "votes", "agreement", "agreement_low", "agreement_high", "dissents")
 DS_COLUMNS = ("ds_accuracy",)  # present where Dawid–Skene was fitted
 SHOWN_PEOPLE = 20  # annotators the printed report lists (annotators.csv holds all)
+# what a report read against the Dawid–Skene posterior says of its columns
+DAWID_SKENE_NOTE = (
+    "The metrics against people (JSD, KL, TV, soft Brier, human ECE, entropy Spearman) are read "
+    "against the Dawid–Skene posterior over the emotions (crowd-kit), not the vote "
+    "distribution: 'votes' in their names stands for it. Accuracy, NLL and ECE keep the "
+    "plurality label."
+)
 
 
 class CrowdKitMissing(ImportError):
@@ -285,6 +292,25 @@ def score_annotators(
         dissents=[dissents[i] for i in order],
         answers=used,
         note="" if fit is not None else note,
+    )
+
+
+def score_split(
+    split: FerPlusSplit,
+    probs: Mapping[str, np.ndarray],
+    labels: Mapping[str, str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    crowd: Crowd | None = None,
+) -> AnnotatorScores | None:
+    """`score_annotators` of ``split``'s annotators with ``crowd``'s Dawid–Skene fit (its
+    `read_crowd`, read here when None); None where the split's votes have no names."""
+    if split.annotations is None:
+        return None
+    if crowd is None:
+        crowd = read_crowd(split)
+    return score_annotators(
+        split.annotations, split.votes, probs, labels, n_boot, seed, crowd.fit, crowd.note
     )
 
 
