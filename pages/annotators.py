@@ -126,8 +126,9 @@ def _dissents(
     others = {int(f): VOTE_COLUMNS[int(np.argmax(preds.votes[f]))] for f in faces}
     shown = frame.iloc[faces[:SHOWN_FACES]]
     st.markdown(
-        f"**{len(faces)} faces** where {_named(table, row)} answered otherwise than all the "
-        f"others" + (f"; the first {SHOWN_FACES}:" if len(faces) > SHOWN_FACES else ":")
+        f"**{len(faces)} face{'s' if len(faces) > 1 else ''}** where {_named(table, row)} "
+        "answered otherwise than all the others"
+        + (f"; the first {SHOWN_FACES}:" if len(faces) > SHOWN_FACES else ":")
     )
     if preds.images is None:
         st.caption(shared.NO_FACES_NOTE)
