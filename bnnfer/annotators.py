@@ -102,7 +102,7 @@ def dawid_skene(annotations: Annotations, n_iter: int = 100, tol: float = 1e-5) 
         model = CrowdKitDawidSkene(n_iter=n_iter, tol=tol).fit(frame)
     probas, errors = model.probas_, model.errors_
     posterior = np.zeros((annotations.faces, NUM_VOTE_COLUMNS))
-    posterior[np.ix_(probas.index.to_numpy(int), probas.columns.to_numpy(int))] = probas
+    posterior[np.ix_(probas.index.to_numpy(int), probas.columns.to_numpy(int))] = probas.to_numpy()
     prior = np.zeros(NUM_VOTE_COLUMNS)
     prior[model.priors_.index.to_numpy(int)] = model.priors_.to_numpy()
     confusion = np.zeros((len(annotations.annotators), NUM_VOTE_COLUMNS, NUM_VOTE_COLUMNS))
@@ -255,6 +255,10 @@ def score_annotators(
     votes = np.asarray(votes)
     if annotations.faces != len(votes) or not np.array_equal(annotations.counts(), votes):
         raise ValueError("annotations must count to votes (N, 10), face by face")
+    if fit is not None and fit.confusion.shape[0] != len(annotations.annotators):
+        raise ValueError("fit must be Dawid–Skene of these annotations (one matrix each)")
+    if fit is not None and len(fit.posterior) != len(votes):
+        raise ValueError(f"fit's posterior must cover the {len(votes)} faces")
     probs, labels = probs or {}, labels or {}
     rows, dissents, dissent_answers, tops = [], [], [], []
     credit = humans.plurality_credit(votes[annotations.face], annotations.answer)  # (M,)
