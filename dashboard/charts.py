@@ -344,7 +344,7 @@ def rate_sweep_chart(rows: Sequence[Mapping], ensemble: Mapping | None) -> go.Fi
     return figure
 
 
-def annotators_chart(crowd: pd.DataFrame, rows: pd.DataFrame) -> go.Figure:
+def crowd_of_k_chart(crowd: pd.DataFrame, rows: pd.DataFrame) -> go.Figure:
     """Agreement with a held-out annotator against the size k of the crowd predicting it
     (`bnnfer.views.crowd_frame`: points with 95% intervals), and each model
     (`bnnfer.views.placed_rows`) as a horizontal band over its own interval with a line at its

@@ -123,7 +123,7 @@ if loaded is not None:
     else:
         placed = views.placed_rows(among, labels)
         st.plotly_chart(
-            charts.annotators_chart(views.crowd_frame(among), placed), key="overview_annotators"
+            charts.crowd_of_k_chart(views.crowd_frame(among), placed), key="overview_annotators"
         )
         pairwise, crowd = among.pairwise, among.curve[-1]
         st.markdown(
