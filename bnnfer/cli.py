@@ -26,7 +26,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import bundle, sweep
+from . import annotators, bundle, sweep
 from .allocator import keep_freed_memory
 from .checkpoints import CheckpointError, checkpoint_paths
 from .constants import CROWD_SPLIT, SPLITS
@@ -49,12 +49,11 @@ from .train import TrainConfig, fit
 from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
 
 DATA_HELP = (
-    "FER+ folder, or a folder of your own faces with votes.csv (default: $BNNFER_DATA, "
-    "else ./data/ferplus)"
+    "FER+ folder, or a folder of your own faces with votes.csv or annotations.csv (default: "
+    "$BNNFER_DATA, else ./data/ferplus)"
 )
 NO_DETECT_HELP = (
-    "your own faces (votes.csv): resize each whole image to 48x48 grayscale instead of "
-    "finding the face in it"
+    "your own faces: resize each whole image to 48x48 grayscale instead of finding the face in it"
 )
 
 
@@ -154,11 +153,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     if note:
         say(note)
     evaluation = evaluate_methods(
-        methods, split, args.samples, args.seed, args.n_boot, labels, say, args.precision, added
+        methods,
+        split,
+        args.samples,
+        args.seed,
+        args.n_boot,
+        labels,
+        say,
+        args.precision,
+        added,
+        reference=args.reference,
     )
     paths = write_evaluation(evaluation, args.out, args.models, compact=args.compact)
     print(report(evaluation))
     print(f"\nwrote {paths['markdown']}, {paths['json']} and {paths['predictions']}")
+    if "annotators" in paths:  # the votes have their annotators' names
+        note = evaluation.annotators.note
+        print(
+            f"wrote {paths['annotators']}"
+            + (f" without the Dawid–Skene columns: {note}" if note else "")
+        )
     return 0
 
 
@@ -382,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="LABEL=FILE",
         help="a row of predictions made elsewhere: CSV or NPZ (docs/data.md); repeatable",
+    )
+    evaluate.add_argument(
+        "--reference",
+        choices=annotators.REFERENCES,
+        default="votes",
+        help="what the metrics against people (JSD, KL, TV, soft Brier, human ECE, entropy "
+        "Spearman) are measured against: the vote distribution, or the Dawid-Skene posterior "
+        "of a crowd with its annotators' names (annotations.csv; needs crowd-kit, "
+        f"{annotators.CROWD_KIT_HINT}) (default: votes)",
     )
     evaluate.add_argument(
         "--allow-partial",

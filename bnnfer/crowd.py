@@ -1,4 +1,5 @@
-"""Your own annotated faces as a dataset: ``votes.csv`` and the images it names, one split ``all``.
+"""Your own annotated faces as a dataset: ``votes.csv`` or ``annotations.csv`` and the images
+they name, one split ``all``.
 
 The folder holds a ``votes.csv`` and the images it names (any size, any format Pillow reads;
 a name may lead into subfolders of the folder)::
@@ -13,6 +14,16 @@ annotators per face, at least one. It is read into the same `bnnfer.data.FerPlus
 FER+ split, named ``"all"``, with FER+'s rule: faces whose plurality is ``unknown`` or ``NF``
 are dropped and counted.
 
+Instead of ``votes.csv`` the folder may hold ``annotations.csv``, one row per vote with who cast
+it (the emotion one of FER+'s ten answers, `VOTE_COLUMNS`, in any case)::
+
+    name,annotator,emotion
+    alice.jpg,ann,happiness
+    alice.jpg,ben,surprise
+
+The counts are derived from it, and the identities kept in the split's `Annotations`
+(`bnnfer.annotators` scores each annotator). A folder with both files is refused.
+
 Faces must be 48x48 grayscale, as FER's. An image that is one already is taken as it is; any
 other goes through the photo path (`bnnfer.faces`): MTCNN finds the faces, the largest is kept,
 and FER's framing around it is cut and resized (`prepare_face`). With ``detect=False`` the whole
@@ -21,11 +32,14 @@ counted in ``dropped["no_face_detected"]`` and named in `FerPlusSplit.no_face_de
 
 Everything ``votes.csv`` can get wrong (no ``name`` column, unknown columns, a count that is not
 a whole number >= 0, a face without a vote, a repeated name, a name with no file, an image that
-cannot be decoded) is a `FerPlusError` naming the file, the row and what was expected.
+cannot be decoded) is a `FerPlusError` naming the file, the row and what was expected; so is
+everything ``annotations.csv`` can (a missing or unknown column, an empty name or annotator, an
+unknown emotion word, an annotator voting twice on a face, a name with no file).
 
 Detection costs about a tenth of a second per image on a CPU, so the prepared faces are cached
 like FER+'s decoded splits, keyed by ``votes.csv``'s bytes, each image's name, size and
-modification time, the ``detect`` flag and the framing constants: any change gives a new key.
+modification time, the ``detect`` flag and the framing constants: any change gives a new key
+(``annotations.csv``'s bytes in its place; the identities are read from it on every load).
 """
 
 from __future__ import annotations
@@ -33,6 +47,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -41,6 +57,7 @@ from PIL import Image
 from . import faces
 from .constants import CROWD_SPLIT, EMOTIONS, IMAGE_SIZE, NUM_VOTE_COLUMNS, VOTE_COLUMNS
 from .data import (
+    CROWD_ANNOTATIONS_CSV,
     CROWD_VOTES_CSV,
     FerPlusError,
     FerPlusSplit,
@@ -52,6 +69,71 @@ from .data import (
 
 _CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 NO_FACE = "no_face_detected"  # the `FerPlusSplit.dropped` key of images without a face
+ANNOTATION_COLUMNS = ("name", "annotator", "emotion")  # the header of annotations.csv
+_ANSWERS = {column.lower(): index for index, column in enumerate(VOTE_COLUMNS)}
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Who cast each vote of a split's faces: one entry per vote, ``M`` in all.
+
+    Attributes:
+        annotators: the ``A`` annotators' names, in the order they first vote.
+        face: int64 ``(M,)``, the face (row of the split) each vote is on.
+        annotator: int64 ``(M,)``, who cast it (a position in ``annotators``).
+        answer: int64 ``(M,)``, what they answered (a column of ``VOTE_COLUMNS``).
+        faces: ``N``, the split's number of faces.
+
+    No annotator votes twice on a face; `counts` gives the split's votes ``(N, 10)``.
+    """
+
+    annotators: tuple[str, ...]
+    face: np.ndarray
+    annotator: np.ndarray
+    answer: np.ndarray
+    faces: int
+
+    def __post_init__(self) -> None:
+        m = len(self.face)
+        for name in ("face", "annotator", "answer"):
+            array = getattr(self, name)
+            if array.shape != (m,) or not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"{name} must be ({m},) integers, got {array.dtype} {array.shape}")
+        bounds = {"face": self.faces, "annotator": len(self.annotators), "answer": NUM_VOTE_COLUMNS}
+        for name, bound in bounds.items():
+            array = getattr(self, name)
+            if m and (array.min() < 0 or array.max() >= bound):
+                raise ValueError(f"{name} must hold indices in [0, {bound})")
+        pairs = self.face * max(1, len(self.annotators)) + self.annotator
+        if len(np.unique(pairs)) != m:
+            raise ValueError("an annotator votes twice on a face")
+
+    def counts(self) -> np.ndarray:
+        """int64 ``(N, 10)``: the votes per face over ``VOTE_COLUMNS``."""
+        flat = np.bincount(
+            self.face * NUM_VOTE_COLUMNS + self.answer, minlength=self.faces * NUM_VOTE_COLUMNS
+        )
+        return flat.reshape(self.faces, NUM_VOTE_COLUMNS).astype(np.int64)
+
+    def subset(self, index: np.ndarray | Sequence[int] | slice) -> Annotations:
+        """The votes on the faces at ``index`` (as `bnnfer.data.FerPlusSplit.subset` takes it),
+        the faces renumbered in that order; annotators left without a vote are left out."""
+        positions = np.arange(self.faces)[index]
+        order = np.argsort(self.face, kind="stable")
+        start = np.searchsorted(self.face[order], positions, "left")
+        length = np.searchsorted(self.face[order], positions, "right") - start
+        within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+        take = order[np.repeat(start, length) + within]
+        kept = np.unique(self.annotator[take])  # in their first-vote order, as before
+        renumber = np.full(len(self.annotators), -1)
+        renumber[kept] = np.arange(len(kept))
+        return Annotations(
+            annotators=tuple(self.annotators[a] for a in kept),
+            face=np.repeat(np.arange(len(positions)), length),
+            annotator=renumber[self.annotator[take]],
+            answer=self.answer[take],
+            faces=len(positions),
+        )
 
 
 def read_votes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, list[int]]:
@@ -59,12 +141,7 @@ def read_votes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, lis
     ``(N, 10)`` over ``VOTE_COLUMNS`` (absent columns and empty cells are 0), and each face's
     row number in the file (the header is row 1). Raises `FerPlusError` naming the row."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FerPlusError(path, "is not a UTF-8 text file; expected a CSV") from None
-    reader = csv.reader(text.splitlines())
-    header = [cell.strip() for cell in next(reader, [])]
+    header, reader = _csv(path)
     expected = f"'name' and vote count columns among {', '.join(VOTE_COLUMNS)}"
     if not any(header):
         raise FerPlusError(path, f"is empty; expected a header row: {expected}", 1)
@@ -107,13 +184,97 @@ def read_votes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, lis
     return names, np.asarray(votes, dtype=np.int64).reshape(-1, NUM_VOTE_COLUMNS), rows
 
 
+def _csv(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """The stripped header of a UTF-8 CSV and a reader of the rows after it."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FerPlusError(path, "is not a UTF-8 text file; expected a CSV") from None
+    reader = csv.reader(text.splitlines())
+    return [cell.strip() for cell in next(reader, [])], reader
+
+
+def read_annotations(path: str | os.PathLike[str]) -> tuple[list[str], Annotations, list[int]]:
+    """``(names, annotations, rows)`` of an ``annotations.csv`` (``name,annotator,emotion``, one
+    row per vote): the image names in the order they first appear, who answered what on each
+    (`Annotations`; its `Annotations.counts` are the faces' votes ``(N, 10)``), and each face's
+    first row number (the header is row 1). An emotion is one of ``VOTE_COLUMNS``, in any case.
+    Raises `FerPlusError` naming the row."""
+    path = Path(path)
+    header, reader = _csv(path)
+    expected = f"the columns {', '.join(ANNOTATION_COLUMNS)} (one row per vote)"
+    if not any(header):
+        raise FerPlusError(path, f"is empty; expected a header row with {expected}", 1)
+    missing = [column for column in ANNOTATION_COLUMNS if column not in header]
+    unknown = [cell for cell in header if cell not in ANNOTATION_COLUMNS]
+    repeated = sorted({cell for cell in header if header.count(cell) > 1})
+    problems = {"no": missing, "unknown": unknown, "repeated": repeated}
+    what = next((f"{word} column(s) {cells}" for word, cells in problems.items() if cells), "")
+    if what:
+        raise FerPlusError(path, f"header {header} has {what}; expected {expected}", 1)
+    at = {column: header.index(column) for column in ANNOTATION_COLUMNS}
+    faces: dict[str, int] = {}  # name -> face
+    people: dict[str, int] = {}  # annotator -> position
+    rows: list[int] = []
+    votes: list[tuple[int, int, int]] = []
+    seen: dict[tuple[int, int], int] = {}  # (face, annotator) -> row
+    for number, cells in enumerate(reader, start=2):
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise FerPlusError(
+                path, f"has {len(cells)} cells, the header has {len(header)}", number
+            )
+        name, person, word = (cells[at[column]].strip() for column in ANNOTATION_COLUMNS)
+        _check_name(path, name, number)
+        if not person:
+            raise FerPlusError(path, f"the annotator of {name!r} is empty; expected a name", number)
+        if word.lower() not in _ANSWERS:
+            raise FerPlusError(
+                path, f"emotion {word!r} is not one of {', '.join(VOTE_COLUMNS)}", number
+            )
+        face = faces.setdefault(name, len(faces))
+        if face == len(rows):
+            rows.append(number)
+        annotator = people.setdefault(person, len(people))
+        if (face, annotator) in seen:
+            raise FerPlusError(
+                path,
+                f"annotator {person!r} votes on {name!r} again (first at row "
+                f"{seen[face, annotator]}); expected one vote per annotator and face",
+                number,
+            )
+        seen[face, annotator] = number
+        votes.append((face, annotator, _ANSWERS[word.lower()]))
+    if not votes:
+        raise FerPlusError(path, "has a header but no vote rows")
+    face, annotator, answer = np.asarray(votes, dtype=np.int64).T
+    annotations = Annotations(tuple(people), face, annotator, answer, len(faces))
+    return list(faces), annotations, rows
+
+
+def crowd_file(root: str | os.PathLike[str]) -> Path:
+    """The votes of a folder of your own faces: its ``votes.csv`` or its ``annotations.csv``;
+    a `FerPlusError` where it holds both (or neither)."""
+    root = Path(root)
+    present = [root / f for f in (CROWD_VOTES_CSV, CROWD_ANNOTATIONS_CSV) if (root / f).is_file()]
+    if len(present) != 1:
+        what = "both" if present else "neither"
+        raise FerPlusError(
+            root,
+            f"holds {what} of {CROWD_VOTES_CSV} (vote counts per face) and "
+            f"{CROWD_ANNOTATIONS_CSV} (one row per vote, with its annotator); expected one",
+        )
+    return present[0]
+
+
 def _check_name(path: Path, name: str, row: int) -> None:
     parts = PurePosixPath(name.replace("\\", "/"))
     if not name or parts.is_absolute() or ".." in parts.parts:
         raise FerPlusError(
             path,
             f"image name {name!r} must be a file's path relative to the folder of "
-            f"{CROWD_VOTES_CSV}, e.g. face1.jpg or shoot2/face1.png",
+            f"{path.name}, e.g. face1.jpg or shoot2/face1.png",
             row,
         )
 
@@ -153,11 +314,12 @@ def prepare_face(image: Image.Image, detect: bool = True) -> np.ndarray | None:
     return found[0].crop if found else None
 
 
-def _fingerprint(root: Path, names: list[str], detect: bool) -> str:
-    """sha256 over ``votes.csv``'s bytes, each image's name, size and mtime, the ``detect``
-    flag and the constants detection and framing depend on."""
+def _fingerprint(root: Path, source: Path, names: list[str], detect: bool) -> str:
+    """sha256 over the ``source`` file's bytes (``votes.csv`` or ``annotations.csv``), each
+    image's name, size and mtime, the ``detect`` flag and the constants detection and framing
+    depend on."""
     digest = hashlib.sha256(f"bnnfer-crowd-cache-{_CACHE_FORMAT}".encode())
-    digest.update((root / CROWD_VOTES_CSV).read_bytes())
+    digest.update(source.read_bytes())
     settings = (
         detect,
         faces.FRAME_SIDE_PER_BOX_HEIGHT,
@@ -174,10 +336,10 @@ def _fingerprint(root: Path, names: list[str], detect: bool) -> str:
 
 
 def _prepare_all(
-    root: Path, names: list[str], rows: list[int], detect: bool
+    root: Path, source: Path, names: list[str], rows: list[int], detect: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 faces ``(N, 48, 48)`` (zeros where none was found) and bool ``found`` ``(N,)``."""
-    votes_path = root / CROWD_VOTES_CSV
+    """uint8 faces ``(N, 48, 48)`` (zeros where none was found) and bool ``found`` ``(N,)``;
+    an image that cannot be read is a `FerPlusError` naming ``source`` and its row."""
     images = np.zeros((len(names), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     found = np.zeros(len(names), dtype=bool)
     for i, (name, row) in enumerate(zip(names, rows, strict=True)):
@@ -185,7 +347,7 @@ def _prepare_all(
             photo = faces.decode_photo((root / name).read_bytes())
         except (OSError, faces.PhotoError) as error:
             raise FerPlusError(
-                votes_path,
+                source,
                 f"image {name!r} cannot be read ({error}); expected an image file Pillow "
                 "reads (PNG, JPEG, ...)",
                 row,
@@ -201,35 +363,43 @@ def load_crowd(
     cache_dir: str | os.PathLike[str] | None = None,
     detect: bool = True,
 ) -> FerPlusSplit:
-    """The faces of a ``votes.csv`` folder as one `FerPlusSplit` named ``"all"``.
+    """The faces of a ``votes.csv`` or ``annotations.csv`` folder as one `FerPlusSplit` named
+    ``"all"`` (with its `Annotations` from ``annotations.csv``).
 
     Args:
-        root: the folder holding ``votes.csv`` and the images.
+        root: the folder holding ``votes.csv`` or ``annotations.csv``, and the images.
         cache_dir: where the prepared faces are cached; None for no cache.
         detect: find the face in images that are not 48x48 grayscale (else resize them).
 
     Returns:
-        The split: faces ``(N, 48, 48)``, votes ``(N, 10)`` and names in ``votes.csv``'s order,
+        The split: faces ``(N, 48, 48)``, votes ``(N, 10)`` and names in the file's order,
         after FER+'s plurality rule and the images without a face (`dropped`,
         `FerPlusSplit.no_face_detected`) are left out. Raises `FerPlusError` when none is left.
     """
     root = Path(root)
-    votes_path = root / CROWD_VOTES_CSV
-    names, votes, rows = read_votes(votes_path)
+    source = crowd_file(root)
+    annotations = None
+    if source.name == CROWD_ANNOTATIONS_CSV:
+        names, annotations, rows = read_annotations(source)
+        votes = annotations.counts()
+    else:
+        names, votes, rows = read_votes(source)
     for name, row in zip(names, rows, strict=True):
         if not (root / name).is_file():
             raise FerPlusError(
-                votes_path, f"image {name!r} is not in the folder ({root / name} is missing)", row
+                source, f"image {name!r} is not in the folder ({root / name} is missing)", row
             )
     raw = None
     cache_path = None
     if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"ferplus-crowd-{_fingerprint(root, names, detect)}.npz"
+        cache_path = (
+            Path(cache_dir) / f"ferplus-crowd-{_fingerprint(root, source, names, detect)}.npz"
+        )
         raw = _load_cache(cache_path, extra=("found",))
         if raw is not None and (raw[3].shape != (len(names),) or raw[2].tolist() != names):
             raw = None
     if raw is None:
-        images, found = _prepare_all(root, names, rows, detect)
+        images, found = _prepare_all(root, source, names, rows, detect)
         array_names = np.asarray(names, dtype=str)
         if cache_path is not None:
             _save_cache(cache_path, images, votes, array_names, found=found)
@@ -244,7 +414,7 @@ def load_crowd(
     if not keep.any():
         why = f"; {no_face_text(list(missing))}" if missing else ""
         raise FerPlusError(
-            votes_path, f"no face is left: {sum(dropped.values())} dropped {dropped}{why}"
+            source, f"no face is left: {sum(dropped.values())} dropped {dropped}{why}"
         )
     return FerPlusSplit(
         split=CROWD_SPLIT,
@@ -253,4 +423,5 @@ def load_crowd(
         names=array_names[keep],
         dropped=dropped,
         no_face_detected=missing,
+        annotations=None if annotations is None else annotations.subset(keep),
     )

@@ -1,8 +1,8 @@
 """FER+ on disk -> arrays in memory: both layouts, vote filtering, human statistics, the cache.
 
 FER+ users hold the data in one of two layouts, and both load into the same `FerPlusSplit`
-(so does a folder of your own annotated faces, ``votes.csv`` beside the images, which
-`bnnfer.crowd` reads as one split ``"all"``):
+(so does a folder of your own annotated faces, ``votes.csv`` or ``annotations.csv`` beside
+the images, which `bnnfer.crowd` reads as one split ``"all"``):
 
 * the FERPlus folder layout written by FERPlus's ``generate_training_data.py``::
 
@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -56,10 +57,14 @@ from .constants import (
     VOTE_COLUMNS,
 )
 
+if TYPE_CHECKING:  # bnnfer.crowd builds on this module
+    from .crowd import Annotations
+
 DEFAULT_DATA_DIR = Path("data") / "ferplus"
 KAGGLE_PIXELS_CSV = "fer2013.csv"
 KAGGLE_VOTES_CSV = "fer2013new.csv"
 CROWD_VOTES_CSV = "votes.csv"  # a folder of your own annotated faces (bnnfer.crowd)
+CROWD_ANNOTATIONS_CSV = "annotations.csv"  # the same, one row per vote with who cast it
 SEVERAL_ANNOTATORS_NOTE = "needs several annotators per face"
 _CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 _NAME_DTYPE = "<U32"
@@ -92,6 +97,8 @@ class FerPlusSplit:
             ``"no_emotion_votes"``; for your own faces also ``"no_face_detected"``).
         no_face_detected: the names of the images where face detection found no face
             (`bnnfer.crowd`), left out and counted in ``dropped``.
+        annotations: who cast each vote (`bnnfer.crowd.Annotations`, its counts ``votes``),
+            for your own faces read from ``annotations.csv``; None where identities are unknown.
     """
 
     split: str
@@ -100,6 +107,7 @@ class FerPlusSplit:
     names: np.ndarray
     dropped: dict[str, int] = field(default_factory=dict)
     no_face_detected: tuple[str, ...] = ()
+    annotations: Annotations | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -112,6 +120,10 @@ class FerPlusSplit:
             raise ValueError(f"votes must be (N={n}, {NUM_VOTE_COLUMNS}), got {self.votes.shape}")
         if self.names.shape != (n,):
             raise ValueError(f"names must be (N={n},), got {self.names.shape}")
+        if self.annotations is not None and not np.array_equal(
+            self.annotations.counts(), self.votes
+        ):
+            raise ValueError("annotations must count to votes (N, 10), face by face")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -148,6 +160,7 @@ class FerPlusSplit:
             names=self.names[index],
             dropped=dict(self.dropped),
             no_face_detected=self.no_face_detected,
+            annotations=None if self.annotations is None else self.annotations.subset(index),
         )
 
 
@@ -274,8 +287,9 @@ def default_cache_dir() -> Path:
 
 
 def detect_layout(root: Path) -> str:
-    """``"folders"``, ``"kaggle"`` or ``"crowd"`` (your own faces: ``votes.csv`` and the
-    images); a `FerPlusError` that says what was looked for otherwise."""
+    """``"folders"``, ``"kaggle"`` or ``"crowd"`` (your own faces: ``votes.csv`` or
+    ``annotations.csv`` and the images); a `FerPlusError` that says what was looked for
+    otherwise."""
     root = Path(root)
     if not root.is_dir():
         raise FerPlusError(
@@ -283,25 +297,25 @@ def detect_layout(root: Path) -> str:
             "no such folder; point --data or BNNFER_DATA at a FER+ copy holding "
             f"{'/'.join(SPLIT_FOLDERS.values())} folders (each with label.csv and PNGs), "
             f"or {KAGGLE_PIXELS_CSV} beside {KAGGLE_VOTES_CSV}, or at a folder of your own "
-            f"faces with {CROWD_VOTES_CSV}",
+            f"faces with {CROWD_VOTES_CSV} or {CROWD_ANNOTATIONS_CSV}",
         )
     if any((root / folder).is_dir() for folder in SPLIT_FOLDERS.values()):
         return "folders"
     if (root / KAGGLE_PIXELS_CSV).is_file() and (root / KAGGLE_VOTES_CSV).is_file():
         return "kaggle"
-    if (root / CROWD_VOTES_CSV).is_file():
+    if (root / CROWD_VOTES_CSV).is_file() or (root / CROWD_ANNOTATIONS_CSV).is_file():
         return "crowd"
     raise FerPlusError(
         root,
         f"no FER+ data here: expected {', '.join(SPLIT_FOLDERS.values())} folder(s), "
         f"or {KAGGLE_PIXELS_CSV} together with {KAGGLE_VOTES_CSV}, or your own faces' "
-        f"{CROWD_VOTES_CSV} (docs/data.md)",
+        f"{CROWD_VOTES_CSV} or {CROWD_ANNOTATIONS_CSV} (docs/data.md)",
     )
 
 
 def available_splits(root: str | os.PathLike[str]) -> list[str]:
     """The splits present under ``root``, in ``SPLITS`` order; ``["all"]`` for a folder of
-    your own faces (``votes.csv``)."""
+    your own faces (``votes.csv`` or ``annotations.csv``)."""
     root = Path(root)
     layout = detect_layout(root)
     if layout == "crowd":
@@ -577,7 +591,8 @@ def load_ferplus(
 
     Args:
         data: the FER+ folder (see `resolve_data_dir` for the default), or a folder of your
-            own annotated faces (``votes.csv`` and the images: `bnnfer.crowd`).
+            own annotated faces (``votes.csv`` or ``annotations.csv`` and the images:
+            `bnnfer.crowd`).
         splits: which of ``"train"``, ``"valid"``, ``"test"`` (``"all"`` for your own
             faces); default every split present. Asking for an absent split raises
             `FerPlusError` naming where it looked.
@@ -592,6 +607,8 @@ def load_ferplus(
     layout = detect_layout(root)
     present = available_splits(root)
     wanted = list(splits) if splits is not None else present
+    annotated = (root / CROWD_ANNOTATIONS_CSV).is_file()
+    crowd_file = CROWD_ANNOTATIONS_CSV if annotated else CROWD_VOTES_CSV
     for split in wanted:
         if split not in (*SPLITS, CROWD_SPLIT):
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS} or 'all'")
@@ -599,7 +616,7 @@ def load_ferplus(
             where = {
                 "folders": root / SPLIT_FOLDERS[split] / "label.csv" if split in SPLITS else root,
                 "kaggle": root / KAGGLE_VOTES_CSV,
-                "crowd": root / CROWD_VOTES_CSV,
+                "crowd": root / crowd_file,
             }[layout]
             raise FerPlusError(
                 where,

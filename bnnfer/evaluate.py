@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import baselines, metrics, resampled
+from . import annotators, baselines, metrics, resampled
 from .atomic import write_atomic, write_text_atomic
 from .data import (
     SEVERAL_ANNOTATORS_NOTE,
@@ -300,6 +300,8 @@ class Evaluation:
     settings: dict[str, Any]
     # the rows among the annotators (bnnfer.baselines); None where no face has two votes
     human: baselines.Baselines | None = None
+    # each annotator and row scored (bnnfer.annotators); None where the votes have no names
+    annotators: annotators.AnnotatorScores | None = None
 
 
 def draw_samples(
@@ -333,6 +335,7 @@ def evaluate_methods(
     progress: Callable[[str], None] | None = None,
     precision: str = "fp32",
     added: Mapping[str, np.ndarray] | None = None,
+    reference: str = "votes",
 ) -> Evaluation:
     """Run every method on ``split`` and compute `METRICS` with 95% bootstrap intervals.
 
@@ -343,6 +346,7 @@ def evaluate_methods(
             beside the methods'.
         n_boot: bootstrap resamples per metric (the same image resamples for every method, so
             the intervals of two methods are comparable).
+        reference: what the metrics against people are measured against (`score_samples`).
     """
     drawn = draw_samples(methods, split, samples, seed, precision, progress)
     # placements: which stochastic layers each MC row sampled (bnnfer.networks.with_placement)
@@ -355,7 +359,7 @@ def evaluate_methods(
     if added:
         drawn.update(added)
         labels = {**(labels or {k: k for k in methods}), **{k: k for k in added}}
-    return score_samples(drawn, split, n_boot, seed, labels, settings)
+    return score_samples(drawn, split, n_boot, seed, labels, settings, reference)
 
 
 def score_samples(
@@ -365,12 +369,16 @@ def score_samples(
     seed: int = 0,
     labels: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
+    reference: str = "votes",
 ) -> Evaluation:
     """`METRICS` with 95% bootstrap intervals, and the paired differences from the classical
     row, of samples ``{key: (S, N, C)}`` already drawn for the faces of ``split`` (bnnfer's
     rows, or a model's predictions read from a file). ``settings`` are recorded as they are,
-    beside the face counts."""
-    votes_dist = split.distribution
+    beside the face counts. The metrics against people read the vote distribution, or with
+    ``reference="dawid-skene"`` the Dawid–Skene posterior (`bnnfer.annotators.read_crowd`);
+    where the votes have their annotators' names, each annotator and row is scored."""
+    crowd = annotators.read_crowd(split, reference)
+    votes_dist = crowd.distribution
     plurality = split.labels
     majority, _ = barsoum_majority(split.votes)
     skipped = not_computable(split.votes)
@@ -398,6 +406,8 @@ def score_samples(
         notes["single_annotator"] = True
     if split.no_face_detected:
         notes["no_face_detected"] = list(split.no_face_detected)
+    if reference != "votes":
+        notes["reference"] = reference
     several = split.votes.sum(axis=1).max() >= 2  # a crowd to place the rows in
     human = (
         baselines.human_baselines(
@@ -425,6 +435,9 @@ def score_samples(
             **notes,
         },
         human=human,
+        annotators=annotators.score_split(
+            split, {key: f.probs for key, f in faces.items()}, labels, n_boot, seed, crowd
+        ),
     )
 
 
@@ -517,6 +530,8 @@ def report(evaluation: Evaluation) -> str:
     if settings.get("no_face_detected"):
         text = no_face_text(settings["no_face_detected"])
         notes += f" {text[:1].upper()}{text[1:]}."
+    if settings.get("reference") == "dawid-skene":
+        notes += f" {annotators.DAWID_SKENE_NOTE}"
     return (
         f"Split: {evaluation.split} ({settings['faces']} faces), S = {settings['samples']}, "
         f"95% bootstrap intervals ({settings['n_boot']} resamples). "
@@ -528,6 +543,11 @@ def report(evaluation: Evaluation) -> str:
             ""
             if evaluation.human is None
             else "\n" + baselines.markdown(evaluation.human, evaluation.labels)
+        )
+        + (
+            ""
+            if evaluation.annotators is None
+            else "\n" + annotators.markdown(evaluation.annotators)
         )
     )
 
@@ -587,6 +607,9 @@ def write_evaluation(
     }
     write_text_atomic(paths["json"], json.dumps(document, indent=2, allow_nan=True) + "\n")
     write_text_atomic(paths["markdown"], report(evaluation))
+    if evaluation.annotators is not None:
+        paths["annotators"] = out / "annotators.csv"
+        write_text_atomic(paths["annotators"], evaluation.annotators.table.to_csv(index=False))
     arrays: dict[str, np.ndarray] = {
         "meta": np.array(json.dumps(meta)),
         "names": evaluation.names.astype(str),
