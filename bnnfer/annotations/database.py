@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -294,26 +294,18 @@ class VoteStore:
     def cast(self, ballot: Ballot) -> Ballot:
         """Store ``ballot`` as its annotator's current vote on the face (replacing an earlier
         one) and in the history; returns the ballot as stored. ValueError on a bad field."""
-        ballot = ballot.checked()
-        values = {
-            "emotion": ballot.emotion,
-            "cast_at": ballot.cast_at,
-            "seconds": ballot.seconds,
-            "strategy": ballot.strategy,
-            "blind": ballot.blind,
-        }
-        key = {"dataset": ballot.dataset, "face": ballot.face, "annotator": ballot.annotator}
+        return self.cast_many([ballot])[0]
+
+    def cast_many(self, ballots: Sequence[Ballot]) -> list[Ballot]:
+        """`cast` each of ``ballots`` in one transaction: all are stored, or none."""
+        checked = [ballot.checked() for ballot in ballots]
 
         def work(connection: Connection) -> None:
-            replaced = connection.execute(
-                update(schema.Vote).where(*_matching(schema.Vote, key)).values(**values)
-            ).rowcount
-            if not replaced:
-                connection.execute(insert(schema.Vote).values(**key, **values))
-            connection.execute(insert(schema.VoteEvent).values(action="vote", **key, **values))
+            for ballot in checked:
+                _store(connection, ballot)
 
         self._retrying(work)
-        return ballot
+        return checked
 
     def withdraw(
         self, dataset: str, face: str, annotator: str, strategy: str = "undo"
@@ -375,6 +367,23 @@ class VoteStore:
         with self._reading() as connection:
             found = connection.execute(select(schema.Vote.dataset).distinct()).scalars().all()
         return sorted(found)
+
+
+def _store(connection: Connection, ballot: Ballot) -> None:
+    values = {
+        "emotion": ballot.emotion,
+        "cast_at": ballot.cast_at,
+        "seconds": ballot.seconds,
+        "strategy": ballot.strategy,
+        "blind": ballot.blind,
+    }
+    key = {"dataset": ballot.dataset, "face": ballot.face, "annotator": ballot.annotator}
+    replaced = connection.execute(
+        update(schema.Vote).where(*_matching(schema.Vote, key)).values(**values)
+    ).rowcount
+    if not replaced:
+        connection.execute(insert(schema.Vote).values(**key, **values))
+    connection.execute(insert(schema.VoteEvent).values(action="vote", **key, **values))
 
 
 def _matching(table: type[schema.Vote], key: dict[str, str]) -> list:
