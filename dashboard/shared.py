@@ -91,6 +91,7 @@ def pages() -> list:
         st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
         st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
         st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
+        st.Page("pages/annotate.py", title="Annotate", icon=":material/how_to_vote:"),
     ]
 
 
