@@ -37,6 +37,7 @@ from .data import FerPlusSplit, vote_distribution
 
 REFERENCES = ("votes", "dawid-skene")  # what the metrics against people are read against
 CROWD_KIT_HINT = 'pip install -e ".[crowd]"'
+CROWD_KIT_MISSING = f"Dawid–Skene needs crowd-kit, an optional extra: {CROWD_KIT_HINT}"
 COLUMNS = ("annotator", "kind", "votes", "agreement", "agreement_low", "agreement_high", "dissents")
 DS_COLUMNS = ("ds_accuracy",)  # present where Dawid–Skene was fitted
 SHOWN_PEOPLE = 20  # annotators the printed report lists (annotators.csv holds all)
@@ -92,9 +93,7 @@ def dawid_skene(annotations: Annotations, n_iter: int = 100, tol: float = 1e-5) 
     try:
         from crowdkit.aggregation import DawidSkene as CrowdKitDawidSkene
     except ImportError:
-        raise CrowdKitMissing(
-            f"Dawid–Skene needs crowd-kit, an optional extra: {CROWD_KIT_HINT}"
-        ) from None
+        raise CrowdKitMissing(CROWD_KIT_MISSING) from None
     frame = pd.DataFrame(
         {"task": annotations.face, "worker": annotations.annotator, "label": annotations.answer}
     )
@@ -103,7 +102,7 @@ def dawid_skene(annotations: Annotations, n_iter: int = 100, tol: float = 1e-5) 
         model = CrowdKitDawidSkene(n_iter=n_iter, tol=tol).fit(frame)
     probas, errors = model.probas_, model.errors_
     posterior = np.zeros((annotations.faces, NUM_VOTE_COLUMNS))
-    posterior[np.ix_(probas.index.to_numpy(int), probas.columns.to_numpy(int))] = probas
+    posterior[np.ix_(probas.index.to_numpy(int), probas.columns.to_numpy(int))] = probas.to_numpy()
     prior = np.zeros(NUM_VOTE_COLUMNS)
     prior[model.priors_.index.to_numpy(int)] = model.priors_.to_numpy()
     confusion = np.zeros((len(annotations.annotators), NUM_VOTE_COLUMNS, NUM_VOTE_COLUMNS))
@@ -211,13 +210,16 @@ class AnnotatorScores:
             `DS_COLUMNS` where Dawid–Skene was fitted.
         confusion: per row, its Dawid–Skene confusion matrix ``(10, 10)``; empty without a fit.
         dissents: per row, the faces ``(D,)`` where it stands alone against everyone else.
-        answers: the columns of ``VOTE_COLUMNS`` anyone answered (what a matrix shows).
+        dissent_answers: per row, what it answered on those faces ``(D,)``.
+        answers: the columns of ``VOTE_COLUMNS`` anyone answered, a model included (what a
+            matrix shows).
         note: why the Dawid–Skene columns are absent ("" where they are present).
     """
 
     table: pd.DataFrame
     confusion: list[np.ndarray] = field(default_factory=list)
     dissents: list[np.ndarray] = field(default_factory=list)
+    dissent_answers: list[np.ndarray] = field(default_factory=list)
     answers: tuple[int, ...] = ()
     note: str = ""
 
@@ -253,8 +255,12 @@ def score_annotators(
     votes = np.asarray(votes)
     if annotations.faces != len(votes) or not np.array_equal(annotations.counts(), votes):
         raise ValueError("annotations must count to votes (N, 10), face by face")
+    if fit is not None and fit.confusion.shape[0] != len(annotations.annotators):
+        raise ValueError("fit must be Dawid–Skene of these annotations (one matrix each)")
+    if fit is not None and len(fit.posterior) != len(votes):
+        raise ValueError(f"fit's posterior must cover the {len(votes)} faces")
     probs, labels = probs or {}, labels or {}
-    rows, dissents, tops = [], [], []
+    rows, dissents, dissent_answers, tops = [], [], [], []
     credit = humans.plurality_credit(votes[annotations.face], annotations.answer)  # (M,)
     others = votes[annotations.face] - np.eye(NUM_VOTE_COLUMNS, dtype=np.int64)[annotations.answer]
     alone = lone_dissent(others, annotations.answer)
@@ -262,6 +268,7 @@ def score_annotators(
         mine = annotations.annotator == a
         rows.append(_row(name, "person", credit[mine], alone[mine], n_boot, seed))
         dissents.append(annotations.face[mine & alone])
+        dissent_answers.append(annotations.answer[mine & alone])
     everyone = np.arange(len(votes))
     for key, p in probs.items():
         top = np.asarray(p).argmax(axis=1)
@@ -278,6 +285,7 @@ def score_annotators(
             )
         )
         dissents.append(everyone[model_alone])
+        dissent_answers.append(top[model_alone])
         tops.append(top)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     confusion = []
@@ -285,11 +293,12 @@ def score_annotators(
         confusion = [*fit.confusion, *(posterior_confusion(fit.posterior, top) for top in tops)]
         table["ds_accuracy"] = accuracy(np.stack(confusion), fit.prior)
     order = table.sort_values("agreement", ascending=False, kind="stable").index.to_numpy()
-    used = tuple(int(c) for c in np.unique(annotations.answer))
+    used = tuple(int(c) for c in np.unique(np.concatenate([annotations.answer, *tops])))
     return AnnotatorScores(
         table=table.loc[order].reset_index(drop=True),
         confusion=[confusion[i] for i in order] if confusion else [],
         dissents=[dissents[i] for i in order],
+        dissent_answers=[dissent_answers[i] for i in order],
         answers=used,
         note="" if fit is not None else note,
     )

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import write_atomic
+from .constants import NUM_CLASSES
 from .data import FerPlusSplit, default_cache_dir, human_statistics
 from .evaluate import models_digest, read_predictions
 from .inference import mc_predict
@@ -52,6 +53,9 @@ class SplitPredictions:
         source: where the samples came from (``evaluate file``, ``cache``, ``computed``).
         file: the evaluation's predictions file they were read from (its ``metrics.json`` lies
             beside it), else None.
+        reference: what the metrics against people read (`bnnfer.annotators.REFERENCES`):
+            ``"votes"``, or ``"dawid-skene"`` with its ``(N, 8)`` distribution in
+            ``reference_distribution``, which ``human["distribution"]`` then is.
     """
 
     split: str
@@ -61,10 +65,22 @@ class SplitPredictions:
     samples: dict[str, np.ndarray]
     source: str
     file: Path | None = None
+    reference: str = "votes"
+    reference_distribution: np.ndarray | None = None
 
     @property
     def human(self) -> dict[str, np.ndarray]:
-        return human_statistics(self.votes)
+        statistics = human_statistics(self.votes)
+        if self.reference_distribution is not None:
+            statistics["distribution"] = self.reference_distribution
+        return statistics
+
+    def with_reference(self, name: str, distribution: np.ndarray) -> SplitPredictions:
+        """These predictions with the metrics against people read against ``distribution``
+        ``(N, 8)``, named ``name`` (`bnnfer.annotators.reference_distribution`)."""
+        if np.shape(distribution) != (len(self.names), NUM_CLASSES):
+            raise ValueError(f"distribution must be (N={len(self.names)}, 8)")
+        return replace(self, reference=name, reference_distribution=distribution)
 
     def mean(self, key: str) -> np.ndarray:
         """``(N, C)`` predictive distribution of a method, rows renormalised in float64."""
@@ -86,6 +102,9 @@ class SplitPredictions:
             votes=self.votes[index],
             samples={**{k: v[:, index] for k, v in self.samples.items()}, **rows},
             file=None,
+            reference_distribution=(
+                None if self.reference_distribution is None else self.reference_distribution[index]
+            ),
         )
 
     def samples64(self, key: str) -> np.ndarray:

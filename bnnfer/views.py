@@ -257,12 +257,14 @@ def comparison_from_evaluation(
 ) -> pd.DataFrame | None:
     """`comparison_table`'s frame read from ``bnnfer evaluate``'s ``metrics.json`` document, or
     None when that document is of other models, another split or another S than ``preds``, or
-    lacks a method: the evaluation's intervals (1,000 resamples by default) then serve the page
-    at no cost. A metric the document marks as not computed (null) is NaN."""
+    lacks a method, or read the metrics against people against another reference
+    (``--reference``): the evaluation's intervals (1,000 resamples by default) then serve the
+    page at no cost. A metric the document marks as not computed (null) is NaN."""
     mc_samples = {len(preds.samples[k]) for k in keys if row_sampled(k)}
     if (
         document.get("models_digest") != models_digest
         or document.get("split") != preds.split
+        or document.get("reference", "votes") != preds.reference
         or any(s != document.get("samples") for s in mc_samples)
         or any(k not in document.get("metrics", {}) for k in keys)
         or any(c not in document["metrics"][k] for k in keys for c in columns)

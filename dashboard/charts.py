@@ -168,6 +168,72 @@ def confusion_chart(matrix: np.ndarray, title: str) -> go.Figure:
     return figure
 
 
+def annotators_chart(table: pd.DataFrame, colors: Sequence[str], title: str) -> go.Figure:
+    """Annotators and models ranked: each row of `bnnfer.annotators.AnnotatorScores.table` as
+    its agreement with the leave-one-out plurality and its 95% interval, top first; a person
+    a grey dot, a model a diamond in ``colors`` (one per row)."""
+    rows = table.reset_index(drop=True)
+    model = (rows["kind"] == "model").to_numpy()
+    names = [f"{n} (model)" if m else str(n) for n, m in zip(rows["annotator"], model, strict=True)]
+    values = rows["agreement"].to_numpy(dtype=float)
+    figure = go.Figure(
+        go.Scatter(
+            x=values,
+            y=names,
+            mode="markers",
+            marker={
+                "color": list(colors),
+                "symbol": np.where(model, "diamond", "circle"),
+                "size": np.where(model, 12, 8),
+            },
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["agreement_high"].to_numpy(dtype=float) - values,
+                "arrayminus": values - rows["agreement_low"].to_numpy(dtype=float),
+                "color": "#888",
+            },
+            customdata=rows["votes"],
+            hovertemplate="%{y}: %{x:.1%} over %{customdata} votes<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title,
+        xaxis_title="agreement with the plurality of the other votes (95% interval)",
+        xaxis_tickformat=".0%",
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=140 + 24 * len(rows),
+        margin={"t": 50, "b": 40},
+    )
+    return figure
+
+
+def dawid_skene_chart(matrix: np.ndarray, answers: Sequence[str], title: str) -> go.Figure:
+    """Heatmap of one annotator's Dawid–Skene confusion matrix ``(K, K)`` over ``answers``:
+    row the true answer, column the answer given, each cell ``P(given | true)``."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=list(answers),
+            y=list(answers),
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            texttemplate="%{z:.2f}",
+            colorbar={"title": "P(answer | true)"},
+            hovertemplate="true: %{y}<br>answered: %{x}<br>%{z:.1%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title,
+        xaxis_title="answer given",
+        yaxis_title="true answer (Dawid–Skene)",
+        yaxis_autorange="reversed",
+        margin={"t": 50, "b": 40},
+    )
+    return figure
+
+
 def rejection_chart(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str]) -> go.Figure:
     figure = go.Figure()
     for key, frame in frames.items():

@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 import bnnfer
 from bnnfer import bundle, computations, data, evaluate, external, store, sweep
 from bnnfer.constants import CROWD_SPLIT
+from dashboard import identities
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -89,6 +90,7 @@ def pages() -> list:
         st.Page("pages/explore.py", title="Explore faces", icon=":material/face:"),
         st.Page("pages/calibration.py", title="Calibration", icon=":material/straighten:"),
         st.Page("pages/uncertainty.py", title="Uncertainty", icon=":material/blur_on:"),
+        st.Page("pages/annotators.py", title="Annotators", icon=":material/groups:"),
         st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
         st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
         st.Page("pages/annotate.py", title="Annotate", icon=":material/how_to_vote:"),
@@ -225,15 +227,12 @@ def data_source(folder: str) -> Source:
 
 
 def _own_faces_caption(folder: str) -> None:
-    """The sidebar's line for a folder of the user's own faces (``votes.csv``), and the images
-    where no face was found, by name."""
+    """The sidebar's lines for a folder of the user's own faces (`dashboard.identities`)."""
     try:
         faces = load_split(folder, CROWD_SPLIT)
     except (data.FerPlusError, OSError):
         return  # the pages say what is wrong with the folder
-    st.caption(f"Showing **your faces** ({len(faces)}, `votes.csv`) read from `{folder}`.")
-    if faces.no_face_detected:
-        st.warning(data.no_face_text(faces.no_face_detected).replace(" or pass --no-detect", ""))
+    identities.own_faces_sidebar(faces, folder)
 
 
 @st.cache_data(show_spinner="Reading FER+...", max_entries=4)
@@ -485,6 +484,7 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
         if preds is None:
             return None
     preds, added, labels = _with_added_rows(preds, labels)
+    preds = identities.with_reference(preds, faces)
     ready = [k for k in wanted if k in preds.samples] + added
     if not ready:
         st.info(
@@ -559,8 +559,8 @@ def _computing(
 
 
 def predictions_key(preds: store.SplitPredictions) -> tuple:
-    """What identifies the predictions a page shows (data, split, S, placement, source and
-    rows), for the ``st.cache_data`` functions that take them unhashed as ``_preds``."""
+    """What identifies the predictions a page shows (data, split, S, placement, source, rows
+    and reference), for the ``st.cache_data`` functions that take them unhashed as ``_preds``."""
     chosen = settings()
     return (
         chosen["data"],
@@ -570,6 +570,7 @@ def predictions_key(preds: store.SplitPredictions) -> tuple:
         preds.source,
         tuple(sorted(preds.samples)),
         _faces(preds),
+        preds.reference,
     )
 
 
@@ -579,12 +580,14 @@ def _faces(preds: store.SplitPredictions) -> str:
 
 def rows_scope(preds: store.SplitPredictions) -> tuple:
     """What a single method's samples depend on besides its key (data, split, S, placement,
-    the faces, and whether they are an evaluation file's or the models' outputs here), for
-    caches of one row at a time: a row stays cached while the other rows arrive."""
+    the faces, and whether they are an evaluation file's or the models' outputs here), and
+    the reference its metrics read, for caches of one row at a time: a row stays cached while
+    the other rows arrive."""
     chosen = settings()
     origin = str(preds.file) if preds.file is not None else "model outputs"
     faces = _faces(preds)
-    return (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin, faces)
+    where = (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin)
+    return (*where, faces, preds.reference)
 
 
 def no_data_help(folder: str, problem: str) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from bnnfer import views
 from bnnfer.constants import EMOTIONS
-from dashboard import charts, shared
+from dashboard import facegrid, shared
 
 PAGE_SIZE = 24
-COLUMNS = 8
 
 shared.through_the_entry_point()
 st.title("Explore faces")
@@ -90,16 +88,14 @@ if loaded is not None:
     if preds.images is None:
         st.caption(shared.NO_FACES_NOTE)
 
-    for start in range(0, len(current), COLUMNS):
-        cells = st.columns(COLUMNS)
-        for cell, (_, face) in zip(
-            cells, current.iloc[start : start + COLUMNS].iterrows(), strict=False
-        ):
-            cell.image(
-                shared.face_image(preds, int(face["index"]), 2),
-                caption=f"{face['name']}: people {face['human']} "
-                f"({face['agreement']:.0%}), model {face[f'{method}:pred']}",
-            )
+    facegrid.face_grid(
+        preds,
+        current,
+        lambda face: (
+            f"{face['name']}: people {face['human']} ({face['agreement']:.0%}), "
+            f"model {face[f'{method}:pred']}"
+        ),
+    )
 
     st.subheader("Face detail")
     if len(current) == 0:
@@ -107,32 +103,4 @@ if loaded is not None:
     else:
         name = st.selectbox("Face", list(current["name"]), key="explore_face")
         face = frame[frame["name"] == name].iloc[0]
-        index = int(face["index"])
-        left, right = st.columns([1, 3])
-        left.image(shared.face_image(preds, index, 4), caption=name)
-        left.markdown(
-            f"Annotators: **{face['human']}**, agreement {face['agreement']:.0%}, vote entropy "
-            f"{face['vote_entropy']:.2f} nats, {face['votes']} emotion votes."
-        )
-        votes = preds.human["distribution"][index]
-        samples = {k: preds.samples64(k)[:, index] for k in keys}
-        right.plotly_chart(
-            charts.distribution_chart(votes, samples, labels, f"{name}: people and models"),
-            key="explore_detail_chart",
-        )
-        table = pd.DataFrame(
-            {
-                "method": [labels.get(k, k) for k in keys],
-                "prediction": [face[f"{k}:pred"] for k in keys],
-                "total (entropy)": [face[f"{k}:entropy"] for k in keys],
-                "aleatoric (expected entropy)": [face[f"{k}:aleatoric"] for k in keys],
-                "epistemic (mutual information)": [face[f"{k}:mi"] for k in keys],
-                "JSD to votes": [face[f"{k}:jsd"] for k in keys],
-            }
-        )
-        st.dataframe(table.round(4), hide_index=True, key="explore_detail_table")
-        st.caption(
-            "Uncertainty in nats over the S samples: total = H(mean), aleatoric = mean of "
-            "H(sample), epistemic = total - aleatoric. Error bars: one standard deviation over "
-            f"the samples. Vote distribution sums to {np.sum(votes):.0f}."
-        )
+        facegrid.face_detail(preds, face, keys, labels, key="explore_detail")

@@ -245,6 +245,9 @@ def test_inputs_are_checked(crowd):
     annotations, votes, _, _ = crowd
     with pytest.raises(ValueError, match="annotations must count to votes"):
         score_annotators(annotations, votes + 1)
+    other = annotators.DawidSkene(np.zeros((3, 10)), np.zeros(10), np.zeros((2, 10, 10)))
+    with pytest.raises(ValueError, match="fit must be Dawid–Skene of these annotations"):
+        score_annotators(annotations, votes, fit=other)
     with pytest.raises(ValueError, match=r"answers must index"):
         posterior_confusion(np.full((2, 3), 1 / 3), np.array([0, 3]))
     with pytest.raises(ValueError, match=r"posterior must be \(N, K\)"):

@@ -20,7 +20,9 @@ from bnnfer.bundle import read_registry
 from bnnfer.cli import main
 from bnnfer.constants import VOTE_COLUMNS
 from bnnfer.data import load_ferplus
-from bnnfer.evaluate import score_samples
+from bnnfer.evaluate import models_digest, score_samples
+from bnnfer.store import evaluation_predictions
+from bnnfer.views import comparison_from_evaluation
 
 FACES = 40
 
@@ -84,6 +86,19 @@ def test_the_dawid_skene_reference_is_said_and_recorded(annotated, tiny_bundle, 
     document = json.loads((tmp_path / "ds" / "metrics.json").read_text())
     assert document["reference"] == "dawid-skene"
     assert "ds_accuracy" in pd.read_csv(tmp_path / "ds" / "annotators.csv").columns
+    # the dashboard serves this evaluation's table to predictions read against the posterior only
+    digest = models_digest(models)
+    preds = evaluation_predictions(tmp_path / "ds" / "predictions-all.npz", digest, 3)
+    assert comparison_from_evaluation(document, preds, ["classical"], {}, digest) is None
+    split = load_ferplus(annotated, cache_dir=False)["all"]
+    posterior = annotators.read_crowd(split, "dawid-skene").distribution
+    fitted = preds.with_reference("dawid-skene", posterior)
+    table = comparison_from_evaluation(document, fitted, ["classical"], {}, digest)
+    assert table["jsd"][0] == document["metrics"]["classical"]["jsd"]["value"]
+    np.testing.assert_array_equal(fitted.human["distribution"], posterior)
+    narrowed = fitted.with_rows({}, np.array([3, 1]))
+    np.testing.assert_array_equal(narrowed.human["distribution"], posterior[[3, 1]])
+    assert narrowed.reference == "dawid-skene"
 
 
 @needs_crowd_kit

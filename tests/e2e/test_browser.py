@@ -373,3 +373,42 @@ def test_a_bookmarked_page_opens_inside_the_dashboard(server_without_data):
         expect(sidebar.get_by_text("Explore faces", exact=True)).to_be_visible()
         expect(page.get_by_text("Page not found")).to_have_count(0)
         browser.close()
+
+
+@pytest.fixture
+def annotated_server(tiny_bundle, tmp_path):
+    """The app on a folder of synthetic faces whose votes carry their annotators' names
+    (annotations.csv), and the tiny bundle."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_annotators_evaluate import write_annotated_folder
+
+    chromium = _chromium()
+    _, models, _ = tiny_bundle
+    folder = write_annotated_folder(tmp_path / "annotated")
+    env = dict(os.environ, BNNFER_DATA=str(folder), BNNFER_MODELS=str(models))
+    env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
+    env["BNNFER_BUILTIN_EVALUATION"] = str(tmp_path / "no-builtin-evaluation")
+    with _streamlit(env, tmp_path / "streamlit.log") as url:
+        yield url, chromium
+
+
+def test_the_annotators_page_ranks_people_and_opens_a_face(annotated_server):
+    from bnnfer.annotators import crowd_kit_available
+
+    url, chromium = annotated_server
+    expect.set_options(timeout=180_000)
+    with sync_playwright() as p:
+        browser = _launch(p, chromium)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"{url}/annotators")
+        _settle(page)
+        expect(page.get_by_text("7 annotators and the models, ranked")).to_be_visible()
+        expect(page.get_by_text("Alone against everyone else")).to_be_visible()
+        expect(page.get_by_text("answered otherwise than all the others")).to_be_visible()
+        # the chosen face's detail: its chart among the page's (ranking, matrix, detail)
+        charts = 3 if crowd_kit_available() else 2  # the server runs in this environment
+        expect(page.locator(".js-plotly-plot")).to_have_count(charts)
+        expect(page.locator("[data-testid='stImage'] img").last).to_be_visible()
+        sidebar = page.locator("[data-testid='stSidebar']")
+        expect(sidebar.get_by_text("Metrics against people read against")).to_be_visible()
+        browser.close()
