@@ -7,6 +7,7 @@
     bnnfer predict IMAGE... [--json]     find the faces in photos, run every method on each face
     bnnfer predict-video VIDEO --csv F   faces tracked through a video, every method over time
     bnnfer sweep --runs DIR              claim 1 against the dropout rate: sweep networks scored
+    bnnfer annotations export|import     your votes out as dataset folders, annotations.csv in
 
 Training options are generated from the `TrainConfig` and `NetworkConfig` dataclasses, with the
 help text taken from each field's ``metadata["help"]``, so the CLI cannot drift from the config.
@@ -28,6 +29,8 @@ from tqdm import tqdm
 
 from . import annotators, bundle, sweep
 from .allocator import keep_freed_memory
+from .annotations import cli as annotations_cli
+from .annotations.database import AnnotationsError
 from .checkpoints import CheckpointError, checkpoint_paths
 from .constants import CROWD_SPLIT, SPLITS
 from .data import (
@@ -494,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swept.set_defaults(handler=_sweep)
 
+    annotations_cli.add_commands(commands)
     return parser
 
 
@@ -502,7 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # this process is ours: see bnnfer.allocator
     try:
         return args.handler(args)
-    except (FerPlusError, CheckpointError, ValueError, FileNotFoundError) as error:
+    except (
+        FerPlusError,
+        CheckpointError,
+        ValueError,
+        FileNotFoundError,
+        AnnotationsError,
+    ) as error:
         print(f"bnnfer: error: {error}", file=sys.stderr)
         return 2
 

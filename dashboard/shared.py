@@ -93,6 +93,7 @@ def pages() -> list:
         st.Page("pages/annotators.py", title="Annotators", icon=":material/groups:"),
         st.Page("pages/photo.py", title="Your photo", icon=":material/photo_camera:"),
         st.Page("pages/video.py", title="Your video", icon=":material/videocam:"),
+        st.Page("pages/annotate.py", title="Annotate", icon=":material/how_to_vote:"),
     ]
 
 

@@ -25,10 +25,13 @@ def _one_intra_op_thread():
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test gets its own FER+ cache folder, and BNNFER_DATA is unset unless it sets it."""
+    """Each test gets its own FER+ cache folder and annotations database, and BNNFER_DATA is
+    unset unless it sets it."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("BNNFER_CACHE", str(cache))
     monkeypatch.delenv("BNNFER_DATA", raising=False)
+    # votes go to a throwaway database, never the user's (bnnfer.annotations)
+    monkeypatch.setenv("BNNFER_ANNOTATIONS", str(cache / "annotations.sqlite"))
     return cache
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the annotations database, run by `bnnfer.annotations.database`."""
