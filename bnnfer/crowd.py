@@ -22,7 +22,10 @@ it (the emotion one of FER+'s ten answers, `VOTE_COLUMNS`, in any case)::
     alice.jpg,ben,surprise
 
 The counts are derived from it, and the identities kept in the split's `Annotations`
-(`bnnfer.annotators` scores each annotator). A folder with both files is refused.
+(`bnnfer.annotators` scores each annotator). A folder may hold both files (``bnnfer
+annotations export`` writes both): it is read from ``annotations.csv``, and ``votes.csv`` must
+count the same votes face by face, else a `FerPlusError` names both files and the first face
+that differs (`read_crowd`).
 
 Faces must be 48x48 grayscale, as FER's. An image that is one already is taken as it is; any
 other goes through the photo path (`bnnfer.faces`): MTCNN finds the faces, the largest is kept,
@@ -34,7 +37,8 @@ Everything ``votes.csv`` can get wrong (no ``name`` column, unknown columns, a c
 a whole number >= 0, a face without a vote, a repeated name, a name with no file, an image that
 cannot be decoded) is a `FerPlusError` naming the file, the row and what was expected; so is
 everything ``annotations.csv`` can (a missing or unknown column, an empty name or annotator, an
-unknown emotion word, an annotator voting twice on a face, a name with no file).
+unknown emotion word, an annotator voting twice on a face, a name with no file), and a
+``votes.csv`` that disagrees with the ``annotations.csv`` beside it.
 
 Detection costs about a tenth of a second per image on a CPU, so the prepared faces are cached
 like FER+'s decoded splits, keyed by ``votes.csv``'s bytes, each image's name, size and
@@ -254,18 +258,79 @@ def read_annotations(path: str | os.PathLike[str]) -> tuple[list[str], Annotatio
 
 
 def crowd_file(root: str | os.PathLike[str]) -> Path:
-    """The votes of a folder of your own faces: its ``votes.csv`` or its ``annotations.csv``;
-    a `FerPlusError` where it holds both (or neither)."""
+    """The file a folder of your own faces is read from: its ``annotations.csv`` where it has
+    one (a ``votes.csv`` beside it must agree: `read_crowd`), else its ``votes.csv``; a
+    `FerPlusError` where it holds neither."""
     root = Path(root)
-    present = [root / f for f in (CROWD_VOTES_CSV, CROWD_ANNOTATIONS_CSV) if (root / f).is_file()]
-    if len(present) != 1:
-        what = "both" if present else "neither"
+    for name in (CROWD_ANNOTATIONS_CSV, CROWD_VOTES_CSV):
+        if (root / name).is_file():
+            return root / name
+    raise FerPlusError(
+        root,
+        f"holds neither {CROWD_VOTES_CSV} (vote counts per face) nor "
+        f"{CROWD_ANNOTATIONS_CSV} (one row per vote, with its annotator); expected one or both",
+    )
+
+
+def read_crowd(
+    root: str | os.PathLike[str],
+) -> tuple[Path, list[str], np.ndarray, Annotations | None, list[int]]:
+    """``(source, names, votes, annotations, rows)`` of a folder of your own faces: the file
+    read (`crowd_file`), the image names, int64 votes ``(N, 10)``, who cast them (`Annotations`
+    from ``annotations.csv``, else None) and each face's row in ``source``.
+
+    A folder holding both files is read from ``annotations.csv``, and its ``votes.csv`` must
+    count the same votes on the same faces: the first face where they differ (in
+    ``annotations.csv``'s order, then faces only ``votes.csv`` names) is a `FerPlusError`
+    naming both files and that face."""
+    source = crowd_file(root)
+    if source.name == CROWD_VOTES_CSV:
+        names, votes, rows = read_votes(source)
+        return source, names, votes, None, rows
+    names, annotations, rows = read_annotations(source)
+    votes = annotations.counts()
+    counts_path = source.with_name(CROWD_VOTES_CSV)
+    if counts_path.is_file():
+        _check_agree(source, names, votes, counts_path)
+    return source, names, votes, annotations, rows
+
+
+def _check_agree(source: Path, names: list[str], votes: np.ndarray, counts_path: Path) -> None:
+    """A `FerPlusError` naming both files and the first face whose votes differ."""
+    listed, counts, rows = read_votes(counts_path)
+    at = {name: i for i, name in enumerate(listed)}
+    for name, row in zip(names, votes, strict=True):
+        if name not in at:
+            what = f"face {name!r} has {int(row.sum())} votes in {source.name} but no row here"
+            raise FerPlusError(counts_path, f"{what}; {_AGREE}")
+        if not np.array_equal(counts[at[name]], row):
+            theirs = _spelled(counts[at[name]])
+            raise FerPlusError(
+                counts_path,
+                f"face {name!r} counts {theirs}, {source.name} {_spelled(row)}; {_AGREE}",
+                rows[at[name]],
+            )
+    voted = set(names)
+    extra = next((i for i, name in enumerate(listed) if name not in voted), None)
+    if extra is not None:
         raise FerPlusError(
-            root,
-            f"holds {what} of {CROWD_VOTES_CSV} (vote counts per face) and "
-            f"{CROWD_ANNOTATIONS_CSV} (one row per vote, with its annotator); expected one",
+            counts_path,
+            f"face {listed[extra]!r} is not in {source.name}; {_AGREE}",
+            rows[extra],
         )
-    return present[0]
+
+
+_AGREE = (
+    f"a folder holding both {CROWD_ANNOTATIONS_CSV} and {CROWD_VOTES_CSV} needs the same votes "
+    f"on the same faces in both (delete {CROWD_VOTES_CSV}, or export both again)"
+)
+
+
+def _spelled(row: np.ndarray) -> str:
+    """A face's votes as ``{happiness: 2, fear: 1}`` (the columns with a vote)."""
+    return (
+        "{" + ", ".join(f"{c}: {int(n)}" for c, n in zip(VOTE_COLUMNS, row, strict=True) if n) + "}"
+    )
 
 
 def _check_name(path: Path, name: str, row: int) -> None:
@@ -377,13 +442,7 @@ def load_crowd(
         `FerPlusSplit.no_face_detected`) are left out. Raises `FerPlusError` when none is left.
     """
     root = Path(root)
-    source = crowd_file(root)
-    annotations = None
-    if source.name == CROWD_ANNOTATIONS_CSV:
-        names, annotations, rows = read_annotations(source)
-        votes = annotations.counts()
-    else:
-        names, votes, rows = read_votes(source)
+    source, names, votes, annotations, rows = read_crowd(root)
     for name, row in zip(names, rows, strict=True):
         if not (root / name).is_file():
             raise FerPlusError(

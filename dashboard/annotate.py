@@ -113,14 +113,9 @@ def _folder_votes(root: Path, names: list[str]) -> np.ndarray:
     votes = np.zeros((len(names), NUM_VOTE_COLUMNS), dtype=np.int64)
     at = {name: i for i, name in enumerate(names)}
     try:
-        path = crowd.crowd_file(root)
+        _, listed, counts, _, _ = crowd.read_crowd(root)
     except data.FerPlusError:
         return votes
-    if path.name == data.CROWD_VOTES_CSV:
-        listed, counts, _ = crowd.read_votes(path)
-    else:
-        listed, annotations, _ = crowd.read_annotations(path)
-        counts = annotations.counts()
     for name, row in zip(listed, counts, strict=True):
         if name in at:
             votes[at[name]] = row

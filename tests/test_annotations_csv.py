@@ -163,11 +163,57 @@ def test_a_name_without_an_image_names_its_first_row(tmp_path):
         load_ferplus(root, cache_dir=False)
 
 
-def test_a_folder_with_both_files_is_refused(tmp_path):
+# GOOD counted per face, as `bnnfer annotations export` writes beside it
+AGREEING = """name,neutral,happiness,surprise,sadness,anger,unknown,NF
+a.png,0,2,1,0,0,0,0
+b.png,1,0,0,0,0,2,0
+c.png,0,0,0,1,0,0,0
+d.png,0,0,0,0,1,0,1
+"""
+
+
+def test_a_votes_csv_that_agrees_may_lie_beside_the_annotations(tmp_path):
     root = _folder(tmp_path / "mine")
-    (root / "votes.csv").write_text("name,happiness\na.png,1\n")
-    with pytest.raises(FerPlusError, match=r"holds both of votes\.csv .* and annotations\.csv"):
+    alone = load_ferplus(root, cache_dir=False)["all"]
+    (root / "votes.csv").write_text(AGREEING)
+    both = load_ferplus(root, cache_dir=False)["all"]
+    assert crowd.crowd_file(root) == root / "annotations.csv"
+    np.testing.assert_array_equal(both.votes, alone.votes)
+    assert both.annotations.annotators == alone.annotations.annotators
+    for field in ("face", "annotator", "answer"):
+        assert np.array_equal(getattr(both.annotations, field), getattr(alone.annotations, field))
+
+
+@pytest.mark.parametrize(
+    ("change", "row", "message"),
+    [
+        (("c.png,0,0,0,1,", "c.png,0,0,0,2,"), 4, "face 'c.png' counts {sadness: 2}, "
+         "annotations.csv {sadness: 1}"),
+        (("c.png,0,0,0,1,0,0,0\n", ""), None, "face 'c.png' has 1 votes in annotations.csv "
+         "but no row here"),
+        (("d.png", "e.png"), None, "face 'd.png' has 2 votes in annotations.csv but no row"),
+    ],
+)  # fmt: skip
+def test_a_votes_csv_that_disagrees_names_both_files_and_the_face(tmp_path, change, row, message):
+    root = _folder(tmp_path / "mine")
+    (root / "votes.csv").write_text(AGREEING.replace(*change))
+    with pytest.raises(FerPlusError, match=re.escape(message)) as error:
         load_ferplus(root, cache_dir=False)
+    assert error.value.path == root / "votes.csv" and error.value.row == row
+    assert "both annotations.csv and votes.csv" in str(error.value)
+
+
+def test_a_face_only_votes_csv_names_is_a_disagreement(tmp_path):
+    root = _folder(tmp_path / "mine")
+    (root / "votes.csv").write_text(AGREEING + "e.png,0,1,0,0,0,0,0\n")
+    with pytest.raises(FerPlusError, match=r"row 6: face 'e.png' is not in annotations\.csv"):
+        load_ferplus(root, cache_dir=False)
+
+
+def test_a_folder_with_neither_file_is_refused(tmp_path):
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(FerPlusError, match=r"holds neither votes\.csv .* nor annotations\.csv"):
+        crowd.crowd_file(tmp_path / "mine")
 
 
 def test_not_utf8_is_refused(tmp_path):

@@ -48,6 +48,8 @@ def test_ferplus_votes_export_to_a_folder_evaluate_reads(
     folder = out / "ferplus-valid"
     faces, annotations, _ = read_annotations(folder / "annotations.csv")
     assert faces == names and annotations.annotators == PEOPLE
+    counted, votes, _ = read_votes(folder / "votes.csv")  # both files, the same votes
+    assert counted == names and np.array_equal(votes, annotations.counts())
     assert (out / "photos" / WITHOUT_IMAGES).read_text().split() == ["photo-0123456789abcdef.png"]
     for name, image in zip(names, made["valid"][0], strict=False):
         assert np.array_equal(np.asarray(Image.open(folder / name)), image)
@@ -59,7 +61,7 @@ def test_ferplus_votes_export_to_a_folder_evaluate_reads(
     assert set(PEOPLE) <= set(people.annotator)
 
 
-def test_a_folder_of_images_exports_with_its_images_or_anonymous_counts(tmp_path, capsys):
+def test_a_folder_of_images_exports_with_its_images_or_only_anonymous_counts(tmp_path, capsys):
     images = tmp_path / "mine"
     (images / "shoot").mkdir(parents=True)
     for i, name in enumerate(["a.png", "shoot/b.jpg"]):
@@ -73,9 +75,11 @@ def test_a_folder_of_images_exports_with_its_images_or_anonymous_counts(tmp_path
     folder = out / datasets.folder_name(dataset)
     assert (folder / "shoot" / "b.jpg").read_bytes() == (images / "shoot" / "b.jpg").read_bytes()
     assert datasets.folder_dataset(images) == dataset  # the copy did not touch the source
+    assert (folder / "annotations.csv").is_file() and (folder / "votes.csv").is_file()
     assert main([*argv, "--anonymous"]) == 0  # no --folder: the images are named instead
     assert "2 faces have no image here" in capsys.readouterr().out
-    names, votes, _ = read_votes(out / datasets.folder_name(dataset) / "votes.csv")
+    assert not (folder / "annotations.csv").exists()  # no name left behind
+    names, votes, _ = read_votes(folder / "votes.csv")
     assert names == ["a.png", "shoot/b.jpg"] and votes.sum(axis=1).tolist() == [3, 3]
 
 

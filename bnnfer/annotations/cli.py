@@ -55,9 +55,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "export",
         help="write each dataset's votes as a folder bnnfer evaluate reads",
         description="One folder per dataset under --out: annotations.csv (name,annotator,"
-        "emotion) and a copy of each voted face's image where bnnfer has it (FER+ faces from "
-        "--data, your own faces from a --folder); faces of uploaded photos are named in "
-        f"{WITHOUT_IMAGES} instead.",
+        "emotion), votes.csv (the same votes counted per face) and a copy of each voted face's "
+        "image where bnnfer has it (FER+ faces from --data, your own faces from a --folder); "
+        f"faces of uploaded photos are named in {WITHOUT_IMAGES} instead.",
     )
     export.add_argument("--out", required=True, help="the folder to write the datasets in")
     export.add_argument("--db", help=DB_HELP)
@@ -74,7 +74,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--anonymous",
         action="store_true",
-        help="write votes.csv (vote counts per face) instead of annotations.csv: no names",
+        help="write only votes.csv (vote counts per face), not annotations.csv: no names",
     )
     export.set_defaults(handler=_export)
     load = chosen.add_parser(

@@ -2,14 +2,15 @@
 
 `export_votes` writes one folder per dataset (``ferplus-valid``, ``folder-<digest>``,
 ``photos``; `bnnfer.annotations.datasets`) holding ``annotations.csv`` (one row per current
-vote: ``name,annotator,emotion``, the layout `bnnfer.crowd.read_annotations` reads) and a copy
-of each voted face's image where bnnfer has it: a FER+ face from the FER+ folder (``data``),
-a face of your own folder from that folder (``folders``: the folders to look in, matched by
-their digest). With both, the folder is a dataset ``bnnfer evaluate --data FOLDER --split all``
-reads, the annotators' names kept. Faces from uploaded photos were never stored: they are
-named in ``faces-without-images.txt`` and counted, as are faces whose image was not found.
-With ``anonymous`` the folder holds ``votes.csv`` (the counts per face) instead, without
-names (bnnfer refuses a folder holding both files).
+vote: ``name,annotator,emotion``, the layout `bnnfer.crowd.read_annotations` reads), beside it
+``votes.csv`` (the same votes counted per face, for tools that want counts; `bnnfer.crowd`
+checks the two agree), and a copy of each voted face's image where bnnfer has it: a FER+ face
+from the FER+ folder (``data``), a face of your own folder from that folder (``folders``: the
+folders to look in, matched by their digest). With the images, the folder is a dataset
+``bnnfer evaluate --data FOLDER --split all`` reads, the annotators' names kept. Faces from
+uploaded photos were never stored: they are named in ``faces-without-images.txt`` and
+counted, as are faces whose image was not found. With ``anonymous`` the folder holds only
+``votes.csv``: no annotator's name leaves the database.
 
 `import_annotations` stores an ``annotations.csv`` in the database, in one transaction: it is
 read by `bnnfer.crowd.read_annotations`, so a bad row is the same `FerPlusError` naming the
@@ -145,10 +146,12 @@ def export_votes(
         folder = out / datasets.folder_name(name)
         folder.mkdir(parents=True, exist_ok=True)
         faces = list(dict.fromkeys(votes.face))
-        if anonymous:
-            write_votes_csv(votes, folder / CROWD_VOTES_CSV)
-        else:
-            write_annotations_csv(votes, folder / CROWD_ANNOTATIONS_CSV)
+        write_votes_csv(votes, folder / CROWD_VOTES_CSV)
+        named = folder / CROWD_ANNOTATIONS_CSV
+        if not anonymous:
+            write_annotations_csv(votes, named)
+        elif named.is_file():  # an earlier export's names, which votes.csv no longer matches
+            named.unlink()
         missing = _copy_images(name, faces, folder, data, sources)
         if missing:
             (folder / WITHOUT_IMAGES).write_text("\n".join(missing) + "\n", encoding="utf-8")
