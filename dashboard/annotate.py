@@ -1,10 +1,10 @@
-"""What the Annotate page needs beside its layout: the annotations database of this process,
-the faces to vote on (FER+ from the sidebar, your own folder of images, faces found in uploaded
-photos) with their crowd votes and the models' samples, and the vote, skip and undo actions.
+"""What the Annotate page needs beside its layout: the faces to vote on (FER+ from the sidebar,
+your own folder of images, faces found in uploaded photos) with their crowd votes and the
+models' samples, and the vote, skip and undo actions.
 
-Faces come as a `FaceSet`; every source is cached (`st.cache_data` for faces and samples,
-`st.cache_resource` for the database). A vote is committed to the database inside the button's
-callback, before the page draws the next face.
+Faces come as a `FaceSet`; every source is cached (`st.cache_data`); the database is
+`dashboard.yourvotes.store`'s, opened once per process. A vote is committed to the database
+inside the button's callback, before the page draws the next face.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import streamlit as st
 
 from bnnfer import crowd, data, faces
 from bnnfer.annotations import datasets
-from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore, resolve_url, shown
+from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 from bnnfer.constants import EMOTIONS, NUM_VOTE_COLUMNS, SPLITS, VOTE_COLUMNS
 from bnnfer.predict import predict_faces
 from dashboard import shared
@@ -46,32 +46,6 @@ class FaceSet(NamedTuple):
     labels: dict[str, str]
 
 
-# -- the database ---------------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner="Opening the annotations database...")
-def _open(url: str) -> VoteStore:
-    return VoteStore.open(url)
-
-
-def store() -> VoteStore | None:
-    """The annotations database (``$BNNFER_ANNOTATIONS`` or the default file), or None after
-    saying why it cannot be used."""
-    try:
-        url = resolve_url()
-        return _open(url.render_as_string(hide_password=False))
-    except AnnotationsError as error:
-        st.error(f"The annotations database cannot be used: {error}")
-        return None
-
-
-def database_caption() -> str:
-    try:
-        return shown(resolve_url())
-    except AnnotationsError as error:
-        return str(error)
-
-
 # -- the faces ------------------------------------------------------------------------------
 
 
@@ -81,7 +55,7 @@ def ferplus_faces() -> FaceSet | None:
     folder = shared.settings()["data"]
     if shared.data_source(folder).kind != "folder":
         return None
-    loaded = shared.require_predictions()
+    loaded = shared.require_predictions(your_votes=False)  # the crowd: yours are added below
     if loaded is None:
         return None
     preds, keys, labels = loaded

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 import bnnfer
 from bnnfer import bundle, computations, data, evaluate, external, store, sweep
 from bnnfer.constants import CROWD_SPLIT
-from dashboard import identities
+from dashboard import identities, yourvotes
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -318,6 +318,7 @@ def sidebar() -> None:
             _own_faces_caption(folder)
         elif source.kind == "folder":
             st.caption(f"Showing FER+ **{split}** read from `{folder}`.")
+        yourvotes.sidebar(split)
         # the default goes in as the widget's index, not through session state: a value set
         # there is dropped when the progress fragment reruns, and the widget fell back to its
         # first option (every block) while the head-only computation ran
@@ -451,9 +452,12 @@ def current_choice() -> Choice:
     )
 
 
-def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, str]] | None:
-    """The predictions the sidebar asks for and the chosen methods among those ready; on
-    missing data or models, a message and None."""
+def require_predictions(
+    your_votes: bool = True,
+) -> tuple[store.SplitPredictions, list[str], dict[str, str]] | None:
+    """The predictions the sidebar asks for and the chosen methods among those ready, with the
+    votes it chose (`dashboard.yourvotes`; FER+'s own with ``your_votes`` False); on missing
+    data or models, a message and None."""
     loaded = models()
     if loaded is None:
         return None
@@ -471,20 +475,21 @@ def require_predictions() -> tuple[store.SplitPredictions, list[str], dict[str, 
     if source.kind == "builtin":
         path = Path(builtin_meta()["path"])
         preds = _builtin_predictions(str(path), models_digest(), choice.samples, _stamp(path))
-        preds, added, labels = _with_added_rows(preds, labels)
-        return preds, [k for k in wanted if k in preds.samples] + added, labels
-    try:
-        faces = load_split(choice.data_folder, choice.split)
-    except data.FerPlusError as error:
-        no_data_help(choice.data_folder, str(error))
-        return None
-    preds = _stored(choice)
-    if preds is None:
-        preds = _computing(choice, methods, faces, labels)
+        faces = None
+    else:
+        try:
+            faces = load_split(choice.data_folder, choice.split)
+        except data.FerPlusError as error:
+            no_data_help(choice.data_folder, str(error))
+            return None
+        preds = _stored(choice) or _computing(choice, methods, faces, labels)
         if preds is None:
             return None
     preds, added, labels = _with_added_rows(preds, labels)
-    preds = identities.with_reference(preds, faces)
+    if faces is not None:
+        preds = identities.with_reference(preds, faces)
+    if your_votes and (preds := yourvotes.with_your_votes(preds)) is None:
+        return None
     ready = [k for k in wanted if k in preds.samples] + added
     if not ready:
         st.info(
@@ -559,8 +564,9 @@ def _computing(
 
 
 def predictions_key(preds: store.SplitPredictions) -> tuple:
-    """What identifies the predictions a page shows (data, split, S, placement, source, rows
-    and reference), for the ``st.cache_data`` functions that take them unhashed as ``_preds``."""
+    """What identifies the predictions a page shows (data, split, S, placement, source, rows,
+    faces and votes, reference), for the ``st.cache_data`` functions that take them unhashed
+    as ``_preds``."""
     chosen = settings()
     return (
         chosen["data"],
@@ -575,14 +581,16 @@ def predictions_key(preds: store.SplitPredictions) -> tuple:
 
 
 def _faces(preds: store.SplitPredictions) -> str:
-    return hashlib.sha256("\n".join(preds.names.astype(str)).encode()).hexdigest()[:16]
+    """A digest of the faces and their votes (which the sidebar may join with yours)."""
+    digest = hashlib.sha256("\n".join(preds.names.astype(str)).encode())
+    return digest.hexdigest()[:16] + hashlib.sha256(preds.votes.tobytes()).hexdigest()[:16]
 
 
 def rows_scope(preds: store.SplitPredictions) -> tuple:
     """What a single method's samples depend on besides its key (data, split, S, placement,
-    the faces, and whether they are an evaluation file's or the models' outputs here), and
-    the reference its metrics read, for caches of one row at a time: a row stays cached while
-    the other rows arrive."""
+    the faces and their votes, and whether they are an evaluation file's or the models' outputs
+    here), and the reference its metrics read, for caches of one row at a time: a row stays
+    cached while the other rows arrive."""
     chosen = settings()
     origin = str(preds.file) if preds.file is not None else "model outputs"
     faces = _faces(preds)

@@ -15,7 +15,7 @@ from bnnfer.annotations.database import Ballot
 from bnnfer.baselines import worth_range
 from bnnfer.constants import NUM_CLASSES, VOTE_COLUMNS
 from bnnfer.data import vote_distribution
-from dashboard import annotate, shared
+from dashboard import annotate, shared, yourvotes
 
 shared.through_the_entry_point()
 st.title("Annotate")
@@ -28,9 +28,9 @@ with st.sidebar:
         "A local research tool, not an account system: the name only labels your votes, and "
         "anyone can type any name. The database holds names and labels, never pixels."
     )
-    st.caption(f"Votes are stored in `{annotate.database_caption()}`.")
+    st.caption(f"Votes are stored in `{yourvotes.database_caption()}`.")
 
-store = annotate.store()
+store = yourvotes.store()
 if store is None:
     st.stop()
 if not annotator:
