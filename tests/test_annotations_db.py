@@ -105,6 +105,7 @@ def _writer(url: str, annotator: str, faces: int, *rest: str) -> subprocess.Pope
     )
 
 
+@pytest.mark.slow  # 20-30 s: two writer processes, an fsync per vote
 def test_two_writers_on_the_same_faces_never_overwrite_each_other(url: str, tmp_path: Path) -> None:
     """Two processes vote on the same 30 faces at once, each as its own annotator and both as
     one annotator in two tabs: every vote is stored, none lost to the other writer."""
