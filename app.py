@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import serving, shared
+from dashboard import shared
 
 st.set_page_config(
     page_title="bnnfer: emotions with uncertainty",
@@ -19,6 +19,5 @@ st.set_page_config(
 
 shared.entered()
 shared.sidebar()
-serving.settle()  # the models are loaded: freeze them out of every later collection
 
 st.navigation(shared.pages()).run()

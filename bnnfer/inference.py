@@ -17,7 +17,6 @@ warns once and runs eagerly, drawing the same samples as an eager call would.
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -66,14 +65,6 @@ def fast_placement(device: torch.device) -> str:
     enough for a whole split (docs/benchmarks.md). The default of the dashboard's uncached
     splits, of the video page and of ``predict-video``."""
     return "head" if device.type == "cpu" else "all"
-
-
-def parallel_jobs() -> int:
-    """How many inferences may run side by side without oversubscribing the CPU: the cores
-    this process may use over torch's intra-op threads, at least 1 (one where torch's threads
-    fill the cores, as by default)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // torch.get_num_threads())
 
 
 def select_device(preference: str | torch.device | None = "auto") -> torch.device:

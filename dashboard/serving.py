@@ -1,39 +1,22 @@
-"""How one dashboard process serves many sessions at once: its garbage collector, and the queue
-that photo and video work waits in.
+"""The queue that photo and video work from every session of the process waits in.
 
-* **the collector**: Streamlit runs a full garbage collection after every script run, a
-  fragment's once-a-second rerun included. With torch, pandas and plotly loaded, a full
-  collection walks some 400,000 objects (about 0.2 s of CPU), so each open tab cost the server a
-  fifth of a core while a split's predictions were computed (docs/benchmarks.md, "Many sessions
-  at once"). `settle` freezes what is alive once the models are loaded (`gc.freeze`): those
-  objects live as long as the process, and later collections walk only what came after;
-* **the queue**: a photo or a video runs the models on every core (torch's threads), so
-  several at once only slow each other down. `WorkQueue` lets `jobs` run at a time (the cores
-  over torch's threads: one on a CPU whose threads fill it) and the others wait in arrival
-  order, each shown its place in line while it waits.
+A photo or a video runs the models and the face detector, and several at once only slow each
+other down past what the cores give. `WorkQueue` lets as many run at a time as the process has
+cores, not one: a photo's small batches leave torch's threads idle much of the time, and four
+uploads run at once finished in 1.9x one upload's time, not 4x (docs/benchmarks.md, "Many
+sessions at once"). The others wait in arrival order, each shown its place in line ("2nd in
+line") rather than a stall. The queue is one per process (`work_queue`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
-import importlib
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 
 import streamlit as st
-
-import bnnfer
-
-
-@st.cache_resource
-def settle() -> None:
-    """Collect once and freeze what survives (see the module docstring); once per process,
-    after the models are loaded and the pages' charting library is imported."""
-    importlib.import_module("dashboard.charts")  # plotly, which the pages import later
-    gc.collect()
-    gc.freeze()
 
 
 def ordinal(place: int) -> str:
@@ -98,8 +81,9 @@ class WorkQueue:
 
 @st.cache_resource
 def work_queue() -> WorkQueue:
-    """The process's queue for photo and video work, sized to the cores."""
-    return WorkQueue(bnnfer.inference.parallel_jobs())
+    """The process's queue for photo and video work: as many at a time as it has cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return WorkQueue(cores or 1)
 
 
 def in_line(what: str) -> contextlib.AbstractContextManager[None]:
