@@ -197,6 +197,10 @@ def photos(tabs: int) -> list[bytes]:
     return out
 
 
+def _uploader(page):
+    return page.locator("[data-testid='stMain'] input[type='file']").first
+
+
 def _last_face(page) -> bool:
     return page.get_by_text(f"Face {FACES_PER_PHOTO}:").count() > 0
 
@@ -211,15 +215,14 @@ def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
     for page in pages:
         page.goto(f"{url}/photo")
     for page in pages:
-        page.locator("[data-testid='stMain'] input[type='file']").first.wait_for(timeout=120_000)
-    warm = pages[0].locator("[data-testid='stMain'] input[type='file']").first
-    warm.set_input_files(str(files[-1]))
+        _uploader(page).wait_for(state="attached", timeout=120_000)
+    _uploader(pages[0]).set_input_files(str(files[-1]))
     pages[0].get_by_text(f"Face {FACES_PER_PHOTO}:").wait_for(timeout=limit * 1000)
     pages[0].goto(f"{url}/photo")
-    pages[0].locator("[data-testid='stMain'] input[type='file']").first.wait_for(timeout=120_000)
+    _uploader(pages[0]).wait_for(state="attached", timeout=120_000)
     start = time.perf_counter()
     for page, file in zip(pages, files, strict=False):
-        page.locator("[data-testid='stMain'] input[type='file']").first.set_input_files(str(file))
+        _uploader(page).set_input_files(str(file))
     done: dict[int, float] = {}
     queued = set()
     while len(done) < len(pages) and time.perf_counter() - start < limit:
@@ -290,6 +293,7 @@ def run(
             before = cpu_seconds(pid)
             browser = _launch(p)
             opened = overview(browser, url, tabs, rows, limit)
+            print(f"{tabs} tab(s): every row after {opened['all_rows_s']} s", flush=True)
             overview_cpu = cpu_seconds(pid) - before
             exceptions = _exceptions(opened["pages"])
             photo = photo_uploads(opened["pages"], url, Path(scratch), limit)
@@ -343,6 +347,8 @@ def main() -> None:
 
     import torch
 
+    from bnnfer.inference import native_bf16
+
     load_before = list(os.getloadavg())
     out = Path(args.out)
     profile = out.with_name(f"load-profile-{args.label}") if args.profile else None
@@ -352,6 +358,10 @@ def main() -> None:
     document = json.loads(out.read_text()) if out.is_file() else {}
     document[args.label] = {
         "cpu": cpu_model(),
+        "bf16_in_hardware": native_bf16(torch.device("cpu")),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_before": load_before,
