@@ -196,6 +196,11 @@ RERUN = [
         "benchmarks/cuda.sh DIR OUT",
         "`*-cuda*.json` in OUT (default `benchmarks/results`)",
     ),
+    (
+        "many sessions at once",
+        "python benchmarks/load.py --data DIR --faces 256 --label after",
+        "load.json",
+    ),
     ("this page", "python benchmarks/render_docs.py", "`docs/benchmarks.md`"),
 ]
 
@@ -899,6 +904,113 @@ split), *cached* the best of the next runs.
 {table(["page", "first run", "cached", "errors"], rows)}"""
 
 
+def load_rows(record: dict) -> list[list[str]]:
+    one = next((r for r in record["runs"] if r["tabs"] == 1), None)
+
+    def ratio(value: float | None, single: float | None) -> str:
+        return times(value / single) if value is not None and single else "-"
+
+    rows = []
+    for run in record["runs"]:
+        rows_s = [t for t in run["all_rows_s"] if t is not None]
+        photo = run["photo"]
+        rows.append(
+            [
+                str(run["tabs"]),
+                secs(run["overview_cpu_s"]),
+                ratio(run["overview_cpu_s"], one and one["overview_cpu_s"]),
+                f"{secs(min(rows_s, default=None))} / {secs(run['all_rows_worst_s'])}",
+                f"{secs(photo['median_s'])} / {secs(photo['worst_s'])}",
+                ratio(photo["worst_s"], one and one["photo"]["worst_s"]),
+                str(photo["tabs_shown_a_place_in_line"]),
+                f"{run['exceptions']} / {run['tracebacks']}",
+            ]
+        )
+    return rows
+
+
+def load_verdicts(record: dict) -> str:
+    found, targets = record["ratios"], record["targets"]
+    said = []
+    for key, what in (
+        ("cpu_ratio_4", "server CPU with 4 tabs"),
+        ("cpu_ratio_8", "with 8 tabs"),
+        ("photo_worst_ratio_4", "worst photo latency of 4 uploads"),
+    ):
+        if key in found:
+            met = found[key] <= targets[key]
+            said.append(
+                f"{what} ≤ {targets[key]:g}x one's: **{verdict(met)} ({times(found[key])})**"
+            )
+    clean = all(r["exceptions"] == 0 and r["tracebacks"] == 0 for r in record["runs"])
+    said.append(f"no exception and no traceback: **{verdict(clean)}**")
+    return "; ".join(said)
+
+
+def load_profile(record: dict) -> str:
+    profiled = [r for r in record["runs"] if "profile" in r]
+    if not profiled:
+        return ""
+    shown = [profiled[0], profiled[-1]] if len(profiled) > 1 else profiled
+    rows = []
+    for run in shown:
+        for function, share in run["profile"]["self"][:6]:
+            rows.append([str(run["tabs"]), f"`{function}`", pct(share)])
+    return f"""Where the server's busy threads were (py-spy, 50 samples a second; share of
+the samples in which a thread was running, by the function on top of its stack; some waits py-spy
+counts as running: `Condition.wait`, `select`, the poller of Streamlit's secrets files):
+
+{table(["tabs", "function", "share"], rows)}"""
+
+
+def load_section(doc: Doc) -> str:
+    parts = []
+    for label, record in doc.items():
+        faces = f"its first {record['faces']:,} faces" if record.get("faces") else "all its faces"
+        began, ended = record["load_average_before"][0], record["load_average_after"][0]
+        parts.append(
+            f"""### {label.capitalize()} (commit {record["commit"]})
+
+{record["cpu"]} (bf16 in hardware: {"yes" if record["bf16_in_hardware"] else "no"}),
+{record["cores"]} cores, torch on {record["torch_threads"]} threads, FER+
+{record["split"].capitalize()} ({faces}); the machine was shared with other work (load average
+{began:.1f} when the run began, {ended:.1f} when it ended, on {record["cores"]} cores).
+
+{table(HEADER_LOAD, load_rows(record))}
+
+Targets: {load_verdicts(record)}.
+
+{load_profile(record)}""".rstrip()
+        )
+    joined = "\n\n".join(parts)
+    return f"""## Many sessions at once
+
+What N browser tabs opened together cost the dashboard's server (`benchmarks/load.py`): for each
+N, a fresh `streamlit run app.py` on an uncached split (presented so that no shipped evaluation
+matches it) with an empty cache; N Chromium tabs open the Overview at once and wait for every
+row, then upload a six-face photo at once (each tab its own bytes, after one warm-up upload).
+*Server CPU*: user + system seconds of the server process and all its threads while the Overview
+filled (`/proc`), the figure the targets are set on, since wall times move with whatever else
+the machine runs, the browsers among it. *Every row*: seconds until the first and the last tab
+showed every row. *Photo*: median and worst seconds from the uploads to the last face's
+reading; *in line*: tabs shown their place in the photo queue. *Errors*: exceptions the pages
+showed / tracebacks in the server's log.
+
+{joined}"""
+
+
+HEADER_LOAD = [
+    "tabs",
+    "server CPU",
+    "x one tab",
+    "every row: first / last tab",
+    "photo: median / worst",
+    "worst x one upload",
+    "in line",
+    "errors",
+]
+
+
 def train_workers_section(doc: Doc) -> str:
     layouts = doc["layouts"]
     rows = [
@@ -1146,6 +1258,7 @@ SECTIONS: list[tuple[str, tuple[str, ...], Callable[..., str]]] = [
     ("The engine's settings (CPU)", ("engine_settings-cpu.json",), cpu_settings_section),
     ("A video end to end", ("video.json",), video_section),
     ("Dashboard render times", ("page_render.json",), page_render_section),
+    ("Many sessions at once", ("load.json",), load_section),
     ("Training on the CPU", ("train_workers.json",), train_workers_section),
     ("How wide the network may grow", ("width_budget.json",), width_budget_section),
     ("On a GPU", ("mc_inference-cuda.json",), gpu_intro_section),

@@ -49,6 +49,19 @@ def _row(_preds, scope: tuple, key: str, labels: dict) -> dict:
     return views.comparison_row(_preds, key, labels, n_boot=LIVE_RESAMPLES)
 
 
+# The figures themselves, shared by every tab showing the same rows (st.plotly_chart reads a
+# figure, never changes it): every tab reruns as each row arrives, and building one of these
+# took a quarter of a second a tab (docs/benchmarks.md, "Many sessions at once").
+@st.cache_resource(max_entries=16)
+def _forest(table: pd.DataFrame, metrics: dict):
+    return charts.forest_chart(table, metrics)
+
+
+@st.cache_resource(max_entries=16)
+def _crowd_of_k(crowd: pd.DataFrame, placed: pd.DataFrame):
+    return charts.crowd_of_k_chart(crowd, placed)
+
+
 loaded = shared.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
@@ -92,9 +105,7 @@ if loaded is not None:
     left.dataframe(shown, hide_index=True, key="comparison")
     if REFERENCE in keys and len(keys) > 1:
         right.plotly_chart(
-            charts.forest_chart(
-                table, {m: METRICS[m][0] for m in PAIRED_METRICS if m not in skipped}
-            ),
+            _forest(table, {m: METRICS[m][0] for m in PAIRED_METRICS if m not in skipped}),
             key="overview_forest",
         )
     st.caption(
@@ -122,9 +133,7 @@ if loaded is not None:
         )
     else:
         placed = views.placed_rows(among, labels)
-        st.plotly_chart(
-            charts.crowd_of_k_chart(views.crowd_frame(among), placed), key="overview_annotators"
-        )
+        st.plotly_chart(_crowd_of_k(views.crowd_frame(among), placed), key="overview_annotators")
         pairwise, crowd = among.pairwise, among.curve[-1]
         st.markdown(
             f"Two annotators of a face agree **{100 * pairwise[0]:.1f}%** of the time; the "

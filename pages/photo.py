@@ -14,7 +14,7 @@ from bnnfer.faces import (
     check_photo_count,
 )
 from bnnfer.predict import predict_photo
-from dashboard import charts, shared
+from dashboard import charts, serving, shared
 
 shared.through_the_entry_point()
 st.title("Your photo")
@@ -29,7 +29,8 @@ shared.privacy_note("photos")
 @st.cache_data(show_spinner="Finding faces and running the models...", max_entries=32)
 def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str, placement: str):
     methods, _, _ = shared.load_models(models_folder, placement)
-    return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
+    with serving.in_line("photo"):  # a turn in the process's queue, its place shown meanwhile
+        return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
 
 
 loaded = shared.models()

@@ -11,7 +11,7 @@ import streamlit as st
 
 from bnnfer.constants import EMOTIONS
 from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
-from dashboard import shared
+from dashboard import serving, shared
 from dashboard import video as views
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "videos"
@@ -51,7 +51,8 @@ def _analyse(
 
     try:
         chosen = {k: methods[k] for k in keys}
-        return predict_video(chosen, _data, fps=fps, samples=samples, progress=progress)
+        with serving.in_line("video"):  # a turn in the process's queue, its place shown meanwhile
+            return predict_video(chosen, _data, fps=fps, samples=samples, progress=progress)
     finally:
         bar.empty()
 

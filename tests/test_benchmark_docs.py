@@ -372,6 +372,60 @@ RESULTS = {
             }
         ],
     },
+    "load.json": {
+        "after": {
+            "cpu": "Test CPU 9000",
+            "bf16_in_hardware": True,
+            "commit": "abc1234",
+            "cores": 2,
+            "torch_threads": 2,
+            "load_average_before": [3.25, 2.0, 1.5],
+            "load_average_after": [3.0, 2.0, 1.5],
+            "split": "valid",
+            "faces": 256,
+            "runs": [
+                {
+                    "tabs": 1,
+                    "rows": 8,
+                    "overview_cpu_s": 20.0,
+                    "server_cpu_s": 25.0,
+                    "all_rows_s": [30.0],
+                    "all_rows_worst_s": 30.0,
+                    "photo": {
+                        "latencies_s": [2.0],
+                        "median_s": 2.0,
+                        "worst_s": 2.0,
+                        "tabs_shown_a_place_in_line": 0,
+                    },
+                    "exceptions": 0,
+                    "tracebacks": 0,
+                    "profile": {
+                        "samples": 100,
+                        "inclusive": [],
+                        "self": [["Conv2d._conv_forward (torch/nn/modules/conv.py)", 0.5]],
+                    },
+                },
+                {
+                    "tabs": 4,
+                    "rows": 8,
+                    "overview_cpu_s": 24.0,
+                    "server_cpu_s": 32.0,
+                    "all_rows_s": [40.0, 41.0, None, 44.0],
+                    "all_rows_worst_s": None,
+                    "photo": {
+                        "latencies_s": [2.0, 3.0, 4.0, 6.0],
+                        "median_s": 3.5,
+                        "worst_s": 6.0,
+                        "tabs_shown_a_place_in_line": 3,
+                    },
+                    "exceptions": 0,
+                    "tracebacks": 1,
+                },
+            ],
+            "ratios": {"cpu_ratio_4": 1.2, "photo_worst_ratio_4": 3.0},
+            "targets": {"cpu_ratio_4": 1.3, "cpu_ratio_8": 1.6, "photo_worst_ratio_4": 2.5},
+        }
+    },
     "framing.json": {
         "fit_on_train": {
             "side_per_box_height": 0.9468,
@@ -501,6 +555,16 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "builds the 4 rows from untrained networks",
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
         "without bf16 in hardware, 0.80 s): **1.5x**; within the 40 MB bundle: **1x**.",
+        # many sessions at once: the CPU ratio and photo latencies against one tab's, judged
+        "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 3 | 0 / 1 |",
+        "### After (commit abc1234)",
+        "Test CPU 9000 (bf16 in hardware: yes), 2 cores, torch on 2 threads, FER+ Valid (its "
+        "first 256 faces); the machine was shared with other work (load average 3.2 when the run "
+        "began, 3.0 when it ended, on 2 cores)",
+        "server CPU with 4 tabs ≤ 1.3x one's: **met (1.20x)**",
+        "worst photo latency of 4 uploads ≤ 2.5x one's: **not met (3.00x)**",
+        "no exception and no traceback: **not met**",
+        "| 1 | `Conv2d._conv_forward (torch/nn/modules/conv.py)` | 50% |",
         # the GPU
         "Measured on: Test GPU X1 (host: Host CPU, 16 threads), torch 9.9.9+cu",
         "**100 TFLOP/s in TF32**",
