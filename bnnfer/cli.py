@@ -132,7 +132,7 @@ def _train_all(args: argparse.Namespace) -> int:
     if unfinished:
         print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
     if not args.no_assemble:
-        report = bundle.assemble_bundle(args.out, splits["valid"])
+        report = bundle.assemble_bundle(args.out, splits["valid"], splits["train"])
         print(f"wrote the bundle into {args.out}: " + json.dumps(report, indent=2))
     return 0
 
