@@ -199,7 +199,7 @@ def choice_markdown(
     labels: Mapping[str, str] | None = None,
 ) -> str:
     """`choice_table`'s figures as Markdown: a row per method and choice, then each adapted
-    row's estimated prior with its interval and warnings."""
+    row's estimated prior (`describe_estimates`)."""
     names = list(CHOICE_METRICS)
     lines = [
         "| Method | Prior | " + " | ".join(CHOICE_METRICS[m][0] for m in names) + " |",
@@ -209,6 +209,16 @@ def choice_markdown(
         for choice, values in by_choice.items():
             cells = " | ".join(f"{values[m]:.3f}" for m in names)
             lines.append(f"| {(labels or {}).get(key, key)} | {choice} | {cells} |")
+    described = describe_estimates(estimates, labels)
+    return "\n".join(lines) + (f"\n\n{described}" if described else "")
+
+
+def describe_estimates(
+    estimates: Mapping[str, PriorEstimate], labels: Mapping[str, str] | None = None
+) -> str:
+    """A line per row: the prior its faces were estimated to have, each emotion with its 95%
+    interval, and why the estimate is unreliable where it is ("" without estimates)."""
+    lines = []
     for key, estimate in estimates.items():
         shown = ", ".join(
             f"{e} {p:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -218,10 +228,56 @@ def choice_markdown(
         )
         warn = f" Unreliable: {'; '.join(estimate.warnings)}." if estimate.warnings else ""
         lines.append(
-            f"\n{(labels or {}).get(key, key)}: prior estimated by {estimate.method.upper()} "
+            f"{(labels or {}).get(key, key)}: prior estimated by {estimate.method.upper()} "
             f"from {estimate.faces} faces: {shown}.{warn}"
         )
     return "\n".join(lines)
+
+
+def bundle_context(
+    choice: PriorChoice,
+    models: str | os.PathLike[str] = DEFAULT_BUNDLE_DIR,
+    evaluation: str | os.PathLike[str] = DEFAULT_EVALUATION_DIR,
+) -> tuple[dict[str, RowPrior], dict[str, SourceFit] | None]:
+    """What reading the bundle in ``models`` under ``choice`` needs: its rows' `RowPrior`
+    (`read_row_priors`) and, for ``adapted``, their fits on its evaluation of Valid
+    (`shipped_source_fits`; None for the other choices)."""
+    rows = read_row_priors(models)
+    return rows, shipped_source_fits(models, evaluation) if choice.kind == "adapted" else None
+
+
+def write_comparison(
+    evaluation: Evaluation,
+    choice: PriorChoice,
+    models: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    shipped: str | os.PathLike[str] = DEFAULT_EVALUATION_DIR,
+) -> tuple[str, Path]:
+    """``bnnfer evaluate --prior``: `choice_table` of ``evaluation`` under ``choice`` beside
+    ``fer+``, as Markdown and written to ``out/prior-comparison.json``. An adapted prior is
+    estimated with the fits on the bundle's evaluation of Valid in ``shipped``, or, where
+    that was made by other models and ``evaluation`` is of Valid, on ``evaluation`` itself."""
+    rows = read_row_priors(models)
+    sources = None
+    if choice.kind == "adapted":
+        try:
+            sources = shipped_source_fits(models, shipped)
+        except CheckpointError:
+            if evaluation.split != "valid":
+                raise
+            sources = source_fits(evaluation.samples, evaluation.votes)
+    table, estimates = choice_table(evaluation, choice, rows, sources)
+    document = {
+        "split": evaluation.split,
+        "faces": len(evaluation.names),
+        "choice": str(choice),
+        "metrics": table,
+        "estimates": {key: estimate.to_dict() for key, estimate in estimates.items()},
+    }
+    path = Path(out) / "prior-comparison.json"
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+    markdown = choice_markdown(table, estimates, evaluation.labels)
+    return f"Read as trained (fer+) and under the prior {choice}:\n\n{markdown}\n", path
 
 
 def reread_photos(

@@ -87,10 +87,9 @@ def check_prior(
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be {classes} numbers, got {prior!r}") from None
     if array.shape != (classes,):
-        raise ValueError(
-            f"{name} must hold {classes} frequencies (one per emotion: {', '.join(EMOTIONS)}), "
-            f"got {array.size if array.ndim == 1 else f'shape {array.shape}'}"
-        )
+        which = f" (one per emotion: {', '.join(EMOTIONS)})" if classes == NUM_CLASSES else ""
+        got = array.size if array.ndim == 1 else f"shape {array.shape}"
+        raise ValueError(f"{name} must hold {classes} frequencies{which}, got {got}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or inf")
     if np.any(array < 0):
@@ -98,7 +97,7 @@ def check_prior(
         raise ValueError(f"{name} has a negative frequency ({bad}: {array.min():g})")
     if positive and np.any(array == 0):
         raise ValueError(f"{name} must give every class a frequency above 0 (it is divided by)")
-    if abs(array.sum() - 1.0) > SUM_TOLERANCE:
+    if abs(array.sum() - 1.0) > SUM_TOLERANCE + 1e-12:  # 0.99 typed is 0.99000...01 summed
         raise ValueError(f"{name} must sum to 1 (within {SUM_TOLERANCE}), got {array.sum():g}")
     return array / array.sum()
 
@@ -388,13 +387,14 @@ def _em(
     whether each converged. Accelerated by SQUAREM (Varadhan & Roland 2008): two EM steps
     ``r = F(p) - p``, ``v = F(F(p)) - 2 F(p) + p`` extrapolated to
     ``p - 2 a r + a^2 v`` (``a = -|r|/|v|``, at most -1), then one EM step from there, kept
-    where it raises the likelihood above the second plain step's."""
+    where it stays inside the simplex and raises the likelihood above the second plain
+    step's."""
     ratio = calibrated / source  # (N, C): the likelihood of a prior p is sum_n log(ratio_n . p)
 
     def step(prior: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        posterior = ratio[None] * prior[:, None, :]
-        posterior /= posterior.sum(axis=2, keepdims=True)
-        return np.einsum("rn,rnc->rc", weights, posterior) / weights.sum(axis=1, keepdims=True)
+        # mean_n q_n(c) with q_n(c) = ratio_nc prior_c / sum_k ratio_nk prior_k, as two products
+        evidence = np.maximum(prior @ ratio.T, 1e-300)  # (R, N)
+        return prior * ((weights / evidence) @ ratio) / weights.sum(axis=1, keepdims=True)
 
     def likelihood(prior: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return (weights * np.log(np.maximum(prior @ ratio.T, 1e-300))).sum(axis=1)
@@ -411,9 +411,10 @@ def _em(
         r, v = p1 - p0, p2 - 2 * p1 + p0
         alpha = -np.linalg.norm(r, axis=1) / np.maximum(np.linalg.norm(v, axis=1), 1e-300)
         alpha = np.minimum(alpha, -1.0)[:, None]
-        jump = np.maximum(p0 - 2 * alpha * r + alpha**2 * v, 0.0)
-        jump = step(jump / jump.sum(axis=1, keepdims=True), weights)
-        better = likelihood(jump, weights) > likelihood(p2, weights)
+        jump = p0 - 2 * alpha * r + alpha**2 * v
+        inside = np.all(jump > 0, axis=1)  # a class at 0 would stay there: EM cannot leave it
+        jump = step(np.where(inside[:, None], jump, p2), weights)
+        better = inside & (likelihood(jump, weights) > likelihood(p2, weights))
         prior[todo] = np.where(better[:, None], jump, p2)
         converged[todo] = np.max(np.abs(p2 - p1), axis=1) < EM_TOLERANCE
     return prior, converged
@@ -475,8 +476,11 @@ class PriorEstimate:
         """JSON-able: per emotion the estimate and its interval (4 decimals), the method, the
         number of faces and the warnings."""
 
+        names = EMOTIONS if len(self.prior) == NUM_CLASSES else map(str, range(len(self.prior)))
+        names = list(names)
+
         def named(values: np.ndarray) -> dict[str, float]:
-            return dict(zip(EMOTIONS, np.round(values, 4).tolist(), strict=True))
+            return dict(zip(names, np.round(values, 4).tolist(), strict=True))
 
         return {
             "method": self.method,
