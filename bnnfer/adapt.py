@@ -110,9 +110,16 @@ def read_row_priors(folder: str | os.PathLike[str] = DEFAULT_BUNDLE_DIR) -> dict
 
 def source_fits(samples: Mapping[str, np.ndarray], votes: np.ndarray) -> dict[str, SourceFit]:
     """``{key: SourceFit}`` of every row's samples ``(S, N, C)`` on labelled faces of raw
-    votes ``(N, 10)`` (FER+ Valid)."""
+    votes ``(N, 10)`` (FER+ Valid); a row whose probabilities carry no information on the
+    plurality label there cannot be calibrated and is left out."""
     labels = plurality_label(votes)
-    return {key: fit_source(_mean(array), labels) for key, array in samples.items()}
+    fits = {}
+    for key, array in samples.items():
+        try:
+            fits[key] = fit_source(_mean(array), labels)
+        except ValueError:  # fit_bcts: a temperature <= 0
+            continue
+    return fits
 
 
 def shipped_source_fits(
@@ -155,15 +162,21 @@ def read_rows(
 ) -> tuple[dict[str, np.ndarray], dict[str, PriorEstimate]]:
     """Every row's samples ``{key: (S, B, C)}`` read under ``choice`` (`priors.read_with_prior`)
     and, for ``adapted``, each row's estimate over these B faces. A row without a
-    `RowPrior` (one added from a file: its training prior is unknown) is kept as it is."""
+    `RowPrior` (one added from a file: its training prior is unknown) is kept as it is; so is,
+    under ``adapted``, a row without a fit in ``sources``, its estimate undefined (NaN) with
+    the reason among its warnings."""
     read, estimates = {}, {}
     for key, array in samples.items():
-        if key not in rows:
-            read[key] = np.asarray(array, dtype=np.float64)
-            continue
         source = None if sources is None else sources.get(key)
-        if choice.kind == "adapted" and source is None:
-            raise ValueError(f"row {key} has no fit on FER+ Valid to adapt with")
+        if key not in rows or (choice.kind == "adapted" and source is None):
+            read[key] = np.asarray(array, dtype=np.float64)
+            if key in rows:
+                estimates[key] = PriorEstimate(
+                    "em", *np.full((3, len(rows[key].plurality)), np.nan), array.shape[1],
+                    (f"no estimate: {key} has no fit on FER+ Valid (its probabilities carry no "
+                     "information on the plurality label there); read as trained",),
+                )  # fmt: skip
+            continue
         read[key], estimate = read_with_prior(array, choice, rows[key], source, n_boot, seed)
         if estimate is not None:
             estimates[key] = estimate
@@ -220,6 +233,9 @@ def describe_estimates(
     interval, and why the estimate is unreliable where it is ("" without estimates)."""
     lines = []
     for key, estimate in estimates.items():
+        if not np.all(np.isfinite(estimate.prior)):
+            lines.append(f"{(labels or {}).get(key, key)}: {'; '.join(estimate.warnings)}.")
+            continue
         shown = ", ".join(
             f"{e} {p:.3f} [{lo:.3f}, {hi:.3f}]"
             for e, p, lo, hi in zip(

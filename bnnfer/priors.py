@@ -473,14 +473,15 @@ class PriorEstimate:
         return not self.warnings
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: per emotion the estimate and its interval (4 decimals), the method, the
-        number of faces and the warnings."""
+        """JSON-able: per emotion the estimate and its interval (4 decimals; None where
+        undefined), the method, the number of faces and the warnings."""
 
         names = EMOTIONS if len(self.prior) == NUM_CLASSES else map(str, range(len(self.prior)))
         names = list(names)
 
-        def named(values: np.ndarray) -> dict[str, float]:
-            return dict(zip(names, np.round(values, 4).tolist(), strict=True))
+        def named(values: np.ndarray) -> dict[str, float | None]:
+            rounded = [round(float(v), 4) if np.isfinite(v) else None for v in values]
+            return dict(zip(names, rounded, strict=True))
 
         return {
             "method": self.method,
