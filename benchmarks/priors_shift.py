@@ -41,11 +41,12 @@ from bnnfer.constants import EMOTIONS
 from bnnfer.data import plurality_label, vote_distribution
 from bnnfer.evaluate import read_predictions
 from bnnfer.priors import (
+    EM_PSEUDO_FACES,
     MIN_FACES,
     RowPrior,
     SourceFit,
-    _bbse,
-    _em,
+    bbse_prior,
+    em_prior,
     estimate_prior,
     fit_source,
     reweight,
@@ -72,6 +73,8 @@ PUBLISHED = {
     ),
 }
 CHOICES = ("fer+", "uniform", "EM", "BBSE", "oracle", "EM, uncalibrated", "EM, plurality prior")
+# EM's Dirichlet prior, in faces (`bnnfer.priors.EM_PSEUDO_FACES` is chosen among these)
+PSEUDO_FACES = (0.0, 5.0, 10.0, 20.0, 40.0)
 METRICS = {
     "accuracy": lambda p, y, v: metrics.accuracy(p, y),
     "balanced_accuracy": lambda p, y, v: metrics.balanced_accuracy(p, y),
@@ -140,26 +143,25 @@ def mean_of(samples: np.ndarray) -> np.ndarray:
 
 
 def estimates(probs: np.ndarray, source: SourceFit) -> dict[str, np.ndarray]:
-    """Point estimates of the prior of the faces whose mean distributions are ``probs``."""
-    everyone = np.ones((1, len(probs)))
-    return {
-        "EM": _em(source.calibration.apply(probs), source.prior, everyone)[0][0],
-        "BBSE": _bbse(probs.mean(axis=0)[None], source.confusion)[0],
-        "EM, uncalibrated": _em(probs, source.prior, everyone)[0][0],
+    """Point estimates of the prior of the faces whose mean distributions are ``probs``: EM
+    (at each of `PSEUDO_FACES`, ``EM`` at the package's), BBSE, EM without calibration."""
+    calibrated = source.calibration.apply(probs)
+    found = {
+        "EM": em_prior(calibrated, source.prior)[0],
+        "BBSE": bbse_prior(probs, source.confusion),
+        "EM, uncalibrated": em_prior(probs, source.prior)[0],
     }
+    for faces in PSEUDO_FACES:
+        if faces != EM_PSEUDO_FACES:
+            found[f"EM, {faces:g} pseudo-faces"] = em_prior(calibrated, source.prior, faces)[0]
+    return found
 
 
 def readings(
     samples: np.ndarray, row: RowPrior, found: dict[str, np.ndarray], truth: np.ndarray
 ) -> dict[str, np.ndarray]:
     """The mean distributions ``(n, C)`` of a row's samples ``(S, n, C)`` under each choice."""
-    priors = {
-        "uniform": np.full(len(truth), 1 / len(truth)),
-        "EM": found["EM"],
-        "BBSE": found["BBSE"],
-        "oracle": truth,
-        "EM, uncalibrated": found["EM, uncalibrated"],
-    }
+    priors = {"uniform": np.full(len(truth), 1 / len(truth)), "oracle": truth, **found}
     read = {"fer+": mean_of(samples)}
     for choice, prior in priors.items():
         if np.all(np.isfinite(prior)):
@@ -202,7 +204,9 @@ def simulate(args: argparse.Namespace) -> dict:
                     for key in keys:
                         found = estimates(means[key][faces], fits[key])
                         for name, prior in found.items():
-                            add(0.5 * np.abs(prior - truth).sum(), shift, n, key, "error", name)
+                            if "pseudo-faces" not in name:
+                                error = 0.5 * np.abs(prior - truth).sum()
+                                add(error, shift, n, key, "error", name)
                         for name, prior in (("fer+", fer_plus), ("uniform", 1 / len(truth))):
                             add(0.5 * np.abs(prior - truth).sum(), shift, n, key, "error", name)
                         read = readings(samples[key][:, faces], rows[key], found, truth)
@@ -241,6 +245,7 @@ def simulate(args: argparse.Namespace) -> dict:
         "n_boot": args.n_boot,
         "sizes": list(args.sizes),
         "min_faces": MIN_FACES,
+        "em_pseudo_faces": EM_PSEUDO_FACES,
         "rows": {key: rows[key].target for key in keys},
         "shifts": {
             name: {**p, "prior": [round(float(x), 5) for x in p["prior"]]}
@@ -251,9 +256,9 @@ def simulate(args: argparse.Namespace) -> dict:
     }
 
 
-def target_check(document: dict) -> dict:
-    """Whether EM's readings beat fer+'s in mean accuracy and NLL for every row, under every
-    shift with total variation >= `TARGET_TV`, for each n: ``{n: [failures]}``."""
+def target_check(document: dict, choice: str = "EM") -> dict:
+    """Whether ``choice``'s readings beat fer+'s in mean accuracy and NLL for every row, under
+    every shift with total variation >= `TARGET_TV`, for each n: ``{n: [failures]}``."""
     failures: dict[str, list[str]] = {}
     for shift, spec in document["shifts"].items():
         if spec["tv_from_fer_plus"] < TARGET_TV:
@@ -261,7 +266,7 @@ def target_check(document: dict) -> dict:
         for n, by_row in document["results"][shift].items():
             failures.setdefault(n, [])
             for key, found in by_row.items():
-                em, base = found["EM"], found["fer+"]
+                em, base = found[choice], found["fer+"]
                 if not em["accuracy"] > base["accuracy"]:
                     failures[n].append(f"{shift}/{key}: accuracy")
                 if not em["nll"] < base["nll"]:
@@ -351,6 +356,26 @@ def markdown(document: dict) -> str:
             cells.append(f"{em:.2f} / {bbse:.2f}")
         lines.append(
             f"| {'coverage' if kind == 'coverage' else 'mean width'} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "EM's Dirichlet prior (pseudo-faces at Valid's frequencies): mean NLL / accuracy over "
+        "the rows and shifts (the target's misses: a row, a shift of TV >= 0.3 and a metric each)",
+        "",
+        "| Pseudo-faces | " + " | ".join(f"{n} faces" for n in document["sizes"]) + " |",
+        "|" + " --- |" * (1 + len(document["sizes"])),
+    ]
+    for faces in PSEUDO_FACES:
+        choice = "EM" if faces == document["em_pseudo_faces"] else f"EM, {faces:g} pseudo-faces"
+        misses = target_check(document, choice)
+        cells = [
+            f"{np.mean([over(s, n, choice, 'nll', keys) for s in shifts_]):.3f} / "
+            f"{np.mean([over(s, n, choice, 'accuracy', keys) for s in shifts_]):.3f} "
+            f"({len(misses[n])})"
+            for n in map(str, document["sizes"])
+        ]
+        lines.append(
+            f"| {faces:g}{' (chosen)' if choice == 'EM' else ''} | " + " | ".join(cells) + " |"
         )
     lines += [
         "",

@@ -252,14 +252,26 @@ def test_em_recovers_a_known_prior_from_calibrated_outputs():
     estimate, converged = em_prior(posteriors, source)
     assert converged
     np.testing.assert_allclose(estimate, target, atol=0.02)
+    # and it is the maximum of sum_i log sum_c p_ic pi_c / source_c + a sum_c source_c log pi_c
+    few = posteriors[:60]
+    for pseudo_faces in (0.0, 10.0):
 
-    # and it is the maximum of the likelihood sum_i log sum_c p_ic pi_c / source_c
-    def negative(z: np.ndarray) -> float:
-        pi = special.softmax(np.r_[0.0, z])
-        return -float(np.log((posteriors / source) @ pi).sum())
+        def negative(z: np.ndarray, pseudo_faces: float = pseudo_faces) -> float:
+            pi = special.softmax(np.r_[0.0, z])
+            prior = pseudo_faces * (source * np.log(pi)).sum()
+            return -float(np.log((few / source) @ pi).sum() + prior)
 
-    best = special.softmax(np.r_[0.0, optimize.minimize(negative, np.zeros(2), tol=1e-12).x])
-    np.testing.assert_allclose(estimate, best, atol=1e-4)
+        best = optimize.minimize(negative, np.zeros(2), method="BFGS", tol=1e-12).x
+        found, converged = em_prior(few, source, pseudo_faces)
+        assert converged
+        np.testing.assert_allclose(found, special.softmax(np.r_[0.0, best]), atol=1e-4)
+    # the pseudo-faces pull a small set's estimate toward the source prior
+    assert (
+        np.abs(em_prior(few, source)[0] - source).sum()
+        < np.abs(em_prior(few, source, 0.0)[0] - source).sum()
+    )
+    with pytest.raises(ValueError, match="pseudo_faces"):
+        em_prior(few, source, -1.0)
 
 
 def test_bbse_by_hand_on_three_classes():
