@@ -58,9 +58,10 @@ ESTIMATORS: tuple[str, ...] = ("em", "bbse")
 # explicit frequencies may be typed rounded (0.333 three times): they must sum to 1 within this
 SUM_TOLERANCE = 0.01
 # Below this many faces an estimated prior is flagged unreliable: chosen on FER+ Valid, where
-# from 300 faces on EM's adapted readings beat the FER+ prior's in accuracy and NLL under every
-# simulated shift of total variation >= 0.3 and at 100 faces they did not
-# (benchmarks/priors_shift.py, docs/results.md)
+# from 300 faces on EM's adapted reading was more accurate than the FER+ prior's in at least 70%
+# of the simulated sets of every row and shift of total variation >= 0.3 (at 100 faces, in as
+# few as half), and its intervals held the truth 85% of the time (79% at 100 faces)
+# (benchmarks/results/priors_shift.json, docs/results.md)
 MIN_FACES = 300
 # BBSE is flagged unreliable when its confusion matrix's condition number (`SourceFit.condition`)
 # exceeds this: chosen on FER+ Valid, above every bundled row's on either half of Valid (50-151),
