@@ -271,17 +271,16 @@ def write_comparison(
 ) -> tuple[str, Path]:
     """``bnnfer evaluate --prior``: `choice_table` of ``evaluation`` under ``choice`` beside
     ``fer+``, as Markdown and written to ``out/prior-comparison.json``. An adapted prior is
-    estimated with the fits on the bundle's evaluation of Valid in ``shipped``, or, where
-    that was made by other models and ``evaluation`` is of Valid, on ``evaluation`` itself."""
+    estimated with fits on Valid: on ``evaluation`` itself when it is of Valid (the rows as
+    they were sampled there: S and placement), else on the bundle's evaluation of Valid in
+    ``shipped``."""
     rows = read_row_priors(models)
     sources = None
     if choice.kind == "adapted":
-        try:
-            sources = shipped_source_fits(models, shipped)
-        except CheckpointError:
-            if evaluation.split != "valid":
-                raise
+        if evaluation.split == "valid":
             sources = source_fits(evaluation.samples, evaluation.votes)
+        else:
+            sources = shipped_source_fits(models, shipped)
     table, estimates = choice_table(evaluation, choice, rows, sources)
     document = {
         "split": evaluation.split,

@@ -153,8 +153,8 @@ def test_a_row_without_a_fit_is_read_as_trained_and_says_why(shipped):
 
 @pytest.mark.parametrize("prior", ["uniform", "adapted"])
 def test_evaluate_reports_a_prior_beside_fer_plus(tiny_bundle, tmp_path, capsys, prior):
-    """The tiny bundle is not the one that made the shipped evaluation: an adapted prior is
-    estimated with fits on the Valid split being evaluated."""
+    """On Valid, an adapted prior is estimated with fits on the rows as they were just sampled
+    there (the tiny bundle did not make the shipped evaluation, which another split needs)."""
     root, models, splits = tiny_bundle
     argv = [
         "evaluate", "--data", str(root), "--split", "valid", "--models", str(models),
@@ -173,6 +173,16 @@ def test_evaluate_reports_a_prior_beside_fer_plus(tiny_bundle, tmp_path, capsys,
         assert written["estimates"]["classical"]["reliable"] is False
     else:
         assert written["estimates"] == {}
+
+
+def test_adapting_another_split_needs_the_bundles_own_evaluation(tiny_bundle, tmp_path, capsys):
+    root, models, _ = tiny_bundle
+    argv = [
+        "evaluate", "--data", str(root), "--split", "train", "--models", str(models),
+        "--out", str(tmp_path), "--samples", "2", "--n-boot", "5", "--prior", "adapted",
+    ]  # fmt: skip  # options beside their values
+    assert main(argv) == 2
+    assert "was made by other models" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
