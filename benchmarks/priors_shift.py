@@ -34,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bnnfer import metrics
-from bnnfer.adapt import read_row_priors
+from bnnfer.adapt import CHOICE_METRICS, read_row_priors
 from bnnfer.bundle import DEFAULT_BUNDLE_DIR
 from bnnfer.constants import EMOTIONS
 from bnnfer.data import plurality_label, vote_distribution
@@ -75,13 +74,7 @@ PUBLISHED = {
 CHOICES = ("fer+", "uniform", "EM", "BBSE", "oracle", "EM, uncalibrated", "EM, plurality prior")
 # EM's Dirichlet prior, in faces (`bnnfer.priors.EM_PSEUDO_FACES` is chosen among these)
 PSEUDO_FACES = (0.0, 5.0, 10.0, 20.0, 40.0)
-METRICS = {
-    "accuracy": lambda p, y, v: metrics.accuracy(p, y),
-    "balanced_accuracy": lambda p, y, v: metrics.balanced_accuracy(p, y),
-    "nll": lambda p, y, v: metrics.nll(p, y),
-    "jsd": lambda p, y, v: float(metrics.js_divergence(v, p).mean()),
-    "human_ece": lambda p, y, v: metrics.human_ece(p, v),
-}
+METRICS = {name: fn for name, (_, fn) in CHOICE_METRICS.items()}  # of (probs, labels, votes)
 
 
 def with_share(prior: np.ndarray, emotion: str, share: float) -> np.ndarray:

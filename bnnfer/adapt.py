@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -331,7 +331,7 @@ def video_reader(
     sources: Mapping[str, SourceFit] | None = None,
     n_boot: int = N_BOOT,
     seed: int = 0,
-) -> tuple[Any, dict[str, PriorEstimate]]:
+) -> tuple[Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], dict[str, PriorEstimate]]:
     """``(reread, estimates)``: ``reread`` maps every row's samples over a clip's faces
     ``{key: (S, R, C)}`` to their readings under ``choice`` (what `bnnfer.video.predict_video`
     takes as ``reread``), and fills ``estimates`` for ``adapted``."""

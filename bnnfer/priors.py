@@ -280,9 +280,6 @@ class Calibration:
         weighted = scaled * weights
         return weighted / weighted.sum(axis=1, keepdims=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "bias": list(self.bias)}
-
 
 def _bcts_loss(logits: np.ndarray, targets: np.ndarray, theta: np.ndarray) -> float:
     u = theta[0] * logits
