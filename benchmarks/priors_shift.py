@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -75,6 +76,7 @@ CHOICES = ("fer+", "uniform", "EM", "BBSE", "oracle", "EM, uncalibrated", "EM, p
 # EM's Dirichlet prior, in faces (`bnnfer.priors.EM_PSEUDO_FACES` is chosen among these)
 PSEUDO_FACES = (0.0, 5.0, 10.0, 20.0, 40.0)
 METRICS = {name: fn for name, (_, fn) in CHOICE_METRICS.items()}  # of (probs, labels, votes)
+SWEPT = ("accuracy", "nll")  # the metrics of the pseudo-faces sweep's readings
 
 
 def with_share(prior: np.ndarray, emotion: str, share: float) -> np.ndarray:
@@ -204,7 +206,11 @@ def simulate(args: argparse.Namespace) -> dict:
                             add(0.5 * np.abs(prior - truth).sum(), shift, n, key, "error", name)
                         read = readings(samples[key][:, faces], rows[key], found, truth)
                         scored = {
-                            choice: {m: fn(p, y, v) for m, fn in METRICS.items()}
+                            choice: {
+                                m: fn(p, y, v)
+                                for m, fn in METRICS.items()
+                                if "pseudo-faces" not in choice or m in SWEPT
+                            }
                             for choice, p in read.items()
                         }
                         for choice, values in scored.items():
@@ -227,7 +233,7 @@ def simulate(args: argparse.Namespace) -> dict:
     results: dict = {}
     for (shift, n, key, kind, name), values in sums.items():
         node = results.setdefault(shift, {}).setdefault(str(n), {}).setdefault(key, {})
-        node.setdefault(kind, {})[name] = round(float(np.mean(values)), 5)
+        node.setdefault(kind, {})[name] = round(float(np.mean(values)), 4)
     return {
         "command": "python benchmarks/priors_shift.py",
         "cpu": platform.processor() or platform.machine(),
@@ -387,6 +393,13 @@ def markdown(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dumps(document: dict) -> str:
+    """``document`` as indented JSON with every innermost object (a reading's metrics) on one
+    line."""
+    text = json.dumps(document, indent=1)
+    return re.sub(r"\{[^{}\[\]]*\}", lambda m: re.sub(r"\s*\n\s*", " ", m.group()), text) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -413,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     document = simulate(args)
     document["seconds"] = round(time.perf_counter() - began, 1)
     document["target_failures"] = target_check(document)
-    Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    Path(args.out).write_text(dumps(document))
     print(markdown(document), end="")
     print(f"wrote {args.out} in {document['seconds']:.0f} s")
     return 0
