@@ -4,7 +4,8 @@ The public API, re-exported (see docs/api.md for one line on each):
 data (`load_ferplus`, `FerPlusSplit`, human statistics), networks and the four methods
 (`FaceCNN`, `NetworkConfig`, `build_method`; `from_module` for any torch module), MC
 inference (`mc_predict`), checkpoints (`save_checkpoint`, `load_method`), training
-(`TrainConfig`, `fit`) and the metrics module.
+(`TrainConfig`, `fit`), the class prior as a choice (`parse_prior`, `reweight`,
+`estimate_prior`, `read_with_prior`) and the metrics module.
 """
 
 from . import metrics
@@ -42,6 +43,7 @@ from .methods import (
     from_module,
 )
 from .networks import FaceCNN, NetworkConfig
+from .priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
 from .targets import FerPlusTargets
 from .train import TrainConfig, fit
 
@@ -66,12 +68,14 @@ __all__ = [
     "MCDropout",
     "Method",
     "NetworkConfig",
+    "PriorChoice",
     "SampledDropout",
     "TrainConfig",
     "available_splits",
     "build_method",
     "describe",
     "describe_device",
+    "estimate_prior",
     "fit",
     "from_module",
     "human_statistics",
@@ -81,9 +85,12 @@ __all__ = [
     "load_networks",
     "mc_predict",
     "metrics",
+    "parse_prior",
     "plurality_label",
+    "read_with_prior",
     "resolve_data_dir",
     "resolve_precision",
+    "reweight",
     "save_checkpoint",
     "select_device",
     "verify_manifest",

@@ -47,9 +47,12 @@ from .data import FerPlusSplit
 from .inference import mc_predict
 from .methods import METHOD_NAMES, Method, build_method, method_class
 from .networks import PLACEMENTS, NetworkConfig, with_placement
+from .priors import training_priors_document
 from .train import TrainConfig, fit
 
 REGISTRY_NAME = "models.json"
+# each row's training prior, from Train (bnnfer.priors.training_priors_document)
+PRIORS_NAME = "priors.json"
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 # the bundled models' evaluation of FER+ Valid, shipped beside them (``bnnfer evaluate
 # --compact``): votes and samples, no pixels
@@ -313,11 +316,14 @@ def _write(
     }
 
 
-def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[str, Any]:
-    """Write the bundle checkpoints, ``models.json`` and ``manifest.json`` into ``out`` from the
-    finished runs in ``out/runs``. Rows whose runs have not finished yet are left out (and
-    listed under ``missing``), so a partly trained bundle is usable. Returns a report
-    (precision per file, the fitted temperature, what is missing)."""
+def assemble_bundle(
+    out: str | os.PathLike[str], valid: FerPlusSplit, train: FerPlusSplit | None = None
+) -> dict[str, Any]:
+    """Write the bundle checkpoints, ``models.json``, with ``train`` the rows' training priors
+    (``priors.json``, `bnnfer.priors.training_priors_document`), and ``manifest.json`` into
+    ``out`` from the finished runs in ``out/runs``. Rows whose runs have not finished yet are
+    left out (and listed under ``missing``), so a partly trained bundle is usable. Returns a
+    report (precision per file, the fitted temperature, what is missing)."""
     out = Path(out)
     done = {job.name: job for job in bundle_jobs() if job_finished_any(out, job.name)}
     loaded = {name: load_networks(out / "runs" / name) for name in done}
@@ -370,6 +376,10 @@ def assemble_bundle(out: str | os.PathLike[str], valid: FerPlusSplit) -> dict[st
         report[f"{stem}_members"] = members if stem in written else []
     registry = {"rows": rows, "report": report}
     write_text_atomic(out / REGISTRY_NAME, json.dumps(registry, indent=2) + "\n")
+    if train is not None:
+        targets = {row["key"]: row["target"] for row in rows}
+        document = training_priors_document(train.votes, targets, f"FER+ {train.split}")
+        write_text_atomic(out / PRIORS_NAME, json.dumps(document, indent=2) + "\n")
     write_manifest(out)
     return report
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import annotators, bundle, sweep
+from . import adapt, annotators, bundle, sweep
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
@@ -48,6 +48,7 @@ from .faces import PhotoError
 from .inference import PRECISIONS, fast_placement, select_device
 from .networks import PLACEMENTS, NetworkConfig
 from .predict import predict_photo
+from .priors import PRIOR_WORDS, PriorChoice, parse_prior
 from .train import TrainConfig, fit
 from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
 
@@ -134,7 +135,7 @@ def _train_all(args: argparse.Namespace) -> int:
     if unfinished:
         print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
     if not args.no_assemble:
-        report = bundle.assemble_bundle(args.out, splits["valid"])
+        report = bundle.assemble_bundle(args.out, splits["valid"], splits["train"])
         print(f"wrote the bundle into {args.out}: " + json.dumps(report, indent=2))
     return 0
 
@@ -176,6 +177,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"wrote {paths['annotators']}"
             + (f" without the Dawid–Skene columns: {note}" if note else "")
         )
+    if args.prior.kind != "fer+":  # the rows read under the chosen prior, beside fer+
+        text, path = adapt.write_comparison(evaluation, args.prior, args.models, args.out)
+        print(f"\n{text}\nwrote {path}")
     return 0
 
 
@@ -189,6 +193,8 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"bnnfer: --save-crops {crops_dir}: not a folder", file=sys.stderr)
             return 2
         crops_dir.mkdir(parents=True, exist_ok=True)
+    context = adapt.bundle_context(args.prior, args.models) if args.prior.kind != "fer+" else None
+    read, results = [], []
     for path in args.images:
         try:
             data = Path(path).read_bytes()
@@ -199,14 +205,26 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"bnnfer: {path}: {error}", file=sys.stderr)
             failed += 1
             continue
-        documents.append(result.to_dict(path))
+        read.append(path)
+        results.append(result)
         if crops_dir is not None:
             for number, face in enumerate(result.faces, start=1):
                 Image.fromarray(face.crop).save(crops_dir / f"{Path(path).stem}-face{number}.png")
+    estimates = {}
+    if context is not None:  # every face of every photo read together (adapted: estimated on all)
+        results, estimates = adapt.reread_photos(results, args.prior, *context)
+    for path, result in zip(read, results, strict=True):
+        documents.append(result.to_dict(path))
         if not args.json:
             print(result.describe(path))
     if args.json:
-        print(json.dumps({"photos": documents}, indent=2))
+        document: dict = {"photos": documents}
+        if context is not None:
+            estimated = {k: e.to_dict() for k, e in estimates.items()}
+            document["prior"] = {"choice": str(args.prior), "estimates": estimated}
+        print(json.dumps(document, indent=2))
+    elif estimates:
+        print(adapt.describe_estimates(estimates))
     return 1 if failed else 0
 
 
@@ -215,6 +233,11 @@ def _predict_video(args: argparse.Namespace) -> int:
     placement = fast_placement(device) if args.placement == "auto" else args.placement
     methods = bundle.load_bundle(args.models, device, args.rows, placement=placement)
     limits = VideoLimits(max_bytes=int(args.max_mb * 2**20), max_seconds=args.max_seconds)
+    reread, estimates = None, {}
+    if args.prior.kind != "fer+":  # the clip's faces read together under the chosen prior
+        reread, estimates = adapt.video_reader(
+            args.prior, *adapt.bundle_context(args.prior, args.models)
+        )
     try:
         data = Path(args.video).read_bytes()
     except OSError as error:
@@ -231,7 +254,7 @@ def _predict_video(args: argparse.Namespace) -> int:
             result = predict_video(
                 methods, data, fps=args.fps, samples=args.samples, seed=args.seed,
                 device=str(device), precision=args.precision, max_gap_s=args.max_gap,
-                limits=limits, progress=progress,
+                limits=limits, progress=progress, reread=reread,
             )  # fmt: skip  # options beside their values
         except VideoError as error:
             print(f"bnnfer: {args.video}: {error}", file=sys.stderr)
@@ -239,12 +262,18 @@ def _predict_video(args: argparse.Namespace) -> int:
     result.table.to_csv(args.csv, index=False, float_format="%.6g")
     written = [args.csv]
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(args.video), indent=2))
+        document = result.to_dict(args.video)
+        if args.prior.kind != "fer+":
+            estimated = {k: e.to_dict() for k, e in estimates.items()}
+            document["prior"] = {"choice": str(args.prior), "estimates": estimated}
+        Path(args.json).write_text(json.dumps(document, indent=2))
         written.append(args.json)
     print(
         f"{args.video}: {result.sampled} frames sampled at {args.fps:g}/s, "
         f"{len(result.tracks)} track(s); wrote {' and '.join(written)}"
     )
+    if estimates:
+        print(adapt.describe_estimates(estimates))
     return 0
 
 
@@ -293,6 +322,28 @@ def _add_model_options(
         help="inference precision: bf16 is faster where the hardware computes it (AMX CPUs, "
         "GPUs), probabilities within about 1e-2 of fp32; auto: bf16 there, else fp32 "
         f"(default {precision})",
+    )
+
+
+def _prior_choice(text: str) -> PriorChoice:
+    """``--prior``'s value (`bnnfer.priors.parse_prior`), its error shown as argparse's."""
+    try:
+        return parse_prior(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_prior_option(parser: argparse.ArgumentParser, adapted: str) -> None:
+    """``--prior``: the class prior the rows are read under (docs/priors.md); ``adapted`` says
+    which faces an adapted prior is estimated from."""
+    parser.add_argument(
+        "--prior",
+        type=_prior_choice,
+        default=parse_prior("fer+"),
+        metavar="PRIOR",
+        help=f"the class prior of the faces read: {', '.join(PRIOR_WORDS)} (estimated from "
+        f"{adapted}), or 8 frequencies separated by commas in the order of the emotions "
+        "(default: fer+, the rows as trained; docs/priors.md)",
     )
 
 
@@ -414,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="evaluate on the faces every --add file covers when one misses some",
     )
+    _add_prior_option(evaluate, "the split's faces, reported beside fer+")
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser(
@@ -432,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         "written to disk unless this is given)",
     )
     _add_model_options(predict, precision="auto")
+    _add_prior_option(predict, "all the faces of all the photos")
     predict.set_defaults(handler=_predict)
 
     video = commands.add_parser(
@@ -467,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     _add_model_options(video, precision="auto", placement="auto")
+    _add_prior_option(video, "all the clip's faces")
     video.set_defaults(handler=_predict_video)
 
     swept = commands.add_parser(

@@ -104,6 +104,18 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
+def balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The mean recall over the classes present in ``labels``,
+    ``mean_{c in labels} mean_{i: y_i = c} [argmax_k p_i[k] = c]``: every class weighs the
+    same however rare it is."""
+    probs = _as_distribution("probs", probs, 2)
+    labels = _as_labels("labels", labels, *probs.shape)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    present = np.unique(labels)
+    recalls = np.bincount(labels, correct, probs.shape[1])[present] / np.bincount(labels)[present]
+    return float(recalls.mean())
+
+
 def surprisal(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each image's negative log-likelihood ``-ln max(p_i[y_i], EPS)``: ``(B,)``."""
     probs = _as_distribution("probs", probs, 2)

@@ -34,6 +34,20 @@ class MethodPrediction:
     spread: np.ndarray  # (C,) standard deviation over the samples
     scores: dict[str, float]  # predictive/expected entropy, mutual information, ...
 
+    @classmethod
+    def of(cls, samples: np.ndarray) -> MethodPrediction:
+        """One method's prediction of one face from its samples ``(S, C)`` (each renormalised
+        in float64): their mean, spread and uncertainty scores."""
+        array = np.asarray(samples, dtype=np.float64)
+        array = array / array.sum(axis=1, keepdims=True)
+        scores = metrics.uncertainty_scores(array[:, None])
+        return cls(
+            samples=array,
+            mean=array.mean(axis=0),
+            spread=array.std(axis=0),
+            scores={name: float(values[0]) for name, values in scores.items()},
+        )
+
     @property
     def top(self) -> str:
         return EMOTIONS[int(np.argmax(self.mean))]
@@ -126,16 +140,8 @@ def predict_faces(
     for key, method in methods.items():
         draws = samples if method.sampled else None
         array = mc_predict(method, crops, samples=draws, seed=seed, precision=precision).numpy()
-        array = array.astype(np.float64)
-        array /= array.sum(axis=2, keepdims=True)  # (S, F, C)
-        scores = metrics.uncertainty_scores(array)
-        for f in range(len(crops)):
-            per_face[f][key] = MethodPrediction(
-                samples=array[:, f],
-                mean=array[:, f].mean(axis=0),
-                spread=array[:, f].std(axis=0),
-                scores={name: float(values[f]) for name, values in scores.items()},
-            )
+        for f in range(len(crops)):  # (S, F, C)
+            per_face[f][key] = MethodPrediction.of(array[:, f])
     return per_face
 
 

@@ -45,7 +45,7 @@ from .faces import (
     faces_from_boxes,
 )
 from .methods import Method
-from .predict import predict_faces
+from .predict import MethodPrediction, predict_faces
 from .tracking import Tracker
 
 MAX_VIDEO_BYTES = 200 * 2**20  # 200 MiB
@@ -325,6 +325,27 @@ def _detect_same_size(images: Sequence[Image.Image], detector, max_faces: int) -
     ]
 
 
+def _table_rows(
+    at: float, number: int, predictions: Mapping[str, MethodPrediction]
+) -> list[dict[str, Any]]:
+    """The table's rows (`COLUMNS`) of one face at ``at`` s, in track ``number``."""
+    rows = []
+    for key, p in predictions.items():
+        once = len(p.samples) == 1
+        rows.append(
+            {
+                "time_s": at,
+                "track": number,
+                "method": key,
+                **dict(zip(EMOTIONS, p.mean.tolist(), strict=True)),
+                "predictive_entropy": p.scores["predictive_entropy"],
+                "mutual_information": np.nan if once else p.scores["mutual_information"],
+                "top_spread": np.nan if once else float(p.spread[np.argmax(p.mean)]),
+            }
+        )
+    return rows
+
+
 def predict_video(
     methods: Mapping[str, Method],
     data: bytes,
@@ -339,6 +360,7 @@ def predict_video(
     batch_crops: int = BATCH_CROPS,
     limits: VideoLimits = VideoLimits(),
     progress: Callable[[float, float | None], None] | None = None,
+    reread: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]] | None = None,
 ) -> VideoPrediction:
     """Sample a video at ``fps``, find and track its faces, and run every method on them.
 
@@ -347,6 +369,9 @@ def predict_video(
     (sampled time, track, method): the mean distribution over the method's samples ``(S, C)``
     in `EMOTIONS` columns, the predictive entropy, the mutual information and the standard
     deviation over the samples of the top emotion (both NaN for a method giving one sample).
+    ``reread``, if given, maps every method's samples over all the clip's faces
+    ``{key: (S, R, C)}`` to the samples the table is made of (`bnnfer.adapt.video_reader`: the
+    clip read under another class prior); the samples are then kept until the clip ends.
     `VideoError` when no face is found in any sampled frame."""
     if batch_crops < 1:
         raise ValueError(f"batch_crops must be >= 1, got {batch_crops}")
@@ -356,6 +381,7 @@ def predict_video(
     window: list[tuple[float, Image.Image]] = []  # sampled frames awaiting detection
     pending: list[tuple[float, int, np.ndarray]] = []  # (time_s, track, crop) awaiting models
     rows: list[dict[str, Any]] = []
+    kept: list[tuple[float, int, dict[str, np.ndarray]]] = []  # samples awaiting `reread`
     sightings: list[dict[str, Any]] = []
     tracks: dict[int, TrackInfo] = {}
     seconds = {"decode": 0.0, "detect": 0.0, "infer": 0.0}
@@ -370,19 +396,10 @@ def predict_video(
             methods, crops, samples=samples, seed=seed + batches, precision=precision
         )
         for (at, number, _), predictions in zip(batch, per_face, strict=True):
-            for key, p in predictions.items():
-                once = len(p.samples) == 1
-                rows.append(
-                    {
-                        "time_s": at,
-                        "track": number,
-                        "method": key,
-                        **dict(zip(EMOTIONS, p.mean.tolist(), strict=True)),
-                        "predictive_entropy": p.scores["predictive_entropy"],
-                        "mutual_information": np.nan if once else p.scores["mutual_information"],
-                        "top_spread": np.nan if once else float(p.spread[np.argmax(p.mean)]),
-                    }
-                )
+            if reread is not None:
+                kept.append((at, number, {k: p.samples for k, p in predictions.items()}))
+                continue
+            rows.extend(_table_rows(at, number, predictions))
         batches += 1
         seconds["infer"] += time.perf_counter() - began
 
@@ -429,6 +446,11 @@ def predict_video(
         detect()
     if pending:
         infer(len(pending))
+    if kept:
+        read = reread({k: np.stack([s[k] for _, _, s in kept], axis=1) for k in kept[0][2]})
+        for index, (at, number, _) in enumerate(kept):
+            predictions = {k: MethodPrediction.of(array[:, index]) for k, array in read.items()}
+            rows.extend(_table_rows(at, number, predictions))
     if preview is None:
         raise VideoError(
             f"no face was found in any of the {sampled} frames sampled at {fps:g} per second; "

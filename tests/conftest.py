@@ -79,7 +79,7 @@ def tiny_bundle(tmp_path_factory):
         precision="fp32",
     )
     train_all(out, splits["train"], splits["valid"], base=base, soft_epochs=None)
-    assemble_bundle(out, splits["valid"])
+    assemble_bundle(out, splits["valid"], splits["train"])
     return root, out, splits
 
 

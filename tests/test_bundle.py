@@ -48,7 +48,7 @@ def bundle(tmp_path_factory):
     report_partial = assemble_bundle(out, splits["valid"])
     rows_partial = [r.key for r in read_registry(out)]
     train_all(out, splits["train"], splits["valid"], base=TINY_BASE, soft_epochs=None)
-    report = assemble_bundle(out, splits["valid"])
+    report = assemble_bundle(out, splits["valid"], splits["train"])
     return out, splits, report, (partial, report_partial, rows_partial)
 
 
@@ -103,6 +103,7 @@ def test_full_bundle_loads_every_row(bundle):
     assert methods["classical_ts"].temperature == pytest.approx(report["temperature"])
     manifest = json.loads((out / "manifest.json").read_text())["files"]
     assert "models.json" in manifest and "ensemble.safetensors" in manifest
+    assert "priors.json" in manifest  # each row's training prior, guarded as the rest
 
 
 def test_placement_narrows_the_mc_rows_only(bundle):

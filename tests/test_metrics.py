@@ -38,6 +38,7 @@ from torchmetrics.functional.classification import (
     binary_auroc,
     binary_calibration_error,
     multiclass_calibration_error,
+    multiclass_recall,
 )
 
 from bnnfer import metrics
@@ -149,6 +150,24 @@ def test_accuracy_nll_brier_hand_values():
     assert metrics.nll(probs, labels) == pytest.approx(-(math.log(0.7) + math.log(0.4)) / 2)
     # row 1: .3^2 + .2^2 + .1^2 = .14; row 2: .1^2 + .5^2 + .6^2 = .62
     assert metrics.brier(probs, labels) == pytest.approx((0.14 + 0.62) / 2)
+
+
+def test_balanced_accuracy_hand_value_and_torchmetrics():
+    """Balanced accuracy: the mean recall of the classes present, by hand and against
+    torchmetrics' macro recall (on labels covering every class)."""
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    labels = np.array([0, 2, 0, 1])  # class 0: 2 of 2 right; class 2: 0 of 1; class 1: 1 of 1
+    assert metrics.balanced_accuracy(probs, labels) == pytest.approx(2 / 3)
+    assert metrics.accuracy(probs, labels) == pytest.approx(3 / 4)
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), 200)
+    labels = np.concatenate([np.arange(4), rng.integers(0, 4, 196)])
+    expected = multiclass_recall(
+        torch.from_numpy(probs), torch.from_numpy(labels), num_classes=4, average="macro"
+    )
+    assert metrics.balanced_accuracy(probs, labels) == pytest.approx(float(expected))
+    # a class absent from the labels does not count, however often it is predicted
+    assert metrics.balanced_accuracy(np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([0, 0])) == 0.5
 
 
 def test_nll_floors_zero_probability_at_eps():
