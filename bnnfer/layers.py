@@ -102,8 +102,8 @@ class SampledChannelDropout(SampledDropout):
             return F.dropout2d(x, self.p, training=True)
         # one draw per (image, channel), float32 as `drop` draws, broadcast over H and W
         draws = torch.rand(x.shape[:2], generator=generator, device=x.device)
-        kept = draws.lt_(1.0 - self.p).to(x.dtype).div_(1.0 - self.p)
-        return x * kept[:, :, None, None]
+        kept = draws.lt_(1.0 - self.p).to(x.dtype)
+        return (x * kept[:, :, None, None]).div_(1.0 - self.p)
 
 
 class DropConnectConv2d(nn.Conv2d, StochasticLayer):
