@@ -3,9 +3,10 @@
 `fit` trains the network(s) a method needs (one dropout network serves ``classical`` and
 ``mc_dropout``; one DropConnect network serves ``mc_dropconnect``; ``members`` independently
 seeded dropout networks make an ``ensemble``) with a soft cross-entropy
-``-sum_c t[c] log softmax(z)[c]`` against the chosen target, AdamW or SGD, a one-cycle or
-cosine schedule, and keeps each network's best epoch on Valid. It writes ``OUT.safetensors``,
-``OUT.json`` (network config, training config, per-epoch history) and ``OUT.log.jsonl``.
+``-sum_c t[c] log softmax(z)[c]`` against the chosen target (optionally label-smoothed and
+mixed up, `bnnfer.targets`), AdamW or SGD, a one-cycle or cosine schedule, and keeps each
+network's best epoch on Valid. It writes ``OUT.safetensors``, ``OUT.json`` (network config,
+training config, per-epoch history) and ``OUT.log.jsonl``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .data import FerPlusSplit
 from .inference import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
 from .methods import METHOD_NAMES, Classical, network_config_for
 from .networks import FaceCNN, NetworkConfig
-from .targets import TARGETS, FerPlusTargets, TargetKind
+from .targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
 from .trainstate import (
     TrainState,
     capture_rng,
@@ -42,7 +43,7 @@ from .trainstate import (
 from .transforms import AugmentConfig, train_transform
 
 # TrainConfig fields that earlier checkpoints do not record, with the value those runs had
-LATER_FIELDS: dict[str, Any] = {"augment_strength": 1.0}
+LATER_FIELDS: dict[str, Any] = {"augment_strength": 1.0, "label_smoothing": 0.0, "mixup": 0.0}
 # at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
 MAX_AUGMENT_STRENGTH = 3.0
 
@@ -90,6 +91,17 @@ class TrainConfig:
             "(1: +-10 degrees, +-10% shift, +-10% zoom)"
         },
     )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "mixes every target with the uniform distribution: (1 - e) t + e / 8"},
+    )
+    mixup: float = field(
+        default=0.0,
+        metadata={
+            "help": "mixup's Beta(a, a): each batch is averaged with a shuffled copy of itself, "
+            "faces and targets by one weight drawn from it; 0: off"
+        },
+    )
     select_by: Literal["accuracy", "nll"] = field(
         default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
     )
@@ -127,6 +139,10 @@ class TrainConfig:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.select_by not in ("accuracy", "nll"):
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.mixup < math.inf:
+            raise ValueError(f"mixup must be >= 0 and finite, got {self.mixup}")
         if not 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH:
             raise ValueError(
                 f"augment_strength must be in [0, {MAX_AUGMENT_STRENGTH:g}], "
@@ -274,6 +290,10 @@ def _train_one(
         for images, targets in bar:
             images = images.to(device, memory_format=torch.channels_last)
             targets = targets.to(device)
+            if config.mixup > 0:
+                images, targets = mix_batch(images, targets, config.mixup)
+            if config.label_smoothing > 0:
+                targets = smooth_targets(targets, config.label_smoothing)
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 logits = network(images)
             loss = soft_cross_entropy(logits, targets)
