@@ -5,7 +5,7 @@
 seeded dropout networks make an ``ensemble``) with a soft cross-entropy
 ``-sum_c t[c] log softmax(z)[c]`` against the chosen target (optionally label-smoothed and
 mixed up, `bnnfer.targets`), AdamW or SGD, a one-cycle or cosine schedule, and keeps each
-network's best epoch on Valid. It writes ``OUT.safetensors``, ``OUT.json`` (network config,
+network's best epoch on Valid (of its weights, or with ``ema`` of their moving average). It writes ``OUT.safetensors``, ``OUT.json`` (network config,
 training config, per-epoch history) and ``OUT.log.jsonl``.
 """
 
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -43,7 +44,12 @@ from .trainstate import (
 from .transforms import AugmentConfig, train_transform
 
 # TrainConfig fields that earlier checkpoints do not record, with the value those runs had
-LATER_FIELDS: dict[str, Any] = {"augment_strength": 1.0, "label_smoothing": 0.0, "mixup": 0.0}
+LATER_FIELDS: dict[str, Any] = {
+    "augment_strength": 1.0,
+    "label_smoothing": 0.0,
+    "mixup": 0.0,
+    "ema": 0.0,
+}
 # at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
 MAX_AUGMENT_STRENGTH = 3.0
 
@@ -102,6 +108,13 @@ class TrainConfig:
             "faces and targets by one weight drawn from it; 0: off"
         },
     )
+    ema: float = field(
+        default=0.0,
+        metadata={
+            "help": "decay of an exponential moving average of the weights and BatchNorm "
+            "statistics, updated every step; Valid scores it and it is what is kept; 0: off"
+        },
+    )
     select_by: Literal["accuracy", "nll"] = field(
         default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
     )
@@ -141,6 +154,8 @@ class TrainConfig:
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if not 0 <= self.mixup < math.inf:
             raise ValueError(f"mixup must be >= 0 and finite, got {self.mixup}")
         if not 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH:
@@ -247,6 +262,13 @@ def _train_one(
     epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = _make_optimizer(config, network)
     schedule = _make_schedule(config, optimizer, total_steps)
+    # the weights Valid scores and the checkpoint keeps: the network's own, or their average
+    averaged = (
+        AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        if config.ema > 0
+        else None
+    )
+    kept = network if averaged is None else averaged.module
     autocast = autocast_dtype(config.precision, device)
 
     # Resume: a finished member is loaded as it is; an interrupted one continues after the
@@ -267,6 +289,8 @@ def _train_one(
         state = load_state(last_stem, key)
         if state is not None:
             network.load_state_dict(state.model)
+            if averaged is not None:
+                averaged.load_state_dict(state.averaged)
             optimizer.load_state_dict(state.optimizer)
             schedule.load_state_dict(state.scheduler)
             restore_rng(state.rng, generator, device)
@@ -301,6 +325,8 @@ def _train_one(
             loss.backward()
             optimizer.step()
             schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(network)
             running += loss.item() * len(images)
             seen += len(images)
             step += 1
@@ -319,14 +345,14 @@ def _train_one(
             "images_per_s": round(seen / max(seconds, 1e-9), 1),
         }
         if valid is not None:
-            scores = evaluate_network(network, valid)
+            scores = evaluate_network(kept, valid)
             record.update(valid_accuracy=scores["accuracy"], valid_nll=scores["nll"])
             score = scores["accuracy"] if config.select_by == "accuracy" else -scores["nll"]
         else:
             score = epoch  # without Valid, the last epoch is the best one
         if score > best_score:
             best_score = score
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             record["best"] = True
         history.append(record)
         assert best_state is not None
@@ -340,6 +366,7 @@ def _train_one(
             optimizer=optimizer.state_dict(),
             scheduler=schedule.state_dict(),
             rng=capture_rng(generator, device),
+            averaged={} if averaged is None else averaged.state_dict(),
         )
         save_state(last_stem, state, key)
         log.write(json.dumps(record) + "\n")

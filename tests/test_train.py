@@ -121,6 +121,7 @@ def test_soft_cross_entropy_by_hand():
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
         ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
         ({"mixup": -1.0}, "mixup must be >= 0 and finite"),
+        ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
         ({"mixup": float("nan")}, "mixup must be >= 0 and finite"),
     ],
 )
@@ -131,7 +132,12 @@ def test_bad_train_configs_are_refused(kwargs, message):
 
 @pytest.mark.parametrize(
     ("name", "default", "other"),
-    [("augment_strength", 1.0, 2.0), ("label_smoothing", 0.0, 0.1), ("mixup", 0.0, 0.2)],
+    [
+        ("augment_strength", 1.0, 2.0),
+        ("label_smoothing", 0.0, 0.1),
+        ("mixup", 0.0, 0.2),
+        ("ema", 0.0, 0.99),
+    ],
 )
 def test_a_later_field_is_recorded_only_away_from_its_default(name, default, other):
     """Checkpoints trained before a later field existed record no such key: a config at its
@@ -157,6 +163,24 @@ def test_smoothing_and_mixup_change_what_is_trained(splits, tmp_path, option):
         losses.append(metadata["history"][0]["train_loss"])
     assert losses[0] != pytest.approx(losses[1], abs=1e-4)
     assert metadata["train"].items() >= option.items()
+
+
+def test_ema_keeps_and_scores_the_moving_average(splits, tmp_path):
+    """With ema, Valid scores the average and the checkpoint holds it: the same seed's steps,
+    averaged, give other weights than the last step's, and the recorded Valid accuracy is the
+    kept weights' own."""
+    base = {"network": TINY, "epochs": 2, "batch_size": 8, "augment": False, "lr": 0.05}
+    plain = fit(TrainConfig(**base), splits["train"], splits["valid"], tmp_path / "plain")
+    averaged = fit(TrainConfig(**base, ema=0.5), splits["train"], splits["valid"], tmp_path / "ema")
+    from safetensors.torch import load_file
+
+    a, b = load_file(plain), load_file(averaged)
+    assert a.keys() == b.keys()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("weight"))
+    metadata = json.loads(averaged.with_suffix(".json").read_text())["metadata"]
+    probs = mc_predict(load_method(averaged, "classical"), splits["valid"].images)[0].numpy()
+    labels = splits["valid"].labels
+    assert metadata["valid_accuracy"][0] == pytest.approx((probs.argmax(1) == labels).mean())
 
 
 def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
@@ -190,7 +214,7 @@ def _interrupt_at_evaluation(monkeypatch, after: int) -> None:
     [
         ("mc_dropout", 1, {}),
         ("ensemble", 3, {}),
-        ("mc_dropout", 1, {"mixup": 0.4, "label_smoothing": 0.1}),
+        ("mc_dropout", 1, {"mixup": 0.4, "label_smoothing": 0.1, "ema": 0.9}),
     ],
 )
 def test_resume_equals_an_uninterrupted_run(
