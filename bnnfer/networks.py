@@ -234,12 +234,17 @@ def _activation(config: NetworkConfig) -> nn.Module:
 def _conv_block(
     config: NetworkConfig, in_channels: int, out_channels: int, stochastic: bool
 ) -> list[nn.Module]:
-    """One convolution of a stage, ``(B, in, H, W) -> (B, out, H, W)``: a 3x3 conv (the VGG
-    family; the separable family's first layer, whose one input channel has nothing to
-    separate) or a 3x3 depthwise then a 1x1 pointwise conv, each followed by BatchNorm and the
-    family's activation. ``stochastic``: the (pointwise) conv is a DropConnect one when the
-    config's kind is DropConnect."""
+    """One convolution of a stage, ``(B, in, H, W) -> (B, out, H, W)``, then BatchNorm and the
+    family's activation: a 3x3 conv (the VGG family; the separable family's first layer, whose
+    one input channel has nothing to separate) or a 3x3 depthwise then a 1x1 pointwise conv.
+    ``stochastic``: the (pointwise) conv is a DropConnect one when the config's kind is
+    DropConnect. Modules are built in layer order, so a seed draws the same initial weights."""
     separate = config.family == "separable" and in_channels > 1
+    layers: list[nn.Module] = []
+    if separate:
+        layers.append(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)
+        )
     kernel = 1 if separate else 3
     if stochastic and config.stochastic == "dropconnect":
         conv: nn.Module = DropConnectConv2d(
@@ -247,13 +252,7 @@ def _conv_block(
         )
     else:
         conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
-    depthwise = [nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)]
-    return [
-        *(depthwise if separate else []),
-        conv,
-        nn.BatchNorm2d(out_channels),
-        _activation(config),
-    ]
+    return [*layers, conv, nn.BatchNorm2d(out_channels), _activation(config)]
 
 
 def trunk_length(layers: Sequence[nn.Module]) -> int:

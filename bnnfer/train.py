@@ -5,8 +5,9 @@
 seeded dropout networks make an ``ensemble``) with a soft cross-entropy
 ``-sum_c t[c] log softmax(z)[c]`` against the chosen target (optionally label-smoothed and
 mixed up, `bnnfer.targets`), AdamW or SGD, a one-cycle or cosine schedule, and keeps each
-network's best epoch on Valid (of its weights, or with ``ema`` of their moving average). It writes ``OUT.safetensors``, ``OUT.json`` (network config,
-training config, per-epoch history) and ``OUT.log.jsonl``.
+network's best epoch on Valid (of its weights, or with ``ema`` of their moving average). It
+writes ``OUT.safetensors``, ``OUT.json`` (network config, training config, per-epoch history)
+and ``OUT.log.jsonl``.
 """
 
 from __future__ import annotations

@@ -128,6 +128,24 @@ def test_separable_family_layers() -> None:
     assert all(m.groups == 1 for m in tiny_network().layers if isinstance(m, nn.Conv2d))
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
+def test_a_seed_draws_exactly_the_layers_initial_weights(family: str) -> None:
+    """Building a network draws from torch's generator what resetting its layers in order
+    draws, and nothing else (no module built and thrown away), so a seed gives the VGG family
+    the initial weights it gave before the separable family existed."""
+    torch.manual_seed(0)
+    net = FaceCNN(tiny_config(family=family, convs_per_stage=2))
+    built = torch.get_rng_state()
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(0)
+    for layer in net.layers:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            layer.reset_parameters()
+    assert torch.equal(torch.get_rng_state(), built)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, initial[key]), key
+
+
 def test_parameter_count_grows_with_widths() -> None:
     """Wider stages (and more of them) mean strictly more parameters."""
     counts = [
