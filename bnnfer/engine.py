@@ -214,11 +214,14 @@ def _grouped_rest(
         h = h.unsqueeze(0).expand(samples, *h.shape)
     for i in range(start, len(layers)):
         layer = layers[i]
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, nn.Conv2d) and (grouped or i in weights):
+            if not grouped and layer.groups != 1:
+                raise ValueError("the grouped layout cannot mask a grouped (depthwise) conv")
             weight = (
                 weights[i] if i in weights else layer.weight.expand(samples, *layer.weight.shape)
             )
-            stacked = weight.reshape(-1, *layer.weight.shape[1:])  # (S * C_out, C_in, k, k)
+            # (S * C_out, C_in / groups, k, k): sample s's filters are the s-th block of groups
+            stacked = weight.reshape(-1, *layer.weight.shape[1:])
             bias = None if layer.bias is None else layer.bias.repeat(samples)
             h = F.conv2d(
                 h,
@@ -227,7 +230,7 @@ def _grouped_rest(
                 layer.stride,
                 layer.padding,
                 layer.dilation,
-                groups=samples if grouped else 1,
+                groups=samples * layer.groups if grouped else 1,
             )
             grouped = True
         elif isinstance(layer, nn.BatchNorm2d):

@@ -8,6 +8,9 @@ not disturb each other.
 
 * `SampledDropout` zeroes each activation with probability p and scales the rest by 1/(1-p)
   (the layer that the MC-Dropout method, `bnnfer.methods.MCDropout`, samples).
+* `SampledChannelDropout` (spatial dropout, Tompson et al., 2015) zeroes whole feature maps: one
+  draw per image and channel of a ``(B, C, H, W)`` input, shared by its ``H x W`` positions. It
+  is a `SampledDropout`, so MC-Dropout samples it as it samples element-wise dropout.
 * `DropConnectConv2d` / `DropConnectLinear` zero each *weight* with probability p and scale the
   rest by 1/(1-p) (Wan et al., 2013; Mobiny et al., 2019 use it for MC-DropConnect). One weight
   mask is drawn per forward call and shared by the batch: in MC inference one call is one
@@ -80,6 +83,27 @@ class SampledDropout(StochasticLayer):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class SampledChannelDropout(SampledDropout):
+    """Channel (spatial) dropout of ``(B, C, H, W)`` feature maps, sampled when ``stochastic``:
+    each ``(image, channel)`` map is zeroed with probability p, the rest scaled by 1/(1-p)."""
+
+    def forward(
+        self, x: torch.Tensor, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(
+                f"channel dropout takes (B, C, H, W) inputs, got shape {tuple(x.shape)}"
+            )
+        if not stochastic or self.p == 0.0:
+            return x
+        if generator is None:  # the fused kernel, for training
+            return F.dropout2d(x, self.p, training=True)
+        # one draw per (image, channel), float32 as `drop` draws, broadcast over H and W
+        draws = torch.rand(x.shape[:2], generator=generator, device=x.device)
+        kept = draws.lt_(1.0 - self.p).to(x.dtype)
+        return (x * kept[:, :, None, None]).div_(1.0 - self.p)
 
 
 class DropConnectConv2d(nn.Conv2d, StochasticLayer):

@@ -1,10 +1,20 @@
 """The CNN backbone for 48x48 grayscale faces and its config.
 
-A VGG-style network: ``len(widths)`` stages, each ``convs_per_stage`` x (3x3 conv, BatchNorm,
-ReLU) then 2x2 max-pooling, then a head (global average pool, one hidden layer, 8 logits)::
+Two families of the same outline, chosen by ``family``: ``len(widths)`` stages, each
+``convs_per_stage`` convolutions then 2x2 max-pooling, then a head (global average pool, one
+hidden layer, 8 logits)::
 
     (B, 1, 48, 48) -> stage 0 -> (B, w0, 24, 24) -> ... -> (B, w_last, 48 / 2^k, ...)
                    -> avgpool -> (B, w_last) -> hidden (B, head_width) -> logits (B, 8)
+
+* ``"vgg"`` (every bundled network): each convolution is 3x3 conv, BatchNorm, ReLU; the
+  stochastic stages end in element-wise dropout.
+* ``"separable"``: a small network of depthwise-separable convolutions (Chollet, 2017) after a
+  plain 3x3 first convolution: each is a 3x3 depthwise conv (one filter per channel), a 1x1
+  pointwise conv, BatchNorm, Leaky ReLU; the stochastic stages end in channel (spatial)
+  dropout, which drops whole feature maps. The default widths make 0.17 M parameters with a
+  128-unit head (the VGG family: 1.24 M). DropConnect masks its plain and pointwise convs and
+  its linear layers; the depthwise convs (9 weights a channel) stay deterministic.
 
 Which layers are stochastic is part of the config: ``stochastic`` picks the kind (dropout
 after each pooled stage and before each head layer, DropConnect on the conv and linear
@@ -26,7 +36,13 @@ import torch
 from torch import nn
 
 from .constants import NUM_CLASSES
-from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout, StochasticLayer
+from .layers import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    SampledChannelDropout,
+    SampledDropout,
+    StochasticLayer,
+)
 
 # FER2013 pixel statistics on [0, 1]; normalising inside the network keeps every caller's
 # preprocessing to "uint8 / 255".
@@ -36,6 +52,10 @@ Stochastic = Literal["dropout", "dropconnect", "none"]
 Placement = Literal["all", "last", "head"]
 STOCHASTIC_KINDS: tuple[str, ...] = ("dropout", "dropconnect", "none")
 PLACEMENTS: tuple[str, ...] = ("all", "last", "head")
+Family = Literal["vgg", "separable"]
+FAMILIES: tuple[str, ...] = ("vgg", "separable")
+# the separable family's Leaky ReLU: the slope for negative inputs
+LEAKY_SLOPE = 0.1
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,13 @@ class NetworkConfig:
     head_rate: float = field(default=0.5, metadata={"help": "drop probability in the head"})
     num_classes: int = field(
         default=NUM_CLASSES, metadata={"help": "number of logits (the 8 FER+ emotions)"}
+    )
+    family: Family = field(
+        default="vgg",
+        metadata={
+            "help": "vgg: 3x3 conv + BN + ReLU, element-wise dropout; separable: depthwise-"
+            "separable convs, Leaky ReLU, channel dropout"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -96,10 +123,16 @@ class NetworkConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON dict; ``family`` only when not ``"vgg"``, so that the configs of networks
+        trained before it existed (bundle jobs, resumable states) still match."""
         d = asdict(self)
         d["widths"] = list(self.widths)
+        if d["family"] == "vgg":
+            del d["family"]
         return d
 
     @classmethod
@@ -140,17 +173,14 @@ class FaceCNN(nn.Module):
         for stage, width in enumerate(config.widths):
             stochastic_stage = config.stage_is_stochastic(stage)
             for _ in range(config.convs_per_stage):
-                if stochastic_stage and config.stochastic == "dropconnect":
-                    conv: nn.Module = DropConnectConv2d(
-                        in_channels, width, 3, padding=1, bias=False, p=config.block_rate
-                    )
-                else:
-                    conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
-                layers += [conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                layers += _conv_block(config, in_channels, width, stochastic_stage)
                 in_channels = width
             layers.append(nn.MaxPool2d(2))
             if stochastic_stage and config.stochastic == "dropout":
-                layers.append(SampledDropout(config.block_rate))
+                spatial = config.family == "separable"
+                layers.append(
+                    (SampledChannelDropout if spatial else SampledDropout)(config.block_rate)
+                )
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         head_sizes = [in_channels, config.head_width] if config.head_width else [in_channels]
         head_sizes.append(config.num_classes)
@@ -162,7 +192,7 @@ class FaceCNN(nn.Module):
             else:
                 layers.append(nn.Linear(n_in, n_out))
             if i < len(head_sizes) - 2:
-                layers.append(nn.ReLU(inplace=True))
+                layers.append(_activation(config))
         self.layers = nn.ModuleList(layers)
         # channels-last conv weights make every convolution run channels-last on any input
         # (a (B, 1, H, W) input is ambiguous, so the weights decide): oneDNN's faster layout on
@@ -193,6 +223,36 @@ class FaceCNN(nn.Module):
         if stochastic is None:
             stochastic = self.training
         return run_layers(self.layers, x, stochastic, generator)
+
+
+def _activation(config: NetworkConfig) -> nn.Module:
+    if config.family == "separable":
+        return nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+    return nn.ReLU(inplace=True)
+
+
+def _conv_block(
+    config: NetworkConfig, in_channels: int, out_channels: int, stochastic: bool
+) -> list[nn.Module]:
+    """One convolution of a stage, ``(B, in, H, W) -> (B, out, H, W)``, then BatchNorm and the
+    family's activation: a 3x3 conv (the VGG family; the separable family's first layer, whose
+    one input channel has nothing to separate) or a 3x3 depthwise then a 1x1 pointwise conv.
+    ``stochastic``: the (pointwise) conv is a DropConnect one when the config's kind is
+    DropConnect. Modules are built in layer order, so a seed draws the same initial weights."""
+    separate = config.family == "separable" and in_channels > 1
+    layers: list[nn.Module] = []
+    if separate:
+        layers.append(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)
+        )
+    kernel = 1 if separate else 3
+    if stochastic and config.stochastic == "dropconnect":
+        conv: nn.Module = DropConnectConv2d(
+            in_channels, out_channels, kernel, padding=kernel // 2, bias=False, p=config.block_rate
+        )
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)
+    return [*layers, conv, nn.BatchNorm2d(out_channels), _activation(config)]
 
 
 def trunk_length(layers: Sequence[nn.Module]) -> int:

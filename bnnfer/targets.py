@@ -8,6 +8,11 @@ cross-entropy loss ``-sum_c t[c] log q[c]`` trains them all):
   holds more than half of the emotion votes are kept (Barsoum et al.'s majority rule);
 * ``pld``: a label drawn from the vote distribution each time the face is seen (probabilistic
   label drawing), so an ambiguous face is taught as ambiguous over the epochs.
+
+Two batch-level changes apply to any of them (`bnnfer.train` options, off by default):
+
+* `smooth_targets`: label smoothing, ``(1 - e) t + e / C``;
+* `mix_batch`: mixup (Zhang et al., 2018) on faces and their vote distributions alike.
 """
 
 from __future__ import annotations
@@ -24,6 +29,30 @@ from .transforms import to_input
 
 TargetKind = Literal["soft", "majority", "pld"]
 TARGETS: tuple[str, ...] = ("soft", "majority", "pld")
+
+
+def smooth_targets(targets: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Label smoothing: ``(1 - epsilon) t + epsilon / C`` for targets ``(B, C)``; each row still
+    sums to 1, and a one-hot row keeps ``1 - epsilon + epsilon / C`` on its class."""
+    if not 0.0 <= epsilon < 1.0:
+        raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
+    return targets * (1.0 - epsilon) + epsilon / targets.shape[-1]
+
+
+def mix_batch(
+    images: torch.Tensor, targets: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup: ``l x + (1 - l) x[perm]`` for the faces ``(B, 1, H, W)`` and the same for their
+    targets ``(B, C)``, with one ``l ~ Beta(alpha, alpha)`` and one random permutation per
+    batch, both drawn from torch's global generator (which a resumed run restores)."""
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    if len(images) != len(targets):
+        raise ValueError(f"{len(images)} images but {len(targets)} targets")
+    weight = torch.distributions.Beta(alpha, alpha).sample().item()
+    perm = torch.randperm(len(images), device=images.device)
+    mixed_images = images * weight + images[perm] * (1.0 - weight)
+    return mixed_images, targets * weight + targets[perm] * (1.0 - weight)
 
 
 def majority_mask(votes: np.ndarray) -> np.ndarray:

@@ -3,9 +3,11 @@
 `fit` trains the network(s) a method needs (one dropout network serves ``classical`` and
 ``mc_dropout``; one DropConnect network serves ``mc_dropconnect``; ``members`` independently
 seeded dropout networks make an ``ensemble``) with a soft cross-entropy
-``-sum_c t[c] log softmax(z)[c]`` against the chosen target, AdamW or SGD, a one-cycle or
-cosine schedule, and keeps each network's best epoch on Valid. It writes ``OUT.safetensors``,
-``OUT.json`` (network config, training config, per-epoch history) and ``OUT.log.jsonl``.
+``-sum_c t[c] log softmax(z)[c]`` against the chosen target (optionally label-smoothed and
+mixed up, `bnnfer.targets`), AdamW or SGD, a one-cycle or cosine schedule, and keeps each
+network's best epoch on Valid (of its weights, or with ``ema`` of their moving average). It
+writes ``OUT.safetensors``, ``OUT.json`` (network config, training config, per-epoch history)
+and ``OUT.log.jsonl``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -31,7 +34,7 @@ from .data import FerPlusSplit
 from .inference import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
 from .methods import METHOD_NAMES, Classical, network_config_for
 from .networks import FaceCNN, NetworkConfig
-from .targets import TARGETS, FerPlusTargets, TargetKind
+from .targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
 from .trainstate import (
     TrainState,
     capture_rng,
@@ -42,7 +45,12 @@ from .trainstate import (
 from .transforms import AugmentConfig, train_transform
 
 # TrainConfig fields that earlier checkpoints do not record, with the value those runs had
-LATER_FIELDS: dict[str, Any] = {"augment_strength": 1.0}
+LATER_FIELDS: dict[str, Any] = {
+    "augment_strength": 1.0,
+    "label_smoothing": 0.0,
+    "mixup": 0.0,
+    "ema": 0.0,
+}
 # at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
 MAX_AUGMENT_STRENGTH = 3.0
 
@@ -90,6 +98,24 @@ class TrainConfig:
             "(1: +-10 degrees, +-10% shift, +-10% zoom)"
         },
     )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "mixes every target with the uniform distribution: (1 - e) t + e / 8"},
+    )
+    mixup: float = field(
+        default=0.0,
+        metadata={
+            "help": "mixup's Beta(a, a): each batch is averaged with a shuffled copy of itself, "
+            "faces and targets by one weight drawn from it; 0: off"
+        },
+    )
+    ema: float = field(
+        default=0.0,
+        metadata={
+            "help": "decay of an exponential moving average of the weights and BatchNorm "
+            "statistics, updated every step; Valid scores it and it is what is kept; 0: off"
+        },
+    )
     select_by: Literal["accuracy", "nll"] = field(
         default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
     )
@@ -127,6 +153,12 @@ class TrainConfig:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.select_by not in ("accuracy", "nll"):
             raise ValueError(f"select_by must be 'accuracy' or 'nll', got {self.select_by!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not 0 <= self.mixup < math.inf:
+            raise ValueError(f"mixup must be >= 0 and finite, got {self.mixup}")
         if not 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH:
             raise ValueError(
                 f"augment_strength must be in [0, {MAX_AUGMENT_STRENGTH:g}], "
@@ -231,6 +263,13 @@ def _train_one(
     epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = _make_optimizer(config, network)
     schedule = _make_schedule(config, optimizer, total_steps)
+    # the weights Valid scores and the checkpoint keeps: the network's own, or their average
+    averaged = (
+        AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        if config.ema > 0
+        else None
+    )
+    kept = network if averaged is None else averaged.module
     autocast = autocast_dtype(config.precision, device)
 
     # Resume: a finished member is loaded as it is; an interrupted one continues after the
@@ -251,6 +290,8 @@ def _train_one(
         state = load_state(last_stem, key)
         if state is not None:
             network.load_state_dict(state.model)
+            if averaged is not None:
+                averaged.load_state_dict(state.averaged)
             optimizer.load_state_dict(state.optimizer)
             schedule.load_state_dict(state.scheduler)
             restore_rng(state.rng, generator, device)
@@ -274,6 +315,10 @@ def _train_one(
         for images, targets in bar:
             images = images.to(device, memory_format=torch.channels_last)
             targets = targets.to(device)
+            if config.mixup > 0:
+                images, targets = mix_batch(images, targets, config.mixup)
+            if config.label_smoothing > 0:
+                targets = smooth_targets(targets, config.label_smoothing)
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 logits = network(images)
             loss = soft_cross_entropy(logits, targets)
@@ -281,6 +326,8 @@ def _train_one(
             loss.backward()
             optimizer.step()
             schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(network)
             running += loss.item() * len(images)
             seen += len(images)
             step += 1
@@ -299,14 +346,14 @@ def _train_one(
             "images_per_s": round(seen / max(seconds, 1e-9), 1),
         }
         if valid is not None:
-            scores = evaluate_network(network, valid)
+            scores = evaluate_network(kept, valid)
             record.update(valid_accuracy=scores["accuracy"], valid_nll=scores["nll"])
             score = scores["accuracy"] if config.select_by == "accuracy" else -scores["nll"]
         else:
             score = epoch  # without Valid, the last epoch is the best one
         if score > best_score:
             best_score = score
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             record["best"] = True
         history.append(record)
         assert best_state is not None
@@ -320,6 +367,7 @@ def _train_one(
             optimizer=optimizer.state_dict(),
             scheduler=schedule.state_dict(),
             rng=capture_rng(generator, device),
+            averaged={} if averaged is None else averaged.state_dict(),
         )
         save_state(last_stem, state, key)
         log.write(json.dumps(record) + "\n")

@@ -3,8 +3,9 @@
 One state is two files, ``STEM.safetensors`` (tensors) and ``STEM.json`` (everything else):
 
 * tensors: the network now (``model.*``), the best network so far (``best.*``), the optimiser's
-  per-parameter state (``optim.<param index>.<key>``), and the random generators' states
-  (``rng.torch`` global CPU, ``rng.cuda`` when used, ``rng.loader`` the shuffling generator);
+  per-parameter state (``optim.<param index>.<key>``), the random generators' states
+  (``rng.torch`` global CPU, ``rng.cuda`` when used, ``rng.loader`` the shuffling generator),
+  and the moving average of the weights when the run keeps one (``averaged.*``);
 * JSON: epoch, step, best score, history, the optimiser's param groups, the scheduler's state
   dict, and the training config it belongs to (a state from another config is refused).
 
@@ -41,12 +42,18 @@ class TrainState:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the weight average's state dict (`torch.optim.swa_utils.AveragedModel`), when kept
+    averaged: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
     """Write the state of one member; the JSON is written last and marks the state complete."""
     tensors: dict[str, torch.Tensor] = {}
-    for prefix, weights in (("model", state.model), ("best", state.best)):
+    for prefix, weights in (
+        ("model", state.model),
+        ("best", state.best),
+        ("averaged", state.averaged),
+    ):
         for key, value in weights.items():
             tensors[f"{prefix}.{key}"] = value.detach().cpu().contiguous()
     optimizer_state = state.optimizer["state"]
@@ -92,7 +99,12 @@ def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
             f"{json_path}: this training state was written by a different config; use the same "
             "options to resume, or delete the state folder to start afresh"
         )
-    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}, "rng": {}}
+    groups: dict[str, dict[str, torch.Tensor]] = {
+        "model": {},
+        "best": {},
+        "rng": {},
+        "averaged": {},
+    }
     optimizer_state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         kind, rest = name.split(".", 1)
@@ -113,6 +125,7 @@ def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
         optimizer={"state": optimizer_state, "param_groups": document["param_groups"]},
         scheduler=document["scheduler"],
         rng=groups["rng"],
+        averaged=groups["averaged"],
     )
 
 

@@ -36,10 +36,15 @@ from bnnfer.networks import FaceCNN
 C = 8
 
 
-def make_net(stochastic: str = "dropout", seed: int = 0) -> FaceCNN:
+def make_net(stochastic: str = "dropout", seed: int = 0, family: str = "vgg") -> FaceCNN:
     """A tiny eval-mode network whose every tensor (BN buffers included) is non-default."""
     net = tiny_network(
-        stochastic, seed, placement="last", batchnorm=BATCHNORM_TENSORS, head_scale=4.0
+        stochastic,
+        seed,
+        placement="last",
+        batchnorm=BATCHNORM_TENSORS,
+        head_scale=4.0,
+        family=family,
     )
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -136,6 +141,28 @@ def test_ensemble_round_trip(tmp_path: Path) -> None:
     assert isinstance(method, DeepEnsemble) and len(method.members) == 3
     x = faces()
     assert torch.equal(mc_predict(method, x), mc_predict(DeepEnsemble(members), x))
+
+
+@pytest.mark.parametrize(
+    ("stochastic", "methods"),
+    [("dropout", ["classical", "mc_dropout"]), ("dropconnect", ["mc_dropconnect"])],
+)
+def test_separable_network_round_trip(tmp_path: Path, stochastic: str, methods: list) -> None:
+    """A separable network's JSON names its family; it loads as a separable network with the
+    same weights and serves the same samples. A VGG network's JSON does not name one."""
+    net = make_net(stochastic, family="separable")
+    save_checkpoint(tmp_path / "sep", [net], methods)
+    assert read_checkpoint_json(tmp_path / "sep")["network"]["family"] == "separable"
+    loaded, _ = load_networks(tmp_path / "sep")
+    assert loaded[0].config == net.config
+    for a, b in zip(loaded[0].state_dict().values(), net.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    x = faces()
+    method = load_method(tmp_path / "sep", methods[-1], samples=4)
+    expected = (MCDropout if stochastic == "dropout" else MCDropConnect)(net, 4)
+    assert torch.equal(mc_predict(method, x, seed=3), mc_predict(expected, x, seed=3))
+    save_checkpoint(tmp_path / "vgg", [make_net(stochastic)], methods)
+    assert "family" not in read_checkpoint_json(tmp_path / "vgg")["network"]
 
 
 def test_dropconnect_round_trip(tmp_path: Path) -> None:

@@ -101,6 +101,19 @@ def test_train_command_writes_a_checkpoint(fake_ferplus, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_train_command_builds_a_separable_network(fake_ferplus, tmp_path):
+    root, _ = fake_ferplus
+    out = tmp_path / "sep"
+    argv = ["train", "--data", str(root), "--out", str(out), "--epochs", "1"]
+    argv += ["--batch-size", "8", "--widths", "4", "8", "--head-width", "8", "--no-augment"]
+    assert main([*argv, "--family", "separable"]) == 0
+    document = json.loads(out.with_suffix(".json").read_text())
+    assert document["network"]["family"] == "separable"
+    assert document["metadata"]["train"]["network"]["family"] == "separable"
+    with pytest.raises(SystemExit):  # argparse: an invalid choice
+        main([*argv, "--family", "resnet"])
+
+
 def test_console_script_entry_point_runs():
     result = subprocess.run(
         [sys.executable, "-m", "bnnfer.cli", "--help"], capture_output=True, text=True, check=False

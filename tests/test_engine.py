@@ -1,6 +1,7 @@
 """bnnfer.engine: both DropConnect layouts (grouped, looped) give exactly the samples of S
-separate passes for the same seed (every placement, with and without batch chunking), and the
-batched dropout path is reproducible and agrees in its moments with the naive loop."""
+separate passes for the same seed (every placement, with and without batch chunking, both network
+families), and the batched dropout path is reproducible and agrees in its moments with the naive
+loop."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import torch
 from nets import tiny_network
 
 from bnnfer import engine
+from bnnfer.layers import DropConnectConv2d
 from bnnfer.networks import FaceCNN
 
 
-def _net(kind: str, placement: str, seed: int = 0) -> FaceCNN:
+def _net(kind: str, placement: str, seed: int = 0, family: str = "vgg") -> FaceCNN:
     net = tiny_network(
         kind,
         seed,
+        family=family,
         widths=(4, 8, 8),
         convs_per_stage=2,
         head_width=16,
@@ -36,12 +39,17 @@ def _images(n: int) -> torch.Tensor:
     return torch.rand(n, 1, 48, 48, generator=torch.Generator().manual_seed(n))
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("placement", ["all", "last", "head"])
 @pytest.mark.parametrize(
     ("layout", "max_rows"), [("grouped", 2048), ("grouped", 10), ("looped", None)]
 )
-def test_dropconnect_engine_equals_separate_passes_for_the_same_seed(placement, layout, max_rows):
-    net = _net("dropconnect", placement)
+def test_dropconnect_engine_equals_separate_passes_for_the_same_seed(
+    family, placement, layout, max_rows
+):
+    """The separable family's depthwise convs, deterministic between masked pointwise ones,
+    run per sample in the grouped layout (``groups = S * C``) and shared before the first."""
+    net = _net("dropconnect", placement, family=family)
     x = _images(7)
     with torch.inference_mode():
         naive = engine.naive_samples(net, x, 6, torch.Generator().manual_seed(3))
@@ -83,8 +91,10 @@ def test_dropconnect_layouts_and_the_device_defaults():
         engine.dropconnect_samples(net, x, 3, None, layout="diagonal")
 
 
-def test_dropout_engine_is_seeded_and_matches_naive_moments():
-    net = _net("dropout", "all")
+@pytest.mark.parametrize("family", ["vgg", "separable"])
+def test_dropout_engine_is_seeded_and_matches_naive_moments(family):
+    """Element-wise dropout (VGG) and channel dropout (separable) alike."""
+    net = _net("dropout", "all", family=family)
     x = _images(3)
     with torch.inference_mode():
         a = engine.dropout_samples(net, x, 300, torch.Generator().manual_seed(5))
@@ -101,6 +111,15 @@ def test_dropconnect_engine_refuses_a_dropout_network(layout):
     net = _net("dropout", "all")
     with pytest.raises(ValueError, match="DropConnect networks only"):
         engine.dropconnect_samples(net, _images(2), 2, None, layout=layout)
+
+
+def test_grouped_layout_refuses_to_mask_a_depthwise_conv():
+    """A masked conv of several groups before the samples are grouped has no grouped form."""
+    layers = [DropConnectConv2d(4, 4, 3, padding=1, groups=4, p=0.5), torch.nn.Flatten()]
+    h = torch.rand(2, 4, 5, 5)
+    weights = engine._draw_weights(layers, 3, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"grouped \(depthwise\) conv"):
+        engine._grouped_rest(layers, 0, h, 3, weights)
 
 
 @pytest.mark.parametrize("method_name", ["classical", "mc_dropout", "mc_dropconnect"])

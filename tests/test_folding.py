@@ -27,22 +27,24 @@ def _randomise(norm: nn.BatchNorm2d, seed: int) -> None:
             norm.bias.copy_(torch.rand(c, generator=g) - 0.5)
 
 
-def _net(kind: str) -> FaceCNN:
-    net = tiny_network(kind, 0, convs_per_stage=2)
+def _net(kind: str, family: str = "vgg") -> FaceCNN:
+    net = tiny_network(kind, 0, convs_per_stage=2, family=family)
     for i, module in enumerate(net.modules()):
         if isinstance(module, nn.BatchNorm2d):
             _randomise(module, i)
     return net
 
 
+@pytest.mark.parametrize("groups", [1, 5])
 @pytest.mark.parametrize("conv_bias", [False, True])
 @pytest.mark.parametrize("affine", [False, True])
-def test_folded_conv_equals_batchnorm_of_conv(conv_bias: bool, affine: bool) -> None:
+def test_folded_conv_equals_batchnorm_of_conv(conv_bias: bool, affine: bool, groups: int) -> None:
+    """groups=5: a depthwise conv, whose weight (C, 1, k, k) is scaled per output channel too."""
     torch.manual_seed(1)
-    conv = nn.Conv2d(3, 5, 3, padding=1, bias=conv_bias)
+    conv = nn.Conv2d(3 if groups == 1 else 5, 5, 3, padding=1, bias=conv_bias, groups=groups)
     norm = nn.BatchNorm2d(5, affine=affine).eval()
     _randomise(norm, 2)
-    x = torch.randn(4, 3, 9, 9)
+    x = torch.randn(4, conv.in_channels, 9, 9)
     weight_before = conv.weight.detach().clone()
     with torch.no_grad():
         expected = norm(conv(x))
@@ -58,9 +60,12 @@ def test_folded_dropconnect_conv_keeps_its_rate_and_class() -> None:
     assert type(folded) is DropConnectConv2d and folded.p == 0.25
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("kind", ["dropout", "dropconnect", "none"])
-def test_folded_layers_compute_the_network(kind: str) -> None:
-    net = _net(kind)
+def test_folded_layers_compute_the_network(kind: str, family: str) -> None:
+    """In the separable family each BatchNorm folds into the pointwise conv before it; the
+    depthwise convs stay as they are."""
+    net = _net(kind, family)
     layers = inference_layers(net)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in layers)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.layers) == 4
@@ -75,9 +80,10 @@ def test_folded_layers_compute_the_network(kind: str) -> None:
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("layout", ["grouped", "looped"])
-def test_dropconnect_draws_the_same_samples_on_folded_layers(layout: str) -> None:
-    net = _net("dropconnect")
+def test_dropconnect_draws_the_same_samples_on_folded_layers(layout: str, family: str) -> None:
+    net = _net("dropconnect", family)
     x = torch.rand(5, 1, 48, 48)
     with torch.inference_mode():
         folded = engine.dropconnect_samples(

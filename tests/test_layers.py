@@ -1,4 +1,4 @@
-"""Stochastic layers: SampledDropout, DropConnectConv2d, DropConnectLinear.
+"""Stochastic layers: SampledDropout, SampledChannelDropout, DropConnectConv2d, DropConnectLinear.
 
 Sampling is controlled by the explicit ``stochastic`` flag and an optional generator, never by
 ``module.training``; these tests check the analytic properties of the masks.
@@ -12,7 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer.layers import DropConnectConv2d, DropConnectLinear, SampledDropout, drop
+from bnnfer.layers import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    SampledChannelDropout,
+    SampledDropout,
+    drop,
+)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -187,13 +193,16 @@ def test_dropconnect_mean_over_draws_approaches_deterministic_output(kind: str) 
 # seeding
 
 
-@pytest.mark.parametrize("kind", ["dropout", "linear", "conv"])
+@pytest.mark.parametrize("kind", ["dropout", "channel", "linear", "conv"])
 def test_same_seed_same_output_different_seed_different_output(kind: str) -> None:
     """The generator alone decides the mask: equal seeds -> equal outputs, else different."""
     torch.manual_seed(0)
     if kind == "dropout":
         layer: nn.Module = SampledDropout(0.5)
         x = torch.randn(4, 32)
+    elif kind == "channel":
+        layer = SampledChannelDropout(0.5)
+        x = torch.randn(4, 16, 3, 3)
     elif kind == "linear":
         layer = DropConnectLinear(16, 8, p=0.5)
         x = torch.randn(4, 16)
@@ -259,6 +268,47 @@ def test_mcdropout_per_element_masks(use_generator: bool) -> None:
     assert torch.all(x > 0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("use_generator", [True, False])
+def test_channel_dropout_masks_whole_feature_maps(use_generator: bool, dtype: torch.dtype) -> None:
+    """Each (image, channel) map is zeroed whole with probability p, the rest scaled by
+    1/(1-p); identical images get different masks. Seeded path (one float32 draw per map,
+    kept where it is below 1 - p) and the fused kernel alike, in the input's dtype."""
+    p, batch, channels = 0.3, 300, 40
+    layer = SampledChannelDropout(p)
+    x = 0.5 + torch.rand(1, channels, 4, 4).expand(batch, channels, 4, 4)
+    x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+    generator = _gen(8) if use_generator else None
+    if not use_generator:
+        torch.manual_seed(8)
+    out = layer(x, stochastic=True, generator=generator)
+    assert out.dtype == dtype and out.shape == x.shape
+    zero = out == 0
+    per_map = zero.flatten(2)
+    assert torch.equal(per_map.all(-1), per_map.any(-1))  # a map is dropped whole or kept
+    expected = (x / (1 - p))[~zero]
+    if use_generator:  # the seeded path divides as `drop` does: exactly x / (1 - p)
+        assert torch.equal(out[~zero], expected)
+    else:  # the fused kernel multiplies by its own rounding of 1 / (1 - p)
+        torch.testing.assert_close(out[~zero], expected, rtol=1e-2, atol=0)
+    dropped = per_map.all(-1)
+    sigma = math.sqrt(p * (1 - p) / dropped.numel())
+    assert abs(dropped.float().mean().item() - p) < 5 * sigma
+    assert not torch.equal(dropped[0], dropped[1])
+    if use_generator:
+        draws = torch.rand(batch, channels, generator=_gen(8))
+        assert torch.equal(~dropped, draws < 1 - p)
+
+
+def test_channel_dropout_refuses_inputs_that_are_not_feature_maps() -> None:
+    layer = SampledChannelDropout(0.2)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\) inputs, got shape \(4, 8\)"):
+        layer(torch.randn(4, 8), stochastic=True, generator=_gen(0))
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.equal(layer(x), x)  # not stochastic: the identity
+    assert isinstance(layer, SampledDropout)  # so MC-Dropout samples it
+
+
 # --------------------------------------------------------------------------------------
 # rates
 
@@ -268,6 +318,8 @@ def test_rate_outside_unit_interval_raises(p: float) -> None:
     """p must lie in [0, 1): 1 would divide by zero, negatives are meaningless."""
     with pytest.raises(ValueError):
         SampledDropout(p)
+    with pytest.raises(ValueError):
+        SampledChannelDropout(p)
     with pytest.raises(ValueError):
         DropConnectLinear(3, 2, p=p)
     with pytest.raises(ValueError):

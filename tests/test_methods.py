@@ -46,13 +46,14 @@ def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def all_methods() -> dict[str, Method]:
-    dropout_net = make_net("dropout")
+def all_methods(family: str = "vgg") -> dict[str, Method]:
+    dropout_net = make_net("dropout", family=family)
+    dropconnect_net = make_net("dropconnect", "last", family=family)
     return {
         "classical": Classical(dropout_net),
         "mc_dropout": MCDropout(dropout_net, default_samples=7),
-        "mc_dropconnect": MCDropConnect(make_net("dropconnect", "last"), default_samples=7),
-        "ensemble": DeepEnsemble([make_net("dropout", seed=s) for s in range(3)]),
+        "mc_dropconnect": MCDropConnect(dropconnect_net, default_samples=7),
+        "ensemble": DeepEnsemble([make_net("dropout", seed=s, family=family) for s in range(3)]),
     }
 
 
@@ -63,10 +64,11 @@ EXPECTED_S = {"classical": 1, "mc_dropout": 7, "mc_dropconnect": 7, "ensemble": 
 # shapes and normalisation
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("name", list(EXPECTED_S))
-def test_output_is_s_by_b_by_c_probabilities(name: str) -> None:
+def test_output_is_s_by_b_by_c_probabilities(name: str, family: str) -> None:
     """forward -> float32 (S, B, C), entries in [0, 1], each [s, b] row sums to 1."""
-    method = all_methods()[name]
+    method = all_methods(family)[name]
     assert method.name == name
     with torch.no_grad():
         probs = method(images(5), generator=gen(0))
@@ -243,10 +245,12 @@ def test_ensemble_sample_m_is_member_m() -> None:
     assert not torch.allclose(probs[0], probs[1])
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("name", ["mc_dropout", "mc_dropconnect"])
-def test_mc_samples_differ_across_s_and_are_seeded(name: str) -> None:
-    """MC samples vary with s; the generator's seed alone fixes them."""
-    method = all_methods()[name]
+def test_mc_samples_differ_across_s_and_are_seeded(name: str, family: str) -> None:
+    """MC samples vary with s; the generator's seed alone fixes them (the separable family's
+    channel dropout as well)."""
+    method = all_methods(family)[name]
     x = images(3)
     with torch.no_grad():
         a = method(x, samples=6, generator=gen(1))

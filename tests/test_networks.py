@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -11,7 +12,13 @@ from torch import nn
 
 from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
-from bnnfer.layers import DropConnectConv2d, DropConnectLinear, SampledDropout, StochasticLayer
+from bnnfer.layers import (
+    DropConnectConv2d,
+    DropConnectLinear,
+    SampledChannelDropout,
+    SampledDropout,
+    StochasticLayer,
+)
 from bnnfer.networks import (
     FaceCNN,
     NetworkConfig,
@@ -26,17 +33,22 @@ def _images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 ALL_CONFIGS = [
-    tiny_config(kind, placement=placement)
+    tiny_config(kind, placement=placement, family=family)
+    for family in ("vgg", "separable")
     for kind in ("dropout", "dropconnect", "none")
     for placement in ("all", "last", "head")
 ]
+
+
+def _config_id(config: NetworkConfig) -> str:
+    return f"{config.family}-{config.stochastic}-{config.placement}"
 
 
 # --------------------------------------------------------------------------------------
 # shapes and sizes
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda c: f"{c.stochastic}-{c.placement}")
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=_config_id)
 def test_output_shape_is_batch_by_classes(config: NetworkConfig) -> None:
     """(B, 1, 48, 48) -> (B, 8) logits, deterministic and stochastic."""
     net = FaceCNN(config).eval()
@@ -69,6 +81,71 @@ def test_parameter_count_matches_hand_count() -> None:
     assert count_parameters(tiny_network("none")) == 492
 
 
+def test_separable_parameter_count_matches_hand_count() -> None:
+    """Separable, widths (4, 8), 1 conv/stage, head 8: 36+8 + 36+32+16 + 72 + 72 = 272.
+
+    The first conv is a plain 3x3 one (1*4*9); the second a depthwise 3x3 (4*9) then a
+    pointwise 1x1 (4*8); BN weight+bias per channel; the head as in the VGG family.
+    """
+    for kind in ("dropout", "dropconnect", "none"):
+        assert count_parameters(tiny_network(kind, family="separable")) == 272
+
+
+def test_separable_network_at_the_bundle_widths_has_0_17_m_parameters() -> None:
+    """widths (32, 64, 128, 256), 2 convs/stage, head 128: 172,520 parameters.
+
+    Convs: 288 (plain) + 288+1024 + 288+2048 + 576+4096 + 576+8192 + 1152+16384 + 1152+32768
+    + 2304+65536 = 136,672 (depthwise 9*C_in, pointwise C_in*C_out); BatchNorm 2 * 960 =
+    1,920; head 256*128+128 + 128*8+8 = 33,928.
+    """
+    config = NetworkConfig(family="separable", head_width=128)
+    assert count_parameters(FaceCNN(config)) == 172_520
+
+
+def test_separable_family_layers() -> None:
+    """Depthwise then pointwise convs after a plain first one, Leaky ReLU everywhere, channel
+    dropout after the pooled stages and element-wise dropout in the head; DropConnect masks
+    the plain and pointwise convs, never the depthwise ones."""
+    net = tiny_network(family="separable", convs_per_stage=2)
+    convs = [m for m in net.layers if isinstance(m, nn.Conv2d)]
+    assert [(m.kernel_size, m.groups) for m in convs] == [
+        ((3, 3), 1),
+        ((3, 3), 4),
+        ((1, 1), 1),
+        ((3, 3), 4),
+        ((1, 1), 1),
+        ((3, 3), 8),
+        ((1, 1), 1),
+    ]
+    assert not any(type(m) is nn.ReLU for m in net.layers)
+    assert sum(isinstance(m, nn.LeakyReLU) for m in net.layers) == 5
+    kinds = [type(m) for m in net.stochastic_layers]
+    assert kinds == [SampledChannelDropout, SampledChannelDropout, SampledDropout, SampledDropout]
+    masked = tiny_network("dropconnect", family="separable", convs_per_stage=2)
+    dropconnect = [m for m in masked.layers if isinstance(m, DropConnectConv2d)]
+    assert [m.kernel_size for m in dropconnect] == [(3, 3), (1, 1), (1, 1), (1, 1)]
+    assert all(m.groups == 1 for m in dropconnect)
+    assert all(m.groups == 1 for m in tiny_network().layers if isinstance(m, nn.Conv2d))
+
+
+@pytest.mark.parametrize("family", ["vgg", "separable"])
+def test_a_seed_draws_exactly_the_layers_initial_weights(family: str) -> None:
+    """Building a network draws from torch's generator what resetting its layers in order
+    draws, and nothing else (no module built and thrown away), so a seed gives the VGG family
+    the initial weights it gave before the separable family existed."""
+    torch.manual_seed(0)
+    net = FaceCNN(tiny_config(family=family, convs_per_stage=2))
+    built = torch.get_rng_state()
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(0)
+    for layer in net.layers:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            layer.reset_parameters()
+    assert torch.equal(torch.get_rng_state(), built)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, initial[key]), key
+
+
 def test_parameter_count_grows_with_widths() -> None:
     """Wider stages (and more of them) mean strictly more parameters."""
     counts = [
@@ -89,6 +166,20 @@ def test_num_classes_is_configurable() -> None:
 # placement of the stochastic layers
 
 
+# In the separable family the tiny network (VGG layout below) has a depthwise conv before
+# its second, pointwise conv:
+#   dropout:     norm conv bn act pool [cdrop] dw pw bn act pool [cdrop] avg flat
+#                drop lin act drop lin
+#   dropconnect: norm [conv] bn act pool dw [pw] bn act pool avg flat [lin] act [lin]
+# so its trunk is one layer longer wherever the trunk passes that depthwise conv
+SEPARABLE_TRUNK = {
+    ("dropout", "last"): 10,
+    ("dropout", "head"): 12,
+    ("dropconnect", "last"): 6,
+    ("dropconnect", "head"): 12,
+}
+
+
 # For the tiny network (2 stages, 1 conv each, head 8) the flat layer list is
 #   dropout:     norm conv bn relu pool [drop] conv bn relu pool [drop] avg flat
 #                drop lin relu drop lin
@@ -104,11 +195,14 @@ def test_num_classes_is_configurable() -> None:
         ("dropconnect", "head", 2, 11, DropConnectLinear),
     ],
 )
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 def test_placement_sets_stochastic_layers_and_trunk_length(
-    kind: str, placement: str, n_stochastic: int, trunk: int, layer_type: type
+    kind: str, placement: str, n_stochastic: int, trunk: int, layer_type: type, family: str
 ) -> None:
     """Number/kind of stochastic layers per placement; trunk = index of the first of them."""
-    net = tiny_network(kind, placement=placement)
+    if family == "separable":
+        trunk = SEPARABLE_TRUNK.get((kind, placement), trunk)
+    net = tiny_network(kind, placement=placement, family=family)
     stochastic = net.stochastic_layers
     assert len(stochastic) == n_stochastic
     assert all(isinstance(m, layer_type) for m in stochastic)
@@ -174,7 +268,7 @@ def test_stochastic_none_argument_follows_training_mode() -> None:
     assert not torch.equal(a, c)
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=lambda c: f"{c.stochastic}-{c.placement}")
+@pytest.mark.parametrize("config", ALL_CONFIGS, ids=_config_id)
 def test_split_layer_list_equals_full_forward(config: NetworkConfig) -> None:
     """Running layers ``[:k]`` then ``[k:]`` (how the MC engine splits off its trunk) equals
     forward(), for every 0 <= k <= len(layers): the input is normalised exactly once.
@@ -230,6 +324,7 @@ def test_forward_normalises_pixels_inside_the_network() -> None:
         {"head_rate": 1.0},
         {"head_rate": -0.1},
         {"num_classes": 1},
+        {"family": "resnet"},
     ],
     ids=repr,
 )
@@ -239,13 +334,19 @@ def test_bad_config_raises_value_error(overrides: dict[str, object]) -> None:
         tiny_config(**overrides)
 
 
-def test_config_to_dict_from_dict_round_trip() -> None:
-    """to_dict is JSON-friendly (widths as a list) and from_dict restores an equal config."""
-    config = tiny_config("dropconnect", placement="last", block_rate=0.1, head_rate=0.3)
+@pytest.mark.parametrize("family", ["vgg", "separable"])
+def test_config_to_dict_from_dict_round_trip(family: str) -> None:
+    """to_dict is JSON-friendly (widths as a list) and from_dict restores an equal config.
+    ``family`` is written only away from its default, so that the configs of networks trained
+    before it existed still compare equal."""
+    config = tiny_config(
+        "dropconnect", placement="last", block_rate=0.1, head_rate=0.3, family=family
+    )
     d = config.to_dict()
     assert d["widths"] == [4, 8]
-    assert set(d) == {f.name for f in dataclasses.fields(NetworkConfig)}
-    back = NetworkConfig.from_dict(d)
+    every = {f.name for f in dataclasses.fields(NetworkConfig)}
+    assert set(d) == (every if family == "separable" else every - {"family"})
+    back = NetworkConfig.from_dict(json.loads(json.dumps(d)))
     assert back == config
     assert isinstance(back.widths, tuple)
 
@@ -269,9 +370,10 @@ def test_config_is_frozen() -> None:
         config.head_width = 16  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("family", ["vgg", "separable"])
 @pytest.mark.parametrize("kind", ["dropout", "dropconnect"])
-def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
-    net = tiny_network(kind, widths=(4, 8, 8)).train()
+def test_placement_variants_switch_off_the_early_stochastic_layers(kind, family):
+    net = tiny_network(kind, widths=(4, 8, 8), family=family).train()
     counts = {p: len(with_placement(net, p).stochastic_layers) for p in ("all", "last", "head")}
     assert counts["all"] > counts["last"] > counts["head"] == 2
     head = with_placement(net, "head")
@@ -288,3 +390,4 @@ def test_placement_variants_switch_off_the_early_stochastic_layers(kind):
     assert len(with_placement(head, "head").stochastic_layers) == 2
     with pytest.raises(ValueError, match="no stochastic layers"):
         with_placement(tiny_network("none", widths=(4,)), "head")
+    assert with_placement(net, "last").config.family == family

@@ -1,5 +1,5 @@
-"""bnnfer.targets and bnnfer.transforms: the three training targets, the augmentation, and
-torchvision kept out of the inference path's imports."""
+"""bnnfer.targets and bnnfer.transforms: the three training targets, label smoothing and mixup,
+the augmentation, and torchvision kept out of the inference path's imports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bnnfer.data import FerPlusSplit
-from bnnfer.targets import FerPlusTargets, majority_mask
+from bnnfer.targets import FerPlusTargets, majority_mask, mix_batch, smooth_targets
 from bnnfer.transforms import AugmentConfig, eval_transform, to_input, train_transform
 
 
@@ -57,6 +57,53 @@ def test_bad_target_arguments_are_refused():
         FerPlusTargets(_split(), "hard")
     with pytest.raises(ValueError, match="strict_majority applies to target='majority'"):
         FerPlusTargets(_split(), "soft", strict_majority=True)
+
+
+def test_label_smoothing_by_hand():
+    """e = 0.2 over 4 classes: a one-hot row becomes 0.85 / 0.05; a soft row (1 - e) t + 0.05."""
+    targets = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
+    smoothed = smooth_targets(targets, 0.2)
+    expected = torch.tensor([[0.85, 0.05, 0.05, 0.05], [0.45, 0.45, 0.05, 0.05]])
+    torch.testing.assert_close(smoothed, expected)
+    assert torch.equal(smooth_targets(targets, 0.0), targets)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="epsilon must be in"):
+            smooth_targets(targets, bad)
+
+
+def test_mixup_mixes_each_face_and_its_target_by_one_weight():
+    """Face i is the constant i and its target the one-hot e_i, so a mixed face's value and
+    target name both faces and the weight: face i mixed with face j = perm[i] is
+    ``l i + (1 - l) j`` and its target ``l e_i + (1 - l) e_j``, with one l for the batch and a
+    permutation for j. The same global seed gives the same batch."""
+    n = 6
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 4, 4)
+    targets = torch.eye(n)
+    torch.manual_seed(3)
+    mixed, mixed_targets = mix_batch(images, targets, alpha=0.4)
+    assert mixed.shape == images.shape and mixed_targets.shape == targets.shape
+    torch.testing.assert_close(mixed_targets.sum(1), torch.ones(n))
+    weights, partners = [], []
+    for i in range(n):
+        row = mixed_targets[i].clone()
+        own = row[i].item()
+        row[i] = 0
+        j = int(row.argmax()) if row.max() > 0 else i
+        weight = own if j != i else 1.0
+        partners.append(j)
+        if j != i:
+            weights.append(weight)
+        expected = weight * i + (1 - weight) * j
+        torch.testing.assert_close(mixed[i], torch.full((1, 4, 4), expected))
+    assert sorted(partners) == list(range(n))  # a permutation
+    assert weights and max(weights) - min(weights) < 1e-6  # one weight for the batch
+    torch.manual_seed(3)
+    again, _ = mix_batch(images, targets, alpha=0.4)
+    assert torch.equal(again, mixed)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        mix_batch(images, targets, 0.0)
+    with pytest.raises(ValueError, match="6 images but 5 targets"):
+        mix_batch(images, targets[:5], 0.4)
 
 
 def test_to_input_shapes_and_scale():

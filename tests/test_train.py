@@ -118,6 +118,11 @@ def test_soft_cross_entropy_by_hand():
         ({"schedule": "step"}, "schedule must be"),
         ({"augment_strength": -0.5}, r"augment_strength must be in \[0, 3\]"),
         ({"augment_strength": 4.0}, r"augment_strength must be in \[0, 3\]"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+        ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
+        ({"mixup": -1.0}, "mixup must be >= 0 and finite"),
+        ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
+        ({"mixup": float("nan")}, "mixup must be >= 0 and finite"),
     ],
 )
 def test_bad_train_configs_are_refused(kwargs, message):
@@ -125,16 +130,57 @@ def test_bad_train_configs_are_refused(kwargs, message):
         TrainConfig(**kwargs)
 
 
-def test_a_later_field_is_recorded_only_away_from_its_default():
-    """Checkpoints trained before augment_strength existed record no such key: a config at
-    its default must still equal theirs (bundle.job_finished, resuming), another must not."""
-    default = TrainConfig()
-    assert "augment_strength" not in default.to_dict()
-    earlier = default.to_dict()  # what a run before the field existed recorded
-    assert TrainConfig(augment_strength=1.0).to_dict() == earlier
-    stronger = TrainConfig(augment_strength=2.0)
-    assert stronger.to_dict()["augment_strength"] == 2.0
-    assert stronger.resume_key() != default.resume_key()
+@pytest.mark.parametrize(
+    ("name", "default", "other"),
+    [
+        ("augment_strength", 1.0, 2.0),
+        ("label_smoothing", 0.0, 0.1),
+        ("mixup", 0.0, 0.2),
+        ("ema", 0.0, 0.99),
+    ],
+)
+def test_a_later_field_is_recorded_only_away_from_its_default(name, default, other):
+    """Checkpoints trained before a later field existed record no such key: a config at its
+    default must still equal theirs (bundle.job_finished, resuming), another must not."""
+    plain = TrainConfig()
+    assert name not in plain.to_dict()
+    earlier = plain.to_dict()  # what a run before the field existed recorded
+    assert TrainConfig(**{name: default}).to_dict() == earlier
+    changed = TrainConfig(**{name: other})
+    assert changed.to_dict()[name] == other
+    assert changed.resume_key() != plain.resume_key()
+
+
+@pytest.mark.parametrize("option", [{"label_smoothing": 0.3}, {"mixup": 0.4}])
+def test_smoothing_and_mixup_change_what_is_trained(splits, tmp_path, option):
+    """Each option reaches the loss: the first step's loss differs from the plain run's, and
+    the checkpoint records the option."""
+    base = {"network": TINY, "epochs": 1, "max_steps": 1, "batch_size": 8, "augment": False}
+    losses = []
+    for name, extra in (("plain", {}), ("option", option)):
+        weights = fit(TrainConfig(**base, **extra), splits["train"], None, tmp_path / name)
+        metadata = json.loads(weights.with_suffix(".json").read_text())["metadata"]
+        losses.append(metadata["history"][0]["train_loss"])
+    assert losses[0] != pytest.approx(losses[1], abs=1e-4)
+    assert metadata["train"].items() >= option.items()
+
+
+def test_ema_keeps_and_scores_the_moving_average(splits, tmp_path):
+    """With ema, Valid scores the average and the checkpoint holds it: the same seed's steps,
+    averaged, give other weights than the last step's, and the recorded Valid accuracy is the
+    kept weights' own."""
+    base = {"network": TINY, "epochs": 2, "batch_size": 8, "augment": False, "lr": 0.05}
+    plain = fit(TrainConfig(**base), splits["train"], splits["valid"], tmp_path / "plain")
+    averaged = fit(TrainConfig(**base, ema=0.5), splits["train"], splits["valid"], tmp_path / "ema")
+    from safetensors.torch import load_file
+
+    a, b = load_file(plain), load_file(averaged)
+    assert a.keys() == b.keys()
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.endswith("weight"))
+    metadata = json.loads(averaged.with_suffix(".json").read_text())["metadata"]
+    probs = mc_predict(load_method(averaged, "classical"), splits["valid"].images)[0].numpy()
+    labels = splits["valid"].labels
+    assert metadata["valid_accuracy"][0] == pytest.approx((probs.argmax(1) == labels).mean())
 
 
 def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
@@ -163,13 +209,29 @@ def _interrupt_at_evaluation(monkeypatch, after: int) -> None:
     monkeypatch.setattr(train_module, "evaluate_network", flaky)
 
 
-@pytest.mark.parametrize(("method", "interrupt_after"), [("mc_dropout", 1), ("ensemble", 3)])
-def test_resume_equals_an_uninterrupted_run(splits, tmp_path, monkeypatch, method, interrupt_after):
+@pytest.mark.parametrize(
+    ("method", "interrupt_after", "extra"),
+    [
+        ("mc_dropout", 1, {}),
+        ("ensemble", 3, {}),
+        ("mc_dropout", 1, {"mixup": 0.4, "label_smoothing": 0.1, "ema": 0.9}),
+    ],
+)
+def test_resume_equals_an_uninterrupted_run(
+    splits, tmp_path, monkeypatch, method, interrupt_after, extra
+):
     """Stopped after an epoch (for the ensemble: in its second member), then resumed, a run
-    ends with exactly the weights and history of one that was never stopped. Augmentation
-    and PLD targets make sure every random generator is restored."""
+    ends with exactly the weights and history of one that was never stopped. Augmentation,
+    PLD targets and mixup make sure every random generator is restored."""
     config = TrainConfig(
-        method=method, network=TINY, members=2, epochs=3, batch_size=8, target="pld", augment=True
+        method=method,
+        network=TINY,
+        members=2,
+        epochs=3,
+        batch_size=8,
+        target="pld",
+        augment=True,
+        **extra,
     )
     whole = fit(config, splits["train"], splits["valid"], tmp_path / "whole")
 
