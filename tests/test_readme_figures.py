@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bnnfer import baselines
 from bnnfer.evaluate import format_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,19 @@ def card_row(key: str) -> list[str]:
     return [label, interval(cells["accuracy"]), interval(cells["accuracy_majority"])]
 
 
+def among_row(key: str) -> list[str]:
+    """The model card's cells for the row ``key`` among the annotators: its agreement with a
+    held-out annotator (percent) and the k annotators it is worth, with their intervals."""
+    row = EVALUATION["human_baselines"]["rows"][key]
+    value, low, high = row["agreement"]
+    max_k = EVALUATION["human_baselines"]["max_k"]
+    return [
+        EVALUATION["labels"][key],
+        f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}]",
+        baselines.worth_range(tuple(row["worth"]), max_k),
+    ]
+
+
 def table_rows(markdown: str, first_header: str) -> list[list[str]]:
     """The body rows of the Markdown table whose header starts with ``first_header``."""
     lines = markdown.splitlines()
@@ -60,7 +74,11 @@ def table_rows(markdown: str, first_header: str) -> list[list[str]]:
 
 @pytest.mark.parametrize(
     ("document", "header", "expected"),
-    [("README.md", "Method", readme_row), ("assets/models/README.md", "Row", card_row)],
+    [
+        ("README.md", "Method", readme_row),
+        ("assets/models/README.md", "Row", card_row),
+        ("assets/models/README.md", "Model", among_row),
+    ],
 )
 def test_results_tables_are_the_shipped_evaluation(document, header, expected):
     rows = table_rows((ROOT / document).read_text(), header)

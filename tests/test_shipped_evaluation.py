@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from bnnfer import bundle, metrics
+from bnnfer import baselines, bundle, humans, metrics
 from bnnfer.data import plurality_label, vote_distribution
 from bnnfer.evaluate import models_digest, read_predictions
 from bnnfer.store import evaluation_predictions
@@ -70,3 +70,22 @@ def test_its_metrics_are_those_of_its_samples(shipped):
         assert float(metrics.js_divergence(votes, probs).mean()) == pytest.approx(
             recorded["jsd"]["value"], abs=1e-3
         )
+
+
+def test_its_human_baselines_are_those_of_its_votes_and_samples(shipped):
+    document, _, arrays = shipped
+    preds = evaluation_predictions(
+        FOLDER / "predictions-valid.npz", document["models_digest"], samples=30
+    )
+    recorded = baselines.from_json(document["human_baselines"])
+    votes = arrays["votes"].astype(np.int64)
+    assert recorded.faces == len(votes) and recorded.max_k == 9
+    curve = np.nanmean(humans.crowd_curve(votes), axis=0)
+    np.testing.assert_allclose([value for value, _, _ in recorded.curve], curve, atol=1e-12)
+    assert set(recorded.rows) == set(document["metrics"])
+    for key in ("classical", "ensemble_soft"):
+        agreement = float(humans.model_agreement(preds.mean(key), votes).mean())
+        row = recorded.rows[key]
+        assert agreement == pytest.approx(row.agreement[0], abs=1e-3)  # float16 samples
+        assert row.agreement[1] <= row.agreement[0] <= row.agreement[2]
+        assert humans.worth_annotators(curve, row.agreement[0]) == pytest.approx(row.worth[0])
