@@ -163,13 +163,7 @@ def read_votes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, lis
     votes: list[list[int]] = []
     rows: list[int] = []
     seen: dict[str, int] = {}
-    for number, cells in enumerate(reader, start=2):
-        if not cells or all(not cell.strip() for cell in cells):
-            continue
-        if len(cells) != len(header):
-            raise FerPlusError(
-                path, f"has {len(cells)} cells, the header has {len(header)}", number
-            )
+    for number, cells in _rows(reader, header, path):
         name = cells[header.index("name")].strip()
         _check_name(path, name, number)
         if name in seen:
@@ -222,13 +216,7 @@ def read_annotations(path: str | os.PathLike[str]) -> tuple[list[str], Annotatio
     rows: list[int] = []
     votes: list[tuple[int, int, int]] = []
     seen: dict[tuple[int, int], int] = {}  # (face, annotator) -> row
-    for number, cells in enumerate(reader, start=2):
-        if not cells or all(not cell.strip() for cell in cells):
-            continue
-        if len(cells) != len(header):
-            raise FerPlusError(
-                path, f"has {len(cells)} cells, the header has {len(header)}", number
-            )
+    for number, cells in _rows(reader, header, path):
         name, person, word = (cells[at[column]].strip() for column in ANNOTATION_COLUMNS)
         _check_name(path, name, number)
         if not person:
@@ -331,6 +319,21 @@ def _spelled(row: np.ndarray) -> str:
     return (
         "{" + ", ".join(f"{c}: {int(n)}" for c, n in zip(VOTE_COLUMNS, row, strict=True) if n) + "}"
     )
+
+
+def _rows(
+    reader: Iterator[list[str]], header: list[str], path: Path
+) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells)`` of a CSV's body (the header is row 1), blank rows skipped; a row
+    whose cell count differs from the header's is a `FerPlusError` naming it."""
+    for number, cells in enumerate(reader, start=2):
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise FerPlusError(
+                path, f"has {len(cells)} cells, the header has {len(header)}", number
+            )
+        yield number, cells
 
 
 def _check_name(path: Path, name: str, row: int) -> None:
