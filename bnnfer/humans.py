@@ -261,8 +261,9 @@ def with_model_vote(votes: np.ndarray, probs: np.ndarray) -> np.ndarray:
 def fleiss_kappa(votes: np.ndarray) -> float:
     """Fleiss' kappa of the crowd (statsmodels' ``fleiss_kappa``): ``(P - P_e) / (1 - P_e)``
     with ``P`` the mean `pairwise_agreement` and ``P_e = sum_c p_c^2`` from the pooled answer
-    shares. It needs the same number of raters on every face: a ValueError says so otherwise
-    (Krippendorff's alpha has no such need)."""
+    shares; NaN where every vote names the same answer (no chance agreement to correct). It needs
+    the same number of raters on every face: a ValueError says so otherwise (Krippendorff's
+    alpha has no such need)."""
     from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_kappa
 
     votes = _as_votes(votes)
@@ -272,14 +273,17 @@ def fleiss_kappa(votes: np.ndarray) -> float:
             "Fleiss' kappa needs the same number (>= 2) of raters on every face; these faces "
             f"have {raters.min()}-{raters.max()}"
         )
-    return float(statsmodels_kappa(votes, method="fleiss"))
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN: one answer only, P_e = 1
+        return float(statsmodels_kappa(votes, method="fleiss"))
 
 
 def krippendorff_alpha(votes: np.ndarray) -> float:
     """Krippendorff's alpha, nominal, of the crowd (the ``krippendorff`` package, from the
     counts ``(N, V)`` as its value counts): ``1 - D_o / D_e`` over pairable votes; faces with
-    fewer than 2 votes are not pairable and drop out."""
+    fewer than 2 votes are not pairable and drop out; NaN where every vote names the same
+    answer."""
     import krippendorff
 
     votes = _as_votes(votes)
-    return float(krippendorff.alpha(value_counts=votes, level_of_measurement="nominal"))
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN: one answer only, D_e = 0
+        return float(krippendorff.alpha(value_counts=votes, level_of_measurement="nominal"))

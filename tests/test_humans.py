@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -137,6 +138,11 @@ def test_fleiss_kappa_and_alpha_against_their_formulas() -> None:
     assert humans.krippendorff_alpha(votes) == pytest.approx(1 - d_o / d_e)
     with pytest.raises(ValueError, match="same number"):
         humans.fleiss_kappa(np.array([[2, 1], [1, 1]]))
+    unanimous = np.array([[3, 0], [3, 0]])  # no disagreement to measure against: undefined
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(humans.fleiss_kappa(unanimous))
+        assert np.isnan(humans.krippendorff_alpha(unanimous))
 
 
 def test_with_model_vote_adds_one_vote_for_the_top_answer() -> None:
