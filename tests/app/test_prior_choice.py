@@ -59,7 +59,7 @@ def test_the_prior_changes_the_builtin_evaluation(app_env, monkeypatch, tmp_path
     assert _nll(uniform) != _nll(trained)
     adapted = _settled(prior="adapted")
     assert [e.label for e in adapted.sidebar.expander] == ["The estimated class prior"]
-    assert "only 24 faces" in " ".join(c.value for c in adapted.sidebar.caption)
+    assert "faces: below 300" in " ".join(c.value for c in adapted.sidebar.caption)
     wrong = _settled(prior="explicit", prior_frequencies="0.5,0.5")
     assert "must hold 8 frequencies" in " ".join(e.value for e in wrong.sidebar.error)
     assert _nll(wrong)["Classical"].split(" [")[0] == _nll(trained)["Classical"].split(" [")[0]
@@ -78,7 +78,7 @@ def test_your_faces_under_each_prior_side_by_side(app_env, monkeypatch, tmp_path
     monkeypatch.setenv("BNNFER_DATA", str(folder))
     at = _settled()
     assert "Your faces under each class prior" in [s.value for s in at.subheader]
-    table = at.dataframe(key="overview_priors").value
+    table = at.dataframe[1].value  # after the methods table
     assert {"Accuracy", "JSD to votes", "Human ECE"} <= set(table.columns)
     assert set(table["prior"]) == {"fer+", "uniform", "adapted"}
     nll = table.pivot(index="method", columns="prior", values="NLL")
