@@ -67,7 +67,7 @@ def scope() -> str:
 
 def sidebar() -> None:
     """The sidebar's choice of the class prior every page reads the rows under."""
-    kind = st.selectbox(
+    kind = st.radio(
         "Class prior of the faces",
         list(PRIOR_LABELS),
         key=PRIOR_KEY,
