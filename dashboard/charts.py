@@ -390,3 +390,46 @@ def crowd_of_k_chart(crowd: pd.DataFrame, rows: pd.DataFrame) -> go.Figure:
         margin={"t": 50, "b": 40},
     )
     return figure
+
+
+def estimated_prior_chart(
+    training: np.ndarray, estimates: Mapping, labels: Mapping[str, str]
+) -> go.Figure:
+    """Grouped bars per emotion: FER+ Train's class prior ``training`` ``(C,)`` (the share of
+    faces at each plurality emotion) and each row's prior estimated from the faces being read
+    (``{key: bnnfer.priors.PriorEstimate}``), its 95% interval as error bars. A row whose
+    estimate is undefined is left out."""
+    faces = next(iter(estimates.values())).faces if estimates else 0
+    figure = go.Figure()
+    figure.add_bar(
+        x=list(EMOTIONS),
+        y=np.asarray(training, dtype=float),
+        name="FER+ Train (as trained)",
+        marker_color="#444444",
+        hovertemplate="FER+ Train<br>%{x}: %{y:.3f}<extra></extra>",
+    )
+    for key, estimate in estimates.items():
+        prior = np.asarray(estimate.prior, dtype=float)
+        if not np.all(np.isfinite(prior)):
+            continue
+        figure.add_bar(
+            x=list(EMOTIONS),
+            y=prior,
+            name=labels.get(key, key),
+            marker_color=_color(key),
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": np.maximum(np.asarray(estimate.high) - prior, 0),
+                "arrayminus": np.maximum(prior - np.asarray(estimate.low), 0),
+            },
+            hovertemplate=f"{labels.get(key, key)}<br>%{{x}}: %{{y:.3f}}<extra></extra>",
+        )
+    figure.update_layout(
+        barmode="group",
+        title=f"The class prior estimated from {faces} faces, beside FER+'s",
+        yaxis_title="share of faces",
+        legend_title="prior",
+        margin={"t": 60, "b": 40},
+    )
+    return figure

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 import bnnfer
 from bnnfer import bundle, computations, data, evaluate, external, store, sweep
 from bnnfer.constants import CROWD_SPLIT
-from dashboard import identities, yourvotes
+from dashboard import identities, priorchoice, yourvotes
 
 # label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
 PLACEMENT_CHOICES = {
@@ -319,6 +319,7 @@ def sidebar() -> None:
         elif source.kind == "folder":
             st.caption(f"Showing FER+ **{split}** read from `{folder}`.")
         yourvotes.sidebar(split)
+        priorchoice.sidebar()
         # the default goes in as the widget's index, not through session state: a value set
         # there is dropped when the progress fragment reruns, and the widget fell back to its
         # first option (every block) while the head-only computation ran
@@ -490,6 +491,7 @@ def require_predictions(
         preds = identities.with_reference(preds, faces)
     if your_votes and (preds := yourvotes.with_your_votes(preds)) is None:
         return None
+    preds = priorchoice.with_prior(preds, labels, models_dir(), builtin_evaluation_dir())
     ready = [k for k in wanted if k in preds.samples] + added
     if not ready:
         st.info(
@@ -589,13 +591,13 @@ def _faces(preds: store.SplitPredictions) -> str:
 def rows_scope(preds: store.SplitPredictions) -> tuple:
     """What a single method's samples depend on besides its key (data, split, S, placement,
     the faces and their votes, and whether they are an evaluation file's or the models' outputs
-    here), and the reference its metrics read, for caches of one row at a time: a row stays
-    cached while the other rows arrive."""
+    here), the reference its metrics read and the class prior, for caches of one row at a time:
+    a row stays cached while the other rows arrive."""
     chosen = settings()
     origin = str(preds.file) if preds.file is not None else "model outputs"
     faces = _faces(preds)
     where = (chosen["data"], preds.split, chosen["samples"], chosen["placement"], origin)
-    return (*where, faces, preds.reference)
+    return (*where, faces, preds.reference, priorchoice.scope())
 
 
 def no_data_help(folder: str, problem: str) -> None:

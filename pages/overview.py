@@ -15,7 +15,7 @@ from bnnfer.evaluate import (
     format_interval,
     not_computable,
 )
-from dashboard import charts, shared
+from dashboard import charts, priorchoice, shared
 
 shared.through_the_entry_point()
 st.title("bnnfer: facial emotions, with the uncertainty people have")
@@ -60,6 +60,24 @@ def _forest(table: pd.DataFrame, metrics: dict):
 @st.cache_resource(max_entries=16)
 def _crowd_of_k(crowd: pd.DataFrame, placed: pd.DataFrame):
     return charts.crowd_of_k_chart(crowd, placed)
+
+
+def _under_each_prior(preds, keys: list[str], labels: dict) -> None:
+    """Your faces' metrics as trained and under each class prior (`dashboard.priorchoice`)."""
+    table = priorchoice.side_by_side(
+        preds, keys, shared.models_dir(), shared.builtin_evaluation_dir()
+    )
+    if table is None or table.empty:
+        return
+    st.subheader("Your faces under each class prior")
+    table.insert(0, "method", [labels.get(k, k) for k in table.pop("key")])
+    st.dataframe(table.round(3), hide_index=True, key="overview_priors")
+    st.caption(
+        "Every row read as trained (fer+: FER+'s prior), as if every emotion were equally "
+        "common (uniform), and under the prior EM estimates from these faces (adapted, where "
+        "a fit on FER+ Valid is at hand). Against the plurality emotion and the votes; "
+        "which to choose: docs/priors.md. The sidebar's choice sets what the other tables read."
+    )
 
 
 loaded = shared.require_predictions()
@@ -119,6 +137,8 @@ if loaded is not None:
         "interval without 0 is a real difference in JSD from the classical network. "
         f"{CALIBRATION_INTERVAL_NOTE} Predictions: {preds.source}.{note}"
     )
+    if priorchoice.is_own_dataset(preds.split):
+        _under_each_prior(preds, keys, labels)
     st.subheader("Is a model as good as a person?")
     among_boot = resamples
     if among is None and not skipped:

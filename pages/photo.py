@@ -14,7 +14,7 @@ from bnnfer.faces import (
     check_photo_count,
 )
 from bnnfer.predict import predict_photo
-from dashboard import charts, serving, shared
+from dashboard import charts, priorchoice, serving, shared
 
 shared.through_the_entry_point()
 st.title("Your photo")
@@ -57,8 +57,8 @@ if loaded is not None:
     except PhotoError as error:
         st.error(str(error))
         photos = []
+    analysed, failed = [], []  # every photo first: an adapted prior is estimated over all
     for name, data in photos:
-        st.subheader(name)
         try:
             result = _analyse(
                 data,
@@ -68,8 +68,19 @@ if loaded is not None:
                 chosen["placement"],
             )
         except PhotoError as error:
-            st.error(f"{name}: {error}")
+            failed.append(f"{name}: {error}")
             continue
+        analysed.append((name, result))
+    for problem in failed:
+        st.error(problem)
+    read = priorchoice.reread_photos(
+        [result for _, result in analysed],
+        labels,
+        shared.models_dir(),
+        shared.builtin_evaluation_dir(),
+    )
+    for (name, _), result in zip(analysed, read, strict=True):
+        st.subheader(name)
         faces = result.faces
         note = f"{len(faces)} face(s) found"
         if result.detection.dropped:

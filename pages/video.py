@@ -9,9 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from bnnfer import adapt
 from bnnfer.constants import EMOTIONS
+from bnnfer.priors import parse_prior
 from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
-from dashboard import serving, shared
+from dashboard import priorchoice, serving, shared
 from dashboard import video as views
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "videos"
@@ -39,9 +41,13 @@ def _analyse(
     keys: tuple[str, ...],
     models_folder: str,
     placement: str,
+    prior: str,
+    _context: tuple | None,
 ):
-    """The video's `VideoPrediction`, cached by the bytes' sha256 (``digest``) and the options,
-    with a progress bar while it runs (made here, so that a cached call replays it empty)."""
+    """The video's `VideoPrediction` read under the class prior ``prior`` (its rows and fits
+    in ``_context``, `dashboard.priorchoice.video_context`; None as trained) and the estimates
+    made over the clip, cached by the bytes' sha256 (``digest``) and the options, with a
+    progress bar while it runs (made here, so that a cached call replays it empty)."""
     methods, _, _ = shared.load_models(models_folder, placement)
     bar = st.progress(0.0, text="Finding faces and running the models...")
 
@@ -49,10 +55,16 @@ def _analyse(
         if duration_s:
             bar.progress(min(1.0, time_s / duration_s), text=f"{time_s:.1f} of {duration_s:.1f} s")
 
+    reread, estimates = None, {}
+    if _context is not None:
+        reread, estimates = adapt.video_reader(parse_prior(prior), *_context[1:])
     try:
         chosen = {k: methods[k] for k in keys}
         with serving.in_line("video"):  # a turn in the process's queue, its place shown meanwhile
-            return predict_video(chosen, _data, fps=fps, samples=samples, progress=progress)
+            result = predict_video(
+                chosen, _data, fps=fps, samples=samples, progress=progress, reread=reread
+            )
+        return result, dict(estimates)
     finally:
         bar.empty()
 
@@ -104,8 +116,9 @@ if loaded is not None:
     if not keys:
         st.info("Choose at least one method in the sidebar.")
     elif data is not None:
+        context = priorchoice.video_context(shared.models_dir(), shared.builtin_evaluation_dir())
         try:
-            result = _analyse(
+            result, estimates = _analyse(
                 hashlib.sha256(data).hexdigest(),
                 data,
                 fps,
@@ -113,6 +126,8 @@ if loaded is not None:
                 tuple(keys),
                 str(shared.models_dir()),
                 placement,
+                "fer+" if context is None else context[0],
+                context,
             )
         except VideoError as error:
             st.error(f"{name}: {error}")
@@ -124,6 +139,9 @@ if loaded is not None:
             f"at {fps:g} per second, {len(tracks)} track(s). Decoding {seconds['decode']:.1f} s, "
             f"finding faces {seconds['detect']:.1f} s, the models {seconds['infer']:.1f} s."
         )
+        if context is not None:
+            st.caption(f"Every face of the clip read under the {context[0]} prior (sidebar).")
+            priorchoice.show_estimates(estimates, labels, context[1], key="video_prior")
         left, right = st.columns([2, 3])
         first = min(t.first_s for t in tracks.values())
         left.image(
