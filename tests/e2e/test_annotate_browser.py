@@ -74,5 +74,7 @@ def test_ten_votes_by_keyboard_survive_a_restart(tiny_bundle, tmp_path):
             _open_annotate(page, url)
             expect(page.get_by_text(re.compile(rf"^{VOTES} of \d+ faces voted"))).to_be_visible()
             expect(page.get_by_text("You are worth k annotators")).to_be_visible()
-            expect(page.get_by_text("Agreement with a held-out annotator")).to_be_visible()
+            expect(
+                page.get_by_text("Agreement with a held-out annotator", exact=True)
+            ).to_be_visible()
         browser.close()
