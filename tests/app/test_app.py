@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+from appsessions import builtin_evaluation
 from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
@@ -166,16 +167,8 @@ def test_uncertainty_page_charts(app_env):
 
 def test_without_data_every_page_shows_the_builtin_evaluation(app_env, monkeypatch, tmp_path):
     # the shipped evaluation's form (bnnfer evaluate --compact), made for the tiny bundle
-    from bnnfer.cli import main
-
-    root, models, splits = app_env
-    builtin = tmp_path / "builtin"
-    argv = [
-        "evaluate", "--models", str(models), "--data", str(root), "--split", "valid",
-        "--samples", "30", "--n-boot", "7", "--out", str(builtin), "--compact",
-    ]  # fmt: skip  # options beside their values
-    assert main(argv) == 0
-    monkeypatch.setenv("BNNFER_BUILTIN_EVALUATION", str(builtin))
+    builtin_evaluation(app_env, monkeypatch, tmp_path)
+    splits = app_env[2]
     monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "nowhere"))
     at = _app()
     assert "built-in evaluation" in " ".join(i.value for i in at.sidebar.info)
