@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics
+from . import metrics, settings
 from .atomic import write_text_atomic
 from .calibration import fit_temperature
 from .checkpoints import (
@@ -53,10 +53,8 @@ from .train import TrainConfig, fit
 REGISTRY_NAME = "models.json"
 # each row's training prior, from Train (bnnfer.priors.training_priors_document)
 PRIORS_NAME = "priors.json"
-DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
-# the bundled models' evaluation of FER+ Valid, shipped beside them (``bnnfer evaluate
-# --compact``): votes and samples, no pixels
-DEFAULT_EVALUATION_DIR = DEFAULT_BUNDLE_DIR.parent / "evaluation"
+DEFAULT_BUNDLE_DIR = settings.BUNDLED_MODELS
+DEFAULT_EVALUATION_DIR = settings.BUNDLED_EVALUATION
 ENSEMBLE_SIZE = 5
 
 # The backbone of every bundled network, chosen on Valid (see assets/models/README.md).

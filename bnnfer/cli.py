@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import adapt, annotators, bundle, sweep
+from . import adapt, annotators, bundle, settings, sweep
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
@@ -52,6 +52,7 @@ from .priors import PRIOR_WORDS, PriorChoice, parse_prior
 from .train import TrainConfig, fit
 from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
 
+MODELS_HELP = "bundle folder (default: $BNNFER_MODELS, else the bundled models)"
 DATA_HELP = (
     "FER+ folder, or a folder of your own faces with votes.csv or annotations.csv (default: "
     "$BNNFER_DATA, else ./data/ferplus)"
@@ -299,7 +300,7 @@ def _add_model_options(
     """The options every command that runs the bundled models shares; ``precision`` is the
     default of ``--precision``, ``placement`` of ``--placement`` (None: as trained; "auto":
     `fast_placement`)."""
-    parser.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
+    parser.add_argument("--models", default=str(settings.models_dir()), help=MODELS_HELP)
     parser.add_argument("--samples", type=int, default=30, help="MC samples S (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MC samples")
     parser.add_argument("--rows", "--methods", nargs="+", metavar="ROW", help="only these methods")
@@ -535,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     swept.add_argument("--runs", default="runs/sweep", help="folder of sweep checkpoints")
     swept.add_argument("--data", help=DATA_HELP)
     swept.add_argument("--split", choices=SPLITS, default="valid", help="split to score on")
-    swept.add_argument("--models", default=str(bundle.DEFAULT_BUNDLE_DIR), help="bundle folder")
+    swept.add_argument("--models", default=str(settings.models_dir()), help=MODELS_HELP)
     swept.add_argument(
         "--evaluation",
         default=str(bundle.DEFAULT_EVALUATION_DIR),

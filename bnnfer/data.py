@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from . import settings
 from .atomic import write_atomic
 from .constants import (
     CROWD_SPLIT,
@@ -60,7 +61,6 @@ from .constants import (
 if TYPE_CHECKING:  # bnnfer.crowd builds on this module
     from .crowd import Annotations
 
-DEFAULT_DATA_DIR = Path("data") / "ferplus"
 KAGGLE_PIXELS_CSV = "fer2013.csv"
 KAGGLE_VOTES_CSV = "fer2013new.csv"
 CROWD_VOTES_CSV = "votes.csv"  # a folder of your own annotated faces (bnnfer.crowd)
@@ -267,23 +267,17 @@ def filter_emotion_faces(votes: np.ndarray) -> tuple[np.ndarray, dict[str, int]]
 
 
 def resolve_data_dir(data: str | os.PathLike[str] | None = None) -> Path:
-    """The FER+ folder: ``data`` if given, else ``$BNNFER_DATA``, else ``./data/ferplus``."""
+    """The FER+ folder: ``data`` if given, else `bnnfer.settings.data_dir` (``$BNNFER_DATA``,
+    else ``./data/ferplus``)."""
     if data is not None and str(data) != "":
         return Path(data).expanduser()
-    env = os.environ.get("BNNFER_DATA")
-    if env:
-        return Path(env).expanduser()
-    return DEFAULT_DATA_DIR
+    return settings.data_dir()
 
 
 def default_cache_dir() -> Path:
-    """``$BNNFER_CACHE``, else ``$XDG_CACHE_HOME/bnnfer``, else ``~/.cache/bnnfer``."""
-    env = os.environ.get("BNNFER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "bnnfer"
+    """`bnnfer.settings.cache_dir`: ``$BNNFER_CACHE``, else ``$XDG_CACHE_HOME/bnnfer``, else
+    ``~/.cache/bnnfer``."""
+    return settings.cache_dir()
 
 
 def detect_layout(root: Path) -> str:

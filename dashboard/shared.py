@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +27,7 @@ from PIL import Image, ImageDraw
 
 import bnnfer
 from bnnfer import bundle, computations, data, evaluate, external, store, sweep
+from bnnfer import settings as environment
 from bnnfer.constants import CROWD_SPLIT
 from dashboard import identities, priorchoice, yourvotes
 
@@ -118,18 +118,18 @@ def through_the_entry_point() -> None:
 
 
 def evaluation_dir() -> Path:
-    """``$BNNFER_EVALUATION``, else ``bnnfer-evaluation`` (where ``bnnfer evaluate`` writes)."""
-    return Path(os.environ.get("BNNFER_EVALUATION", "bnnfer-evaluation"))
+    """`bnnfer.settings.evaluation_dir`: where ``bnnfer evaluate`` wrote."""
+    return environment.evaluation_dir()
 
 
 def builtin_evaluation_dir() -> Path:
-    """``$BNNFER_BUILTIN_EVALUATION``, else the shipped ``assets/evaluation``."""
-    return Path(os.environ.get("BNNFER_BUILTIN_EVALUATION", bundle.DEFAULT_EVALUATION_DIR))
+    """`bnnfer.settings.builtin_evaluation_dir`: the shipped evaluation, unless overridden."""
+    return environment.builtin_evaluation_dir()
 
 
 def models_dir() -> Path:
-    """``$BNNFER_MODELS``, else the bundled ``assets/models``."""
-    return Path(os.environ.get("BNNFER_MODELS", bundle.DEFAULT_BUNDLE_DIR))
+    """`bnnfer.settings.models_dir`: the bundled models, unless overridden."""
+    return environment.models_dir()
 
 
 # -- models and device ----------------------------------------------------------------------

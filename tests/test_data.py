@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,7 +151,7 @@ def test_cache_can_be_switched_off(fake_ferplus, isolated_cache):
 
 def test_data_dir_resolution_order(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert data.resolve_data_dir(None) == data.DEFAULT_DATA_DIR
+    assert data.resolve_data_dir(None) == Path("data") / "ferplus"
     monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "env"))
     assert data.resolve_data_dir(None) == tmp_path / "env"
     assert data.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"

@@ -1,8 +1,9 @@
 """Opening an annotations database and writing votes to it so that none is lost or overwritten.
 
 Where: `resolve_url` takes a file path or any SQLAlchemy URL (``postgresql+psycopg://...``
-serves a team); without one, ``$BNNFER_ANNOTATIONS``, else an SQLite file in the user's data
-folder (`default_database`: ``$XDG_DATA_HOME/bnnfer``, else ``~/.local/share/bnnfer``).
+serves a team); without one, `bnnfer.settings.annotations_target`: ``$BNNFER_ANNOTATIONS``,
+else an SQLite file in the user's data folder (``$XDG_DATA_HOME/bnnfer``, else
+``~/.local/share/bnnfer``).
 
 `VoteStore.open` connects, runs the schema's Alembic migrations up to the newest (so a later
 bnnfer opens an earlier database, and refuses one made by a later bnnfer), and every write is
@@ -48,11 +49,11 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
+from .. import settings
 from ..constants import VOTE_COLUMNS
 from . import schema
 
 ENV_VAR = "BNNFER_ANNOTATIONS"
-DEFAULT_FILE = "annotations.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 30.0  # how long an SQLite writer waits for another's lock, per attempt
 RETRIES = 5  # attempts of a write that lost a race or found the database locked
@@ -67,18 +68,12 @@ class AnnotationsError(RuntimeError):
     stored; the message names the database and what to do."""
 
 
-def default_database() -> Path:
-    """``$XDG_DATA_HOME/bnnfer/annotations.sqlite``, else ``~/.local/share/bnnfer/...``."""
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "bnnfer" / DEFAULT_FILE
-
-
 def resolve_url(target: str | os.PathLike[str] | None = None) -> URL:
     """The database of ``target``: a SQLAlchemy URL (anything holding ``://``) or an SQLite
-    file's path; None reads ``$BNNFER_ANNOTATIONS``, else `default_database`."""
+    file's path; None reads `bnnfer.settings.annotations_target` (``$BNNFER_ANNOTATIONS``, else
+    an SQLite file in the user's data folder)."""
     if target is None:
-        target = os.environ.get(ENV_VAR) or default_database()
+        target = settings.annotations_target()
     text = os.fspath(target).strip()
     if not text:
         raise AnnotationsError(f"the annotations database is empty; {_WHAT}")
