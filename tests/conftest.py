@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from fakeferplus import write_folder_layout
+from helpers.fakeferplus import write_folder_layout
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ferplus"
 

@@ -10,9 +10,9 @@ import io
 import json
 import shutil
 
-import clips
 import numpy as np
 import pytest
+from helpers import clips
 from PIL import Image
 from skimage import data as skimage_data
 

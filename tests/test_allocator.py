@@ -5,19 +5,12 @@ kept memory back."""
 from __future__ import annotations
 
 import platform
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from bench import release_freed_memory
 
 from bnnfer import keep_freed_memory
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-from bench import release_freed_memory  # noqa: E402
 
 
 def test_keep_freed_memory_applies_on_glibc_only_and_is_idempotent() -> None:

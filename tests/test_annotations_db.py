@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from postgres import Server, start
+from helpers.postgres import Server, start
 
 from bnnfer.annotations import database
 from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 
-HERE = Path(__file__).resolve().parent
-WRITER = HERE / "annotation_writer.py"
-FIRST_SCHEMA = HERE / "annotations-0001.sql"
+ROOT = Path(__file__).resolve().parents[1]
+WRITER = ROOT / "tests" / "helpers" / "annotation_writer.py"
+FIRST_SCHEMA = ROOT / "tests" / "helpers" / "annotations-0001.sql"
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +101,7 @@ def _writer(url: str, annotator: str, faces: int, *rest: str) -> subprocess.Pope
         [sys.executable, str(WRITER), url, annotator, str(faces), *rest],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(HERE.parent)},  # this checkout's bnnfer
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's bnnfer
     )
 
 

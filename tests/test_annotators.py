@@ -10,6 +10,7 @@ from itertools import product
 
 import numpy as np
 import pytest
+from helpers.crowds import ACCURACY, PEOPLE, kind, needs_crowd_kit, simulate
 
 from bnnfer import annotators, humans
 from bnnfer.annotators import (
@@ -22,42 +23,6 @@ from bnnfer.annotators import (
 from bnnfer.constants import NUM_CLASSES
 from bnnfer.crowd import Annotations
 from bnnfer.data import FerPlusSplit, vote_distribution
-
-needs_crowd_kit = pytest.mark.skipif(
-    not annotators.crowd_kit_available(),
-    reason=f"crowd-kit is not installed ({annotators.CROWD_KIT_HINT}): no Dawid–Skene",
-)
-
-ACCURACY = {"careful": 0.9, "sloppy": 0.55, "random": 1 / NUM_CLASSES}
-PEOPLE = ["careful1", "careful2", "careful3", "sloppy1", "sloppy2", "sloppy3", "random"]
-
-
-def _confusion(accuracy: float) -> np.ndarray:
-    """``(8, 8)``: the true emotion given with ``accuracy``, any other with equal chance."""
-    off = (1 - accuracy) / (NUM_CLASSES - 1)
-    return np.full((NUM_CLASSES, NUM_CLASSES), off) + np.eye(NUM_CLASSES) * (accuracy - off)
-
-
-def _kind(name: str) -> str:
-    return name.rstrip("0123456789")
-
-
-def simulate(faces: int = 1200, per_face: int = 5, seed: int = 0):
-    """A crowd of `PEOPLE` answering from their known confusion matrices: each face's true
-    emotion (a skewed prior) and ``per_face`` of the annotators, drawn at random. Returns
-    ``(annotations, votes (N, 10), truth (N,), true confusion by name)``."""
-    rng = np.random.default_rng(seed)
-    prior = np.array([0.3, 0.2, 0.12, 0.1, 0.1, 0.06, 0.06, 0.06])
-    truth = rng.choice(NUM_CLASSES, faces, p=prior)
-    matrices = {name: _confusion(ACCURACY[_kind(name)]) for name in PEOPLE}
-    face, annotator, answer = [], [], []
-    for i, t in enumerate(truth):
-        for a in rng.choice(len(PEOPLE), per_face, replace=False):
-            face.append(i)
-            annotator.append(a)
-            answer.append(rng.choice(NUM_CLASSES, p=matrices[PEOPLE[a]][t]))
-    annotations = Annotations(tuple(PEOPLE), *map(np.asarray, (face, annotator, answer)), faces)
-    return annotations, annotations.counts(), truth, matrices
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +44,7 @@ def test_agreement_ranks_careful_over_sloppy_over_random(crowd):
     scores = score_annotators(annotations, votes, n_boot=200)
     table = scores.table
     assert list(table.columns) == list(COLUMNS)
-    assert [_kind(n) for n in table["annotator"]] == ["careful"] * 3 + ["sloppy"] * 3 + ["random"]
+    assert [kind(n) for n in table["annotator"]] == ["careful"] * 3 + ["sloppy"] * 3 + ["random"]
     assert set(table["kind"]) == {"person"} and table["votes"].sum() == len(annotations.face)
     assert (table["agreement_low"] <= table["agreement"]).all()
     assert (table["agreement"] <= table["agreement_high"]).all()
@@ -159,7 +124,7 @@ def test_dawid_skene_recovers_the_confusion_matrices(crowd, fit):
         assert np.abs(np.diag(estimated - drawn)).max() < 0.1, name
     accuracy = fit.accuracy()
     for a, name in enumerate(PEOPLE):
-        assert accuracy[a] == pytest.approx(ACCURACY[_kind(name)], abs=0.06), name
+        assert accuracy[a] == pytest.approx(ACCURACY[kind(name)], abs=0.06), name
 
 
 @needs_crowd_kit
@@ -182,7 +147,7 @@ def test_the_ranking_by_dawid_skene_accuracy_and_the_models_matrices(crowd, fit)
     table = scores.table
     assert list(table.columns) == [*COLUMNS, *annotators.DS_COLUMNS]
     people = table[table["kind"] == "person"].sort_values("ds_accuracy", ascending=False)
-    assert [_kind(n) for n in people["annotator"]] == ["careful"] * 3 + ["sloppy"] * 3 + ["random"]
+    assert [kind(n) for n in people["annotator"]] == ["careful"] * 3 + ["sloppy"] * 3 + ["random"]
     rows = _by_name(scores)
     assert rows["right"]["ds_accuracy"] > 0.95  # the truth, as the posterior has it
     position = list(table["annotator"]).index("right")

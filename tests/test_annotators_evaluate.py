@@ -4,45 +4,22 @@ against the Dawid–Skene posterior, said in the report and refused where it can
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-from test_annotators import PEOPLE, needs_crowd_kit, simulate
+from helpers.crowds import FACES, PEOPLE, needs_crowd_kit, write_annotated_folder
 
 from bnnfer import annotators, metrics
 from bnnfer.annotators import COLUMNS, DS_COLUMNS
 from bnnfer.bundle import read_registry
 from bnnfer.cli import main
-from bnnfer.constants import VOTE_COLUMNS
 from bnnfer.data import load_ferplus
 from bnnfer.evaluate import models_digest, score_samples
 from bnnfer.store import evaluation_predictions
 from bnnfer.views import comparison_from_evaluation
-
-FACES = 40
-
-
-def write_annotated_folder(root: Path, faces: int = FACES, seed: int = 0) -> Path:
-    """Synthetic 48x48 grayscale faces (noise) and an annotations.csv of the simulated crowd."""
-    annotations, _, _, _ = simulate(faces, seed=seed)
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(faces):
-        pixels = rng.integers(0, 256, (48, 48)).astype(np.uint8)
-        Image.fromarray(pixels, mode="L").save(root / f"face{i:03d}.png")
-    with open(root / "annotations.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["name", "annotator", "emotion"])
-        for face, who, answer in zip(
-            annotations.face, annotations.annotator, annotations.answer, strict=True
-        ):
-            writer.writerow([f"face{face:03d}.png", PEOPLE[who], VOTE_COLUMNS[answer]])
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bench
+import mc_inference
 import pytest
 import torch
-from nets import tiny_network
+from helpers.nets import tiny_network
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import bench  # noqa: E402
-import mc_inference  # noqa: E402
 
 
 def test_layer_flops_by_hand():

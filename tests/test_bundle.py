@@ -36,7 +36,7 @@ TINY_BASE = replace(
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from fakeferplus import write_folder_layout
+    from helpers.fakeferplus import write_folder_layout
 
     root = tmp_path_factory.mktemp("data")
     write_folder_layout(root, {"train": 40, "valid": 24})
@@ -143,7 +143,7 @@ def test_a_changed_weight_file_is_refused(bundle, tmp_path):
 def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
     """With 3 of the 5 members trained, the bundle holds a 3-member ensemble, labelled so; with
     2 of the 3 soft-trained ones, a 2-member soft ensemble; with 1, none."""
-    from fakeferplus import write_folder_layout
+    from helpers.fakeferplus import write_folder_layout
 
     root = tmp_path / "data"
     write_folder_layout(root, {"train": 40, "valid": 24})
@@ -224,7 +224,7 @@ def test_jobs_are_dealt_out_by_epochs():
 def test_two_cpu_workers_train_every_job_once(tmp_path):
     """Two processes split the jobs; each network is trained once, with the same config as
     the one-process path, so a later train-all finds them all finished."""
-    from fakeferplus import write_folder_layout
+    from helpers.fakeferplus import write_folder_layout
 
     root = tmp_path / "data"
     write_folder_layout(root, {"train": 40, "valid": 24})

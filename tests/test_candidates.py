@@ -6,21 +6,15 @@ differ from them by nothing."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+import candidates
 import numpy as np
 import pytest
 
 from bnnfer import build_method
 from bnnfer.checkpoints import load_networks
 from bnnfer.inference import mc_predict
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import candidates  # noqa: E402
 
 # 8 emotion columns, then unknown and NF
 VOTES = np.array(

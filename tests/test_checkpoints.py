@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import torch
-from nets import BATCHNORM_TENSORS, tiny_network
+from helpers.nets import BATCHNORM_TENSORS, tiny_network
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn

@@ -176,8 +176,7 @@ def test_bad_requests_are_refused(tiny_bundle, methods, tmp_path):
 
 
 KILLED_RUN = """
-import sys, time
-sys.path.insert(0, {tests!r})
+import time
 from bnnfer import computations
 from bnnfer.bundle import load_bundle
 from bnnfer.computations import Computation, make_request
@@ -203,13 +202,11 @@ def test_a_killed_process_resumes_from_its_last_batch(tiny_bundle, methods, tmp_
     import signal
     import subprocess
     import sys
-    from pathlib import Path
 
     root, models, splits = tiny_bundle
     valid = splits["valid"]
     whole = _run(tiny_bundle, methods, tmp_path / "whole", ["mc_dropout"])
     script = KILLED_RUN.format(
-        tests=str(Path(__file__).parent),
         models=str(models),
         data=str(root),
         samples=SAMPLES,

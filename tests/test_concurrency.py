@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import torch
-from nets import tiny_network
+from helpers.nets import tiny_network
 
 from bnnfer import build_method, mc_predict
 from bnnfer.predict import predict_faces

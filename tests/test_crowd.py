@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakeferplus import make_split
-from nets import tiny_network
+from helpers.fakeferplus import make_split
+from helpers.nets import tiny_network
 from PIL import Image
 from skimage import data as skimage_data
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakeferplus import write_folder_layout, write_kaggle_layout
+from helpers.fakeferplus import write_folder_layout, write_kaggle_layout
 from PIL import Image
 
 from bnnfer import data

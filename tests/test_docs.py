@@ -8,14 +8,12 @@ import ast
 import importlib
 import inspect
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 API_DOC = ROOT / "docs" / "api.md"
-BENCHMARKS = ROOT / "benchmarks"
 
 _SPAN = re.compile(r"`([^`]+)`")
 _CALL = re.compile(r"^\.?([A-Za-z_][\w.]*)(?:\((.*)\))?$")
@@ -40,14 +38,12 @@ def _api_rows() -> list[tuple[str, list[str], str, str]]:
 
 
 def _module(name: str):
-    """``bnnfer.<name>``; ``bench``, which lives in benchmarks/ (imported with it on sys.path)."""
+    """``bnnfer.<name>``; ``bench``, which lives in benchmarks/ (on pytest's ``pythonpath``)."""
     try:
         return importlib.import_module(f"bnnfer.{name}")
     except ModuleNotFoundError:
         if name != "bench":
             raise
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
     return importlib.import_module("bench")
 
 

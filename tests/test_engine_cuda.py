@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nets import tiny_network
+from helpers.nets import tiny_network
 
 from bnnfer import engine
 from bnnfer.inference import mc_predict, native_bf16

@@ -5,17 +5,10 @@ on a small predictions file of its own."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
+import ensemble_mix
 import numpy as np
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import ensemble_mix  # noqa: E402
 
 
 def test_networks_are_the_members_and_the_mc_means():

@@ -4,16 +4,9 @@ single-threaded processes, and each schedule's hours follow from the measured ra
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
+import family_speed
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import family_speed  # noqa: E402
 
 
 def test_both_families_are_measured_and_costed(tmp_path):

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from nets import tiny_network
+from helpers.nets import tiny_network
 
 from bnnfer.inference import (
     describe_device,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nets import tiny_config, tiny_network
+from helpers.nets import tiny_config, tiny_network
 from torch import nn
 
 from bnnfer import engine

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from nets import randomise_batchnorm, tiny_config, tiny_network
+from helpers.nets import randomise_batchnorm, tiny_config, tiny_network
 from torch import nn
 
 from bnnfer import networks

@@ -14,17 +14,12 @@ Needs ../shared/data/ferplus (or $BNNFER_REAL_DATA); about a minute on 2 CPU cor
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from framing import iou, simulate_photo
 
 from bnnfer import bundle, load_ferplus, mc_predict
 from bnnfer.faces import crop_square, detect_faces, framing_square
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from framing import iou, simulate_photo
 
 pytestmark = [pytest.mark.ferplus]
 

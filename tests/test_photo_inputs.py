@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
+from helpers.mutations import mutated_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import mutated_bytes
 from PIL import Image, ImageOps
 
 from bnnfer.faces import MAX_PHOTO_BYTES, PhotoError, decode_photo, detect_faces

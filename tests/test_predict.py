@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from nets import tiny_network
+from helpers.nets import tiny_network
 from PIL import Image
 from skimage import data as skimage_data
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from notrace import snapshot, traces
+from helpers.notrace import snapshot, traces
 from PIL import Image
 from skimage import data as skimage_data
 

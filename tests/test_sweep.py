@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from nets import tiny_network
+from helpers.nets import tiny_network
 
 from bnnfer import metrics, sweep
 from bnnfer.checkpoints import save_checkpoint

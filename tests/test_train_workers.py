@@ -4,16 +4,9 @@ processes with their thread counts, and the ratio written is the one between the
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import train_workers  # noqa: E402
+import train_workers
 
 
 def test_both_layouts_are_measured_and_compared(tmp_path):

@@ -12,13 +12,13 @@ import struct
 import wave
 from pathlib import Path
 
-import clips
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import clips
+from helpers.mutations import mutated_bytes
+from helpers.nets import tiny_network
 from hypothesis import HealthCheck, given, settings
-from mutations import mutated_bytes
-from nets import tiny_network
 from PIL import Image
 from skimage import data as skimage_data
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import json
 
-import clips
 import pandas as pd
 import pytest
+from helpers import clips
 
 from bnnfer import EMOTIONS
 from bnnfer.cli import main

@@ -5,18 +5,11 @@ built on networks of the scaled shape, and the script records size and time per 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+import width_budget
 
 from bnnfer.bundle import BUNDLE_NETWORK, ROWS
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))  # the benchmark modules are scripts, not a package
-
-import width_budget  # noqa: E402
 
 
 def test_scaled_widths_round_to_multiples_of_eight():

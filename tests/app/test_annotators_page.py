@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.crowds import PEOPLE, needs_crowd_kit, write_annotated_folder
 from streamlit.testing.v1 import AppTest
-from test_annotators import PEOPLE, needs_crowd_kit
-from test_annotators_evaluate import write_annotated_folder
 
 from bnnfer import annotators, computations
 from bnnfer.bundle import read_registry

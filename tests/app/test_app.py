@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from appsessions import builtin_evaluation
+from helpers.appsessions import builtin_evaluation
 from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
@@ -220,7 +220,7 @@ def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
 
 
 def test_a_folder_with_only_the_test_split_opens_on_it(app_env, monkeypatch, tmp_path):
-    from fakeferplus import write_folder_layout
+    from helpers.fakeferplus import write_folder_layout
 
     write_folder_layout(tmp_path / "test-only", {"test": 16})
     monkeypatch.setenv("BNNFER_DATA", str(tmp_path / "test-only"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from appsessions import builtin_evaluation, settled
+from helpers.appsessions import builtin_evaluation, settled
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from appsessions import settled
+from helpers.appsessions import settled
 from streamlit.testing.v1 import AppTest
 
 from bnnfer.annotations.database import Ballot, VoteStore

@@ -289,7 +289,7 @@ def _leaves_no_trace(server_dirs: list[Path], tmp_path: Path, uploads: dict[str,
     """Write ``uploads`` ({file name: bytes}) into ``tmp_path`` and yield their paths; when the
     block ends, fail if a file in ``server_dirs`` or the working directory appeared or changed
     holding their bytes, or (in ``server_dirs``) if one is an image."""
-    from notrace import snapshot, traces
+    from helpers.notrace import snapshot, traces
 
     for name, data in uploads.items():
         (tmp_path / name).write_bytes(data)
@@ -332,7 +332,7 @@ def test_an_uploaded_video_is_charted_and_leaves_no_trace_on_disk(private_server
     download appear. Then the same clip cut in half: refused as truncated. Afterwards no file in
     the server's temporary folder, its cache or the working directory holds the clip's bytes,
     nor is any image (a decoded frame or crop)."""
-    from clips import crossing_faces
+    from helpers.clips import crossing_faces
 
     url, chromium, server_dirs = private_server
     clip = crossing_faces(2.0, fps=10)[0]
@@ -379,8 +379,7 @@ def test_a_bookmarked_page_opens_inside_the_dashboard(server_without_data):
 def annotated_server(tiny_bundle, tmp_path):
     """The app on a folder of synthetic faces whose votes carry their annotators' names
     (annotations.csv), and the tiny bundle."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_annotators_evaluate import write_annotated_folder
+    from helpers.crowds import write_annotated_folder
 
     chromium = _chromium()
     _, models, _ = tiny_bundle

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from bnnfer import computations
 from bnnfer.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def settled(**state) -> AppTest:

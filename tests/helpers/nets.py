@@ -3,7 +3,7 @@
 `tiny_network` is a `FaceCNN` of two stages (4 and 8 channels, one conv each) and an 8-unit
 head: 492 parameters, a forward pass in well under a millisecond on one CPU core. Tests that
 need other shapes pass `NetworkConfig` fields as overrides. Tests import it as
-``from nets import tiny_network`` (pytest puts tests/ on ``sys.path``, as for `fakeferplus`).
+``from helpers.nets import tiny_network`` (tests/ is on ``sys.path``: pytest's ``pythonpath``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Tiny video clips for the tests, made with PyAV from scikit-image's astronaut (Eileen Collins,
 a NASA photograph in the public domain): one face moving, two faces crossing, a still photo.
 
-``python tests/clips.py assets/videos`` writes the clips the dashboard ships (assets/videos/).
+``python tests/helpers/clips.py assets/videos`` writes the clips the dashboard ships
+(assets/videos/).
 """
 
 from __future__ import annotations
