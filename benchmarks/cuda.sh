@@ -2,7 +2,7 @@
 # The GPU checks in one run, for a machine with a CUDA GPU and torch (no install step: the
 # checks need only torch, numpy, pandas, Pillow and safetensors):
 #   benchmarks/cuda.sh FERPLUS_FOLDER [OUT_FOLDER]
-# 1. the CUDA tests (tests/test_engine_cuda.py and mc_predict's device copy);
+# 1. the CUDA tests (tests/library/test_engine_cuda.py and mc_predict's device copy);
 # 2. benchmarks/engine_settings.py: the GPU defaults of bnnfer.engine, measured;
 # 3. benchmarks/mc_inference.py at 64 images per pass (as on the CPU), with the placements and the
 #    end-to-end timings, then at 1024 images per pass (the engine's large-batch GFLOP/s);
@@ -20,8 +20,8 @@ export BNNFER_CACHE=${BNNFER_CACHE:-$(mktemp -d)}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 
-python3 -m pytest -q -p no:cacheprovider tests/test_engine_cuda.py \
-  "tests/test_inference.py::test_other_device_runs_a_copy_and_leaves_the_model_where_it_was" \
+python3 -m pytest -q -p no:cacheprovider tests/library/test_engine_cuda.py \
+  "tests/library/test_inference.py::test_other_device_runs_a_copy_and_leaves_the_model_where_it_was" \
   2>&1 | tee "$out/cuda-tests.log"
 
 python3 benchmarks/engine_settings.py --device cuda --batches 1 64 256 1024 \

@@ -10,7 +10,7 @@ import pytest
 
 from bnnfer import settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 READERS = {
     "BNNFER_DATA": settings.data_dir,
     "BNNFER_CACHE": settings.cache_dir,

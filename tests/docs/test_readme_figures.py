@@ -13,7 +13,7 @@ import pytest
 from bnnfer import baselines
 from bnnfer.evaluate import format_interval
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVALUATION = json.loads((ROOT / "assets/evaluation/metrics.json").read_text())
 
 

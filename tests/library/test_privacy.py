@@ -24,7 +24,7 @@ from bnnfer.cli import main
 from bnnfer.faces import MAX_PHOTOS_PER_UPLOAD, PhotoError, check_photo_count
 from bnnfer.predict import predict_photo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _astronaut_jpeg() -> bytes:

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from bnnfer.faces import MAX_PHOTO_BYTES, PhotoError, decode_photo, detect_faces
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _png_header_only(width: int, height: int) -> bytes:

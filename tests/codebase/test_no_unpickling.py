@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = re.compile(
     r"torch\.load\(|\bimport pickle\b|\bpickle\.|allow_pickle\s*=\s*True|"
     r"\bimport dill\b|\bjoblib\.load\("

@@ -15,7 +15,7 @@ import pytest
 import torch
 from helpers.nets import tiny_network
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_layer_flops_by_hand():
@@ -93,7 +93,7 @@ def test_mc_inference_script_writes_the_documented_records(tmp_path, capsys):
 
 def test_compile_vs_eager_records(monkeypatch):
     # the compiler is replaced by the identity so the test checks the records, not inductor
-    # (tests/test_inference.py compiles for real)
+    # (tests/library/test_inference.py compiles for real)
     from bnnfer.methods import MCDropConnect, MCDropout
 
     monkeypatch.setattr(torch, "compile", lambda fn: fn)

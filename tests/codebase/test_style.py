@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FORMATTED = ["bnnfer", "benchmarks", "dashboard", "pages", "tests", "app.py"]
 
 

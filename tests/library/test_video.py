@@ -1,7 +1,7 @@
 """bnnfer.video and bnnfer.tracking: sampling by timestamp, tracks that keep their identity, the
 same distributions as the photo path, and every refusal a `VideoError`.
 
-Clips are made with PyAV from scikit-image's astronaut (tests/clips.py): a few seconds at
+Clips are made with PyAV from scikit-image's astronaut (tests/helpers/clips.py): a few seconds at
 small sizes, so that MTCNN, which dominates, sees about ten frames per test.
 """
 
@@ -35,7 +35,7 @@ from bnnfer.video import (
 )
 from dashboard import video as views
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

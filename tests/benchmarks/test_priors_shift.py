@@ -11,7 +11,7 @@ import numpy as np
 import priors_shift
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 FER_PLUS = np.array([0.36, 0.27, 0.12, 0.12, 0.09, 0.01, 0.02, 0.01])

@@ -18,7 +18,7 @@ from helpers.postgres import Server, start
 from bnnfer.annotations import database
 from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WRITER = ROOT / "tests" / "helpers" / "annotation_writer.py"
 FIRST_SCHEMA = ROOT / "tests" / "helpers" / "annotations-0001.sql"
 
