@@ -3,7 +3,8 @@ tables, and the wrapping of its prose.
 
 Each formatter takes a figure as the results files hold it and returns the text the page shows;
 benchmarks/render_docs.py registers them as Jinja2 filters for the templates in
-benchmarks/templates/ (``{{ x | secs }}``) and builds the tables' rows with them.
+benchmarks/templates/ (``{{ x | secs }}``), and the context functions (docs_engine.py,
+docs_workloads.py) build the tables' rows with them.
 """
 
 from __future__ import annotations
