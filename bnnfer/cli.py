@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate",
         help="metrics table with bootstrap intervals and per-image predictions for a split",
-        description="Run every bundled method on a FER+ split; print the metrics table (95%% "
+        description="Run every bundled method on a FER+ split; print the metrics table (95% "
         "bootstrap intervals) and write metrics.md, metrics.json and predictions-SPLIT.npz "
         "(per-image samples, mean distributions and uncertainty scores) into --out.",
     )
@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score every finished checkpoint in --runs that serves MC-Dropout or "
         "MC-DropConnect beside the bundle's classical, p = 0.1 MC and ensemble rows on one "
         "split: accuracy under both protocols, JSD to the votes and its paired difference from "
-        "the classical network, human ECE and AUROC (MI), with 95%% bootstrap intervals. Writes "
+        "the classical network, human ECE and AUROC (MI), with 95% bootstrap intervals. Writes "
         "--out (JSON) and prints the table and the verdict per rate.",
     )
     swept.add_argument("--runs", default="runs/sweep", help="folder of sweep checkpoints")

@@ -4,23 +4,15 @@ renderer puts each results file's figures on the page, formatted, or a note wher
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+import jinja2
+import pytest
+import render_docs
+from docs_format import WIDTH
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_renderer():
-    spec = importlib.util.spec_from_file_location(
-        "render_docs", ROOT / "benchmarks" / "render_docs.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-render_docs = _load_renderer()
 
 
 def test_committed_page_is_the_rendering_of_the_committed_results(tmp_path):
@@ -484,7 +476,7 @@ def _write_results(folder: Path, leave_out: tuple[str, ...] = ()) -> Path:
 
 
 def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
-    assert set(RESULTS) == {f for _, files, _ in render_docs.SECTIONS for f in files}
+    assert set(RESULTS) == {f for section in render_docs.SECTIONS for f in section.files}
     out = tmp_path / "page.md"
     results = _write_results(tmp_path / "results")
     assert render_docs.main(["--results", str(results), "--out", str(out)]) == 0
@@ -590,7 +582,7 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
     ]
     assert headings[-1] == "### torch.compile on the GPU"
     prose = [line for line in page.splitlines() if not line.startswith("|")]
-    assert all(len(line) <= render_docs.WIDTH for line in prose if "`" not in line)
+    assert all(len(line) <= WIDTH for line in prose if "`" not in line)
 
 
 def test_a_missing_results_file_leaves_its_section_out_with_a_note(tmp_path):
@@ -599,3 +591,14 @@ def test_a_missing_results_file_leaves_its_section_out_with_a_note(tmp_path):
     assert "*glibc's handling of freed memory: left out, no `allocator.json`.*" in page
     assert "## glibc's handling of freed memory" not in page
     assert "## Dashboard render times" in page
+
+
+def test_every_template_is_a_section_and_a_missing_field_fails():
+    """Each template in benchmarks/templates/ is rendered (no stale prose), and a template's
+    field its context lacks stops the rendering instead of leaving a blank on the page."""
+    used = {section.template for section in render_docs.SECTIONS}
+    used |= {"intro", "rerun", "left_out", "_source"}
+    on_disk = {path.name.removesuffix(".md.j2") for path in render_docs.TEMPLATES.glob("*.md.j2")}
+    assert on_disk == used
+    with pytest.raises(jinja2.UndefinedError, match="rows"):
+        render_docs.fill("allocator", {})

@@ -1,6 +1,8 @@
 """The docs keep their promises: every name docs/api.md documents exists with the parameters
-it shows, and the dashboard is laid out as docs/design.md and app.py say: no page imports torch, and
-pages/ holds only the pages app.py navigates to (helpers live in dashboard/)."""
+it shows; docs/cli.md has a row for every command, shows no option the parser lacks, and lists
+every option the parser has; and the dashboard is laid out as docs/design.md and app.py say: no
+page imports torch, and pages/ holds only the pages app.py navigates to (helpers live in
+dashboard/)."""
 
 from __future__ import annotations
 
@@ -218,3 +220,118 @@ def test_the_import_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
     page = tmp_path / "page.py"
     page.write_text("import os\n\ndef f():\n    from torch import nn\n    import torchvision.io\n")
     assert _imported_modules(page) == {"os", "torch", "torchvision.io"}
+
+
+# --------------------------------------------------------------------------------------
+# docs/cli.md and the command line's parser
+
+CLI_DOC = ROOT / "docs" / "cli.md"
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def _cli_commands() -> dict[str, set[str]]:
+    """Every command that runs (``"bnnfer data info"``, ...) and the flags it accepts."""
+    from bnnfer.cli import build_parser
+    from bnnfer.cli_reference import arguments, commands
+
+    return {
+        name: {flag for action in arguments(parser) for flag in action.option_strings}
+        for name, parser in commands(build_parser())
+    }
+
+
+def _command_of(span: str, known: dict[str, set[str]]) -> str | None:
+    """The longest known command ``span`` (``bnnfer train --block-rate P``) starts with."""
+    words = span.split()
+    for end in range(len(words), 0, -1):
+        if " ".join(words[:end]) in known:
+            return " ".join(words[:end])
+    return None
+
+
+def _overview_problems(text: str, known: dict[str, set[str]]) -> list[str]:
+    """What the overview (docs/cli.md above its generated options) gets wrong against the
+    parser: a ``bnnfer ...`` span naming no command, a flag its command lacks, a command with no
+    row. Each row's bare ``--flag`` spans are its own command's; ``bnnfer x --flag`` spans x's."""
+    overview = text.split("## Every option", 1)[0]
+    problems, rows = [], set()
+    for line in overview.splitlines():
+        if not line.startswith("| `bnnfer "):
+            continue
+        row_command = None
+        for span in _SPAN.findall(line.replace("\\|", "|")):
+            if span.startswith("bnnfer "):
+                command = _command_of(span, known)
+                if command is None:
+                    problems.append(f"`{span}`: no such command")
+                    continue
+                row_command = row_command or command
+                rows.add(row_command)
+            elif span.startswith("--") and row_command:
+                command = row_command
+            else:
+                continue
+            problems += [
+                f"`{span}`: {command} has no {flag}"
+                for flag in _FLAG.findall(span)
+                if flag not in known[command]
+            ]
+    problems += [f"{command}: no row in the overview" for command in sorted(set(known) - rows)]
+    return problems
+
+
+def test_the_cli_doc_has_every_command_and_only_real_options() -> None:
+    """docs/cli.md's overview has a row per command and shows no flag its command lacks, and
+    its generated reference is the parser's, every argument of every command."""
+    from bnnfer.cli_reference import reference, replace_between_markers
+
+    text = CLI_DOC.read_text(encoding="utf-8")
+    assert replace_between_markers(text, reference()) == text, (
+        "docs/cli.md's options are not the parser's: run python -m bnnfer.cli_reference docs/cli.md"
+    )
+    problems = _overview_problems(text, _cli_commands())
+    assert not problems, "docs/cli.md is out of date:\n" + "\n".join(problems)
+
+
+def test_the_cli_doc_check_finds_a_missing_command_and_a_flag_that_is_not() -> None:
+    known = {"bnnfer a": {"--x", "--no-x"}, "bnnfer b c": {"--y"}, "bnnfer d": set()}
+    text = (
+        "| `bnnfer a --x [--z]` | uses `--no-x` and `bnnfer b c --y`, then `--w` |\n"
+        "| `bnnfer b --y` | a command that is not there |\n"
+        "## Every option\n| `bnnfer d` | below the overview: not read |\n"
+    )
+    assert _overview_problems(text, known) == [
+        "`bnnfer a --x [--z]`: bnnfer a has no --z",
+        "`--w`: bnnfer a has no --w",
+        "`bnnfer b --y`: no such command",
+        "bnnfer b c: no row in the overview",  # named in a's row, but it has none of its own
+        "bnnfer d: no row in the overview",
+    ]
+
+
+def test_the_cli_reference_writes_each_kind_of_argument() -> None:
+    import argparse
+
+    from bnnfer.cli_reference import BEGIN, END, reference, replace_between_markers
+
+    parser = argparse.ArgumentParser(prog="tool")
+    sub = parser.add_subparsers().add_parser("run", description="Runs 100%% of it.")
+    sub.add_argument("files", nargs="+", metavar="FILE", help="inputs")
+    sub.add_argument("--out", required=True, help="to <dir>")
+    sub.add_argument("--mode", choices=("a", "b"), default="a", help="mode (default: %(default)s)")
+    sub.add_argument("--rows", "--methods", nargs="+", metavar="ROW", help="only these")
+    sub.add_argument("--fast", action=argparse.BooleanOptionalAction, help="go")
+    sub.add_argument("--quiet", action="store_true", help="hush")
+    assert reference(parser) == (
+        "### `tool run`\n\nRuns 100%% of it.\n\n"
+        "* `FILE [FILE ...]`: inputs\n"
+        "* `--out OUT` (required): to \\<dir>\n"
+        "* `--mode {a,b}`: mode (default: a)\n"
+        "* `--rows ROW [ROW ...]` / `--methods ROW [ROW ...]`: only these\n"
+        "* `--[no-]fast`: go\n"
+        "* `--quiet`: hush\n"
+    )
+    page = f"intro\n{BEGIN}\nold\n{END}\nafter\n"
+    assert replace_between_markers(page, "new\n") == f"intro\n{BEGIN}\n\nnew\n\n{END}\nafter\n"
+    with pytest.raises(ValueError, match="expected one"):
+        replace_between_markers("no markers\n", "new\n")

@@ -1,0 +1,241 @@
+"""The contexts of docs/benchmarks.md's sections on what a user runs: a first run, the photo
+path's framing, a video, the dashboard's pages, many sessions at once, training on the CPU and a
+wider network (benchmarks/first_run.py, framing.py, video.py, page_render.py, load.py,
+train_workers.py, width_budget.py).
+
+Each context function takes its section's results file, parsed, and returns the fields its
+template in benchmarks/templates/ shows; benchmarks/render_docs.py registers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from docs_format import Context, Doc, label, pct, points, rate, secs, times, verdict, yes_no
+
+
+def first_run(doc: Doc) -> Context:
+    def against(seconds: float | None, limit: float) -> str:
+        return (
+            f"{secs(seconds)} (≤ {limit:g} s: {verdict(seconds is not None and seconds <= limit)})"
+        )
+
+    rows = []
+    for tag, record in doc.items():
+        split, builtin, target = (
+            record["uncached_split"],
+            record["builtin_evaluation"],
+            record["targets"],
+        )
+        rows.append(
+            [
+                f"`{tag}`",
+                f"{record['cpu']}, {record['threads']} threads",
+                "hidden" if record.get("bf16_hidden") else yes_no(record["bf16_in_hardware"]),
+                split["placement"],
+                against(split["first_table_s"], target["first_table_s"]),
+                against(split["all_rows_s"], target["all_rows_s"]),
+                against(builtin["overview_s"], target["builtin_open_s"]),
+                secs(builtin["all_pages_s"]),
+            ]
+        )
+    return {"split": next(iter(doc.values()))["uncached_split"], "rows": rows}
+
+
+def framing(doc: Doc) -> Context:
+    fitted, check, bounds = doc["fit_on_train"], doc["check_on_valid"], doc["bounds"]
+    low, high = fitted["side_per_box_height_p10_p90"]
+    photo_rows = [
+        [label(key), points(check["accuracy_direct"][key]), points(photo)]
+        for key, photo in check["accuracy_photo_path"].items()
+    ]
+    scales = doc["valid_accuracy_by_scale"]
+    keys = list(next(iter(scales.values())))
+    haar = bounds["haar_rule"]
+    haar_rows = [
+        [label(key), points(check["accuracy_photo_path"][key]), points(value)]
+        for key, value in haar.get("accuracy", {}).items()
+    ]
+    return {
+        "fitted": fitted,
+        "low": low,
+        "high": high,
+        "rule": doc["rule_in_use"],
+        "check": check,
+        "worst_drop": max(
+            check["accuracy_direct"][k] - v for k, v in check["accuracy_photo_path"].items()
+        ),
+        "photo_rows": photo_rows,
+        "drop_at_85": max(scales["1.00"][k] - scales["0.85"][k] for k in keys),
+        "scale_columns": [label(k) for k in keys],
+        "scale_rows": [[scale, *(points(row[k]) for k in keys)] for scale, row in scales.items()],
+        "bounds": bounds,
+        "repeat": bounds["repeat"],
+        "ridge": bounds["landmark_rule"],
+        "haar": haar,
+        "haar_rows": haar_rows,
+    }
+
+
+def video(doc: Doc) -> Context:
+    target, rows = doc["target_s"], []
+    parts = ("load_models", "decode", "detect", "infer")
+    for r in doc["runs"]:
+        t = r["seconds"]
+        rows.append(
+            [
+                str(r["threads"]),
+                f"{r['load_average_before'][0]:.1f}",
+                *(secs(t[part]) for part in parts),
+                secs(max(0.0, t["total"] - sum(t[part] for part in parts))),
+                f"**{secs(t['total'])}** (< {target:g} s: {verdict(t['total'] < target)})",
+            ]
+        )
+    first = doc["runs"][0]
+    return {
+        **doc,
+        "first": first,
+        "detect_share": first["seconds"]["detect"] / first["seconds"]["total"],
+        "rows": rows,
+    }
+
+
+def page_render(doc: Doc) -> Context:
+    rows = [
+        [p["page"], secs(p["first_s"]), secs(p["cached_s"]), "; ".join(p["errors"]) or "none"]
+        for p in doc
+    ]
+    return {"rows": rows}
+
+
+def load(doc: Doc) -> Context:
+    runs = []
+    for name, record in doc.items():
+        found, targets = record["ratios"], record["targets"]
+        verdicts = [
+            {
+                "key": key,
+                "target": targets[key],
+                "found": found[key],
+                "met": found[key] <= targets[key],
+            }
+            for key in ("cpu_ratio_4", "cpu_ratio_8", "photo_worst_ratio_4")
+            if key in found
+        ]
+        profiled = [r for r in record["runs"] if "profile" in r]
+        shown = [profiled[0], profiled[-1]] if len(profiled) > 1 else profiled
+        runs.append(
+            {
+                **record,
+                "label": name,
+                "faces": record.get("faces"),
+                "began": record["load_average_before"][0],
+                "ended": record["load_average_after"][0],
+                "rows": load_rows(record),
+                "verdicts": verdicts,
+                "clean": all(r["exceptions"] == 0 and r["tracebacks"] == 0 for r in record["runs"]),
+                "profile": [
+                    [str(run["tabs"]), f"`{function}`", pct(share)]
+                    for run in shown
+                    for function, share in run["profile"]["self"][:6]
+                ],
+            }
+        )
+    return {"runs": runs}
+
+
+def load_rows(record: dict) -> list[list[str]]:
+    """One row per number of tabs; the ratios against the run with one tab."""
+    one = next((r for r in record["runs"] if r["tabs"] == 1), None)
+
+    def ratio(value: float | None, single: float | None) -> str:
+        return times(value / single) if value is not None and single else "-"
+
+    rows = []
+    for run in record["runs"]:
+        rows_s = [t for t in run["all_rows_s"] if t is not None]
+        photo = run["photo"]
+        rows.append(
+            [
+                str(run["tabs"]),
+                secs(run["overview_cpu_s"]),
+                ratio(run["overview_cpu_s"], one and one["overview_cpu_s"]),
+                f"{secs(min(rows_s, default=None))} / {secs(run['all_rows_worst_s'])}",
+                f"{secs(photo['median_s'])} / {secs(photo['worst_s'])}",
+                ratio(photo["worst_s"], one and one["photo"]["worst_s"]),
+                str(photo["tabs_shown_a_place_in_line"]),
+                f"{run['exceptions']} / {run['tracebacks']}",
+            ]
+        )
+    return rows
+
+
+def train_workers(doc: Doc) -> Context:
+    layouts, bundle = doc["layouts"], doc["bundle"]
+    epochs = bundle["epochs"]  # each network's, in train-all's order
+
+    def hours(layout: dict) -> float:
+        # each process trains its share of the networks one after the other, at its own rate;
+        # the shares are train-all's (`bnnfer.bundle.share_jobs`, longest jobs first)
+        processes = layout["processes"]
+        busiest = max(processes_epochs(epochs, processes))
+        each = layout["images_per_s"] / processes
+        return busiest * bundle["train_faces"] / each / 3600
+
+    rows = [
+        [
+            name,
+            f"{layout['processes']} x {layout['threads_each']}",
+            " + ".join(rate(r) for r in layout["images_per_s_each"]),
+            rate(layout["images_per_s"]),
+        ]
+        for name, layout in layouts.items()
+    ]
+    return {
+        **doc,
+        "rows": rows,
+        "epochs": epochs,
+        "train_faces": bundle["train_faces"],
+        "hours_one": hours(layouts["one process"]),
+        "hours_per_core": hours(layouts["one per core"]),
+    }
+
+
+def processes_epochs(epochs: list[int], processes: int) -> list[int]:
+    """Epochs each of ``processes`` trains when train-all deals out networks of ``epochs``."""
+    from bnnfer.bundle import Job, share_jobs
+    from bnnfer.train import TrainConfig
+
+    jobs = [Job(str(i), TrainConfig(epochs=e)) for i, e in enumerate(epochs)]
+    return [sum(j.config.epochs for j in share) for share in share_jobs(jobs, processes)]
+
+
+def width_budget(doc: Doc) -> Context:
+    budget, widths = doc["budget"], doc["records"]
+    precisions = [p for p in ("fp32", "bf16") if any(f"one_face_s_{p}" in r for r in widths)]
+    base = next(r for r in widths if r["multiplier"] == 1.0)
+    rows = [
+        [
+            f"{r['multiplier']:g}x",
+            "-".join(str(w) for w in r["widths"]),
+            f"{r['parameters'] / 1e6:.2f}M",
+            f"{r['bundle_mb_fp16']:.0f} MB",
+            times(r["flops_per_face"] / base["flops_per_face"]),
+            *(secs(r[f"one_face_s_{p}"]) for p in precisions),
+        ]
+        for r in widths
+    ]
+
+    def widest(fits: Callable[[dict], bool]) -> str:
+        ok = [r for r in widths if fits(r)]
+        return f"{max(r['multiplier'] for r in ok):g}x" if ok else "none measured"
+
+    time_key = "one_face_s_bf16" if doc["bf16_in_hardware"] else "one_face_s_fp32"
+    return {
+        **doc,
+        "precisions": precisions,
+        "widths": rows,
+        "time_budget": budget[time_key],
+        "fits_time": widest(lambda r: r[time_key] <= budget[time_key]),
+        "fits_size": widest(lambda r: r["bundle_mb_fp16"] <= budget["bundle_mb"]),
+    }
