@@ -2,9 +2,9 @@
 
 A photo or a video runs the models and the face detector, and several at once only slow each
 other down past what the cores give. `WorkQueue` lets as many run at a time as the process has
-cores, not one: a photo's small batches leave torch's threads idle much of the time, and four
-uploads run at once finished in 1.9x one upload's time, not 4x (docs/benchmarks.md, "Many
-sessions at once"). The others wait in arrival order, each shown its place in line ("2nd in
+cores, not one: a photo's small batches leave torch's threads idle much of the time, so two at
+once finish sooner than one after the other (measured in docs/benchmarks.md, "Many sessions at
+once"). The others wait in arrival order, each shown its place in line ("2nd in
 line") rather than a stall. The queue is one per process (`work_queue`).
 """
 
