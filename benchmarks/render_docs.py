@@ -167,13 +167,13 @@ RERUN = [
     ("a new user's first run", "python benchmarks/first_run.py --data DIR", "first_run.json"),
     (
         "MC inference (engine, placements, end to end, `torch.compile`)",
-        "python benchmarks/mc_inference.py --models assets/models --data DIR --whole-split "
+        "python benchmarks/mc_inference.py --models bnnfer/assets/models --data DIR --whole-split "
         "--compile --quality-faces 1000 --seconds 2",
         "mc_inference.json",
     ),
     (
         "MC inference end to end on a CPU with bf16 in hardware but no AMX",
-        "python benchmarks/mc_inference.py --models assets/models --data DIR --whole-split "
+        "python benchmarks/mc_inference.py --models bnnfer/assets/models --data DIR --whole-split "
         "--samples 30 --quality-faces 500 --seconds 0.5 --out "
         "benchmarks/results/mc_inference-cpu-bf16.json",
         "mc_inference-cpu-bf16.json",

@@ -1,7 +1,7 @@
 """A 30-second video end to end: decoding, face detection and tracking, every row of the
 comparison, with the dashboard's default placement for this machine.
 
-    python benchmarks/video.py [--models assets/models] [--threads 2 1]
+    python benchmarks/video.py [--models bnnfer/assets/models] [--threads 2 1]
 
 The clip is made here with PyAV (640x360, 15 frames/s, H.264): scikit-image's astronaut (public
 domain) drifting across the frame and growing and shrinking. It is sampled at 5 frames per

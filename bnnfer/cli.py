@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted one; when all are done, write the bundle (checkpoints, models.json, "
         "manifest.json) into DIR. Run it again to continue after a stop.",
     )
-    train_all.add_argument("--out", required=True, help="bundle folder, e.g. assets/models")
+    train_all.add_argument("--out", required=True, help="bundle folder, e.g. bnnfer/assets/models")
     train_all.add_argument("--data", help=DATA_HELP)
     train_all.add_argument(
         "--epochs",
@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compact",
         action="store_true",
         help="predictions file with names, votes and float16 "
-        "samples only (as assets/evaluation ships it)",
+        "samples only (as bnnfer/assets/evaluation ships it)",
     )
     evaluate.add_argument(
         "--add",

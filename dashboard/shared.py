@@ -6,7 +6,7 @@ Where the predictions come from, cheapest first:
    cache when one matches the split, else a `bnnfer.computations.Computation` shared by every
    session of this process, whose rows are shown as they finish (a progress bar per pending
    row, refreshed each second by a fragment that also tells the computation someone waits);
-2. no FER+ folder: the evaluation shipped in ``assets/evaluation`` (votes and samples of FER+
+2. no FER+ folder: the evaluation shipped in ``bnnfer/assets/evaluation`` (votes and samples of FER+
    Valid, no images), shown with a placeholder where each face would be.
 
 Models are loaded once per process (`st.cache_resource`) and never changed by a page; splits
