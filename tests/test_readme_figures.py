@@ -83,7 +83,8 @@ def table_rows(markdown: str, first_header: str) -> list[list[str]]:
 def test_results_tables_are_the_shipped_evaluation(document, header, expected):
     rows = table_rows((ROOT / document).read_text(), header)
     assert rows == [expected(key) for key in EVALUATION["methods"]], (
-        f"{document}'s results table differs from bnnfer/assets/evaluation/metrics.json: regenerate it"
+        f"{document}'s results table differs from bnnfer/assets/evaluation/metrics.json: "
+        "regenerate it"
     )
 
 

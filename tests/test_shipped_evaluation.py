@@ -29,7 +29,8 @@ def test_it_matches_the_bundled_models(shipped):
     document, meta, _ = shipped
     digest = models_digest(bundle.DEFAULT_BUNDLE_DIR)
     assert document["models_digest"] == digest, (
-        "bnnfer/assets/evaluation was made by other models than bnnfer/assets/models: regenerate it with "
+        "bnnfer/assets/evaluation was made by other models than bnnfer/assets/models: "
+        "regenerate it with "
         "`bnnfer evaluate --split valid --out bnnfer/assets/evaluation --compact`"
     )
     assert meta["models_digest"] == digest
