@@ -107,6 +107,8 @@ class Source(NamedTuple):
 
 
 def data_source(folder: str) -> Source:
+    """What the pages can show for the data folder ``folder``: its splits, else the built-in
+    evaluation where it matches these models, else nothing (with the folder's problem)."""
     try:
         splits = data.available_splits(folder)
     except data.FerPlusError as error:
@@ -123,6 +125,7 @@ def data_source(folder: str) -> Source:
 
 @st.cache_data(show_spinner="Reading FER+...", max_entries=4)
 def load_split(folder: str, split: str) -> bnnfer.FerPlusSplit:
+    """``split`` of the FER+ folder ``folder``, decoded once per folder and split."""
     return bnnfer.load_ferplus(folder, splits=[split])[split]
 
 

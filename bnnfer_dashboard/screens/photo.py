@@ -38,18 +38,18 @@ if loaded is not None:
     )
     with st.expander("Or take a photo with your camera"):
         camera = st.camera_input("Camera", key="photo_camera")
-    photos = [(u.name, u.getvalue()) for u in uploads or []]
+    received = [(u.name, u.getvalue()) for u in uploads or []]
     if camera is not None:
-        photos.append(("camera", camera.getvalue()))
+        received.append(("camera", camera.getvalue()))
     if not keys:
         st.info("Choose at least one method in the sidebar.")
     try:
-        check_photo_count(len(photos))
+        check_photo_count(len(received))
     except PhotoError as error:
         st.error(str(error))
-        photos = []
+        received = []
     analysed, failed = [], []  # every photo first: an adapted prior is estimated over all
-    for name, data in photos:
+    for name, data in received:
         try:
             result = photos.analyse(
                 data,
