@@ -1,21 +1,29 @@
 """The wheel carries what an installed bnnfer needs, and nothing it must not: both packages
 (bnnfer and bnnfer_dashboard), the bundled models and their evaluation, the dashboard's pages, its
 Streamlit config and clips; no tests, no benchmarks, no FER pixels; under 60 MB; the license as
-an SPDX expression. Built here from a copy of the checkout's files (a stale build/ folder in the
-checkout cannot slip into it), without network: the build backend is the one installed."""
+an SPDX expression. Installed, it predicts and serves the dashboard from an empty folder.
+
+The wheel is built from a copy of the checkout's files (a stale build/ folder in the checkout
+cannot slip into it), offline: the build backend is the one installed (the dev extra's)."""
 
 from __future__ import annotations
 
 import email
 import io
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from skimage import data as skimage_data
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 60 * 2**20
@@ -104,3 +112,55 @@ def test_the_license_is_an_spdx_expression_with_its_files(wheel):
     assert metadata["License"] is None  # the deprecated free-text field is gone
     assert f"{info}/licenses/LICENSE" in names
     assert "\nbnnfer = bnnfer." in entry_points  # the console script
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_predicts_and_serves_from_an_empty_folder(wheel, tmp_path):
+    """`pip install` of the wheel (its dependencies: this environment's), then from an empty
+    folder `bnnfer predict` on a photo and `bnnfer dashboard` answering on 127.0.0.1."""
+    site, empty = tmp_path / "site", tmp_path / "empty"
+    empty.mkdir()
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
+    subprocess.run([*install, "--target", str(site), str(wheel)], check=True)
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(photo, quality=90)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "BNNFER_"))}
+    env.update(PYTHONPATH=str(site), HOME=str(tmp_path), BNNFER_CACHE=str(tmp_path / "cache"))
+    bnnfer = [sys.executable, "-c", "import sys; from bnnfer.cli import main; sys.exit(main())"]
+    where = [sys.executable, "-c", "import bnnfer as b, bnnfer_dashboard as d; print(b, d)"]
+
+    found = subprocess.run(where, cwd=empty, env=env, capture_output=True, text=True, check=True)
+    assert found.stdout.count(str(site)) == 2, found.stdout  # the wheel's, not the checkout's
+    predicted = subprocess.run(
+        [*bnnfer, "predict", str(photo)], cwd=empty, env=env, capture_output=True, text=True
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert "1 face(s) found" in predicted.stdout and "happiness" in predicted.stdout
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [*bnnfer, "dashboard", "--server.port", str(port)],
+        cwd=empty,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health") as reply:
+                    answer = reply.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert answer == "ok"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert not any(empty.iterdir()), "bnnfer wrote into the folder it was started from"
