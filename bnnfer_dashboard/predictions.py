@@ -256,11 +256,12 @@ def rows_scope(preds: store.SplitPredictions) -> tuple:
 
 
 def no_data_help(folder: str, problem: str) -> None:
+    """Why nothing can be shown (``problem`` with ``folder``), and how to point at FER+."""
     st.warning(
         f"No FER+ data could be read from `{folder}`, and no built-in evaluation matches "
         f"these models.\n\n{problem}\n\n"
         "Point the app at your copy in the sidebar, or start it with "
-        "`BNNFER_DATA=/path/to/ferplus streamlit run app.py`. Either layout works:\n"
+        "`BNNFER_DATA=/path/to/ferplus bnnfer dashboard`. Either layout works:\n"
         "- the FERPlus folders `FER2013Train/`, `FER2013Valid/`, `FER2013Test/`, each with "
         "`label.csv` and the PNGs;\n"
         "- the Kaggle layout: `fer2013.csv` beside FERPlus's `fer2013new.csv`.\n\n"
