@@ -1,23 +1,8 @@
-"""bnnfer dashboard: the Streamlit entry point (page config, the shared sidebar, navigation).
+"""The dashboard from a checkout: ``streamlit run app.py`` (installed: ``bnnfer dashboard``).
 
-Run with ``streamlit run app.py``. The pages in ``pages/`` lay out what ``bnnfer`` computes; no
-page imports torch. Settings come from the sidebar: the FER+ folder (prefilled from
-``BNNFER_DATA``), the split, the methods, and the number of MC samples S.
+The dashboard is the package `bnnfer_dashboard`; this file only runs its entry point.
 """
 
-from __future__ import annotations
+from bnnfer_dashboard.app import main
 
-import streamlit as st
-
-from dashboard import shared
-
-st.set_page_config(
-    page_title="bnnfer: emotions with uncertainty",
-    page_icon=":material/sentiment_satisfied:",
-    layout="wide",
-)
-
-shared.entered()
-shared.sidebar()
-
-st.navigation(shared.pages()).run()
+main()

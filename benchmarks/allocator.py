@@ -1,6 +1,6 @@
 """What `bnnfer.keep_freed_memory` buys: the same forward passes in a process with and one without.
 
-    python benchmarks/allocator.py [--models assets/models] [--seconds 2]
+    python benchmarks/allocator.py [--models bnnfer/assets/models] [--seconds 2]
 
 Each configuration runs in a fresh Python process (the allocator setting is process-wide and
 cannot be undone), times deterministic passes of the bundled dropout network at batches 64 and
@@ -59,7 +59,7 @@ def _measure(models: str, seconds: float, keep: bool) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=str(ROOT / "assets/models"))
+    parser.add_argument("--models", default=str(ROOT / "bnnfer/assets/models"))
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per configuration")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/allocator.json"))
     args = parser.parse_args()

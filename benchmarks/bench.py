@@ -4,7 +4,8 @@ same run's matmul peak, peak memory, and the cost/quality of each stochastic-lay
 Figures are measured, printed and written as JSON; nothing here asserts a speed. The scripts
 beside this module run them: ``python benchmarks/mc_inference.py`` and
 ``python benchmarks/engine_settings.py``. Import it as ``bench`` with this folder on
-``sys.path`` (a script here has it there already; the tests insert it).
+``sys.path`` (a script here has it there already; pytest's ``pythonpath`` puts it there for
+the tests).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ networks, which serves the ``ensemble`` row only. Each is scored as the rows its
 checkpoint serves (``classical`` is the deterministic pass, ``mc_dropout`` / ``mc_dropconnect``
 S samples over the layers it was trained to drop, ``ensemble`` its members), and compared, face
 by face, with the bundled row named by ``--against``, whose samples come from the shipped
-evaluation (`assets/evaluation/predictions-valid.npz`, float16), so the bundle is not rerun.
+evaluation (`bnnfer/assets/evaluation/predictions-valid.npz`, float16), so the bundle is not rerun.
 
 Per candidate row: accuracy on the plurality label of all faces and under the Barsoum protocol
 (`bnnfer.data.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
@@ -40,7 +40,7 @@ from bnnfer.inference import mc_predict
 from bnnfer.metrics import accuracy, bootstrap_ci, human_ece, js_divergence
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "assets/evaluation/predictions-valid.npz"
+SHIPPED = ROOT / "bnnfer/assets/evaluation/predictions-valid.npz"
 # bundled row -> the method a candidate's checkpoint must serve to stand in for it
 ROW_METHOD = {
     "classical": "classical",

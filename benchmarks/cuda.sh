@@ -27,9 +27,9 @@ python3 -m pytest -q -p no:cacheprovider tests/library/test_engine_cuda.py \
 python3 benchmarks/engine_settings.py --device cuda --batches 1 64 256 1024 \
   --rows 1024 4096 16384 --out "$out/engine_settings-cuda.json"
 
-python3 benchmarks/mc_inference.py --device cuda --models assets/models --data "$data" \
+python3 benchmarks/mc_inference.py --device cuda --models bnnfer/assets/models --data "$data" \
   --whole-split --quality-faces 1000 --seconds 0.5 --out "$out/mc_inference-cuda.json"
-python3 benchmarks/mc_inference.py --device cuda --models assets/models --data "$out/none" \
+python3 benchmarks/mc_inference.py --device cuda --models bnnfer/assets/models --data "$out/none" \
   --batch 1024 --samples 30 100 --seconds 0.5 --out "$out/mc_inference-cuda-batch1024.json"
 
 timeout 240 python3 - "$data" "$out/compile-cuda.json" <<'EOF'
@@ -40,7 +40,7 @@ from bnnfer.bundle import load_bundle
 from bnnfer.data import load_ferplus
 
 faces = load_ferplus(sys.argv[1], splits=["valid"])["valid"].images[:1024]
-methods = load_bundle("assets/models", device="cuda")
+methods = load_bundle("bnnfer/assets/models", device="cuda")
 mc = {key: method for key, method in methods.items() if method.sampled}
 records = bench.compile_vs_eager(mc, faces, precision="auto")
 print(bench.format_table(records, ["method", "images", "eager_s", "compiled_s", "fell_back"]))

@@ -9,7 +9,7 @@ without training anything, what a soft-trained member would add to an ensemble. 
 soft-trained ensemble (``ensemble_soft``, its first member that same network) is mixed the same
 way, member by member; a mixture whose rows the predictions file lacks is skipped.
 
-Reads the shipped evaluation (`assets/evaluation/predictions-valid.npz`: the votes and every
+Reads the shipped evaluation (`bnnfer/assets/evaluation/predictions-valid.npz`: the votes and every
 row's samples, float16), so it needs no dataset. Per mixture of networks (each network's
 predictive mean weighs the same): accuracy on the plurality label of all faces and under the
 Barsoum protocol, mean JSD to the votes, and the Barsoum accuracy's paired difference from the
@@ -73,7 +73,7 @@ def paired_interval(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--predictions", default=str(ROOT / "assets/evaluation/predictions-valid.npz")
+        "--predictions", default=str(ROOT / "bnnfer/assets/evaluation/predictions-valid.npz")
     )
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ensemble_mix.json"))

@@ -109,7 +109,7 @@ def builtin_evaluation() -> dict:
         opened = time.perf_counter() - start
         assert _rows(at), "the overview shows no table on the built-in evaluation"
         for page in PAGES[1:]:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"bnnfer_dashboard/screens/{page}.py").run()
             assert not at.exception, [e.value for e in at.exception]
         return {"overview_s": opened, "all_pages_s": time.perf_counter() - start}
 

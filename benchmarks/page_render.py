@@ -31,7 +31,7 @@ def main() -> None:
         started = time.perf_counter()
         at.run()
         if page != "overview":
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"bnnfer_dashboard/screens/{page}.py")
             at.run()
         first = time.perf_counter() - started
         times = []

@@ -1,8 +1,8 @@
 """Label shift simulated on FER+ Valid: every bundled row read under each prior choice on faces
 resampled to other class priors, and the estimated priors' error against the number of faces.
 
-Reads the shipped evaluation (`assets/evaluation/predictions-valid.npz`: the votes and every
-row's samples, float16) and the bundle's training priors (`assets/models/priors.json`), so it
+Reads the shipped evaluation (`bnnfer/assets/evaluation/predictions-valid.npz`: the votes and every
+row's samples, float16) and the bundle's training priors (`bnnfer/assets/models/priors.json`), so it
 needs no dataset and runs no network. Valid is split in two halves, stratified by plurality
 emotion: the estimators are fitted on one half (bias-corrected temperature scaling for EM, the
 confusion matrix for BBSE: `bnnfer.priors.fit_source`) and the shifted sets are drawn from the
@@ -403,7 +403,7 @@ def dumps(document: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--predictions", default=str(ROOT / "assets/evaluation/predictions-valid.npz")
+        "--predictions", default=str(ROOT / "bnnfer/assets/evaluation/predictions-valid.npz")
     )
     parser.add_argument("--models", default=str(DEFAULT_BUNDLE_DIR))
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             "one per core": run([1] * args.cores, args.steps, args.precision, Path(tmp)),
         }
     one, per_core = (layouts[k]["images_per_s"] for k in ("one process", "one per core"))
-    runs = json.loads((ROOT / "assets/models/dropout.json").read_text())["metadata"]["runs"]
+    runs = json.loads((ROOT / "bnnfer/assets/models/dropout.json").read_text())["metadata"]["runs"]
     document = {
         "machine": bench.machine(),
         "bf16_in_hardware": native_bf16(torch.device("cpu")),

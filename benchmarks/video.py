@@ -1,13 +1,13 @@
 """A 30-second video end to end: decoding, face detection and tracking, every row of the
 comparison, with the dashboard's default placement for this machine.
 
-    python benchmarks/video.py [--models assets/models] [--threads 2 1]
+    python benchmarks/video.py [--models bnnfer/assets/models] [--threads 2 1]
 
 The clip is made here with PyAV (640x360, 15 frames/s, H.264): scikit-image's astronaut (public
 domain) drifting across the frame and growing and shrinking. It is sampled at 5 frames per
 second (150 frames) and every bundled row runs at S = 30 on each face, as the "Your video" page
-does, with the placement the sidebar starts with (`dashboard.shared.default_placement`: every
-block where the CPU computes bf16 natively, else the head only). Seconds are split into
+does, with the placement the sidebar starts with (`bnnfer_dashboard.sidebar.default_placement`:
+every block where the CPU computes bf16 natively, else the head only). Seconds are split into
 loading the models, decoding, finding faces (MTCNN and tracking) and the models. Each
 ``--threads`` value is one run in this process. The machine's load average is recorded: the
 benchmark shares the CPU with whatever else runs. Writes benchmarks/results/video.json.

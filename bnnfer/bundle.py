@@ -57,7 +57,7 @@ DEFAULT_BUNDLE_DIR = settings.BUNDLED_MODELS
 DEFAULT_EVALUATION_DIR = settings.BUNDLED_EVALUATION
 ENSEMBLE_SIZE = 5
 
-# The backbone of every bundled network, chosen on Valid (see assets/models/README.md).
+# The backbone of every bundled network, chosen on Valid (see bnnfer/assets/models/README.md).
 BUNDLE_NETWORK = NetworkConfig(
     widths=(32, 64, 128, 256),
     convs_per_stage=2,

@@ -8,6 +8,7 @@
     bnnfer predict-video VIDEO --csv F   faces tracked through a video, every method over time
     bnnfer sweep --runs DIR              claim 1 against the dropout rate: sweep networks scored
     bnnfer annotations export|import     your votes out as dataset folders, annotations.csv in
+    bnnfer dashboard [streamlit options] the dashboard, from the installed package
 
 Training options are generated from the `TrainConfig` and `NetworkConfig` dataclasses, with the
 help text taken from each field's ``metadata["help"]``, so the CLI cannot drift from the config.
@@ -22,6 +23,7 @@ import json
 import sys
 import typing
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 from PIL import Image
@@ -294,6 +296,21 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    """``streamlit run`` on the installed dashboard's entry script, in this process (its
+    signals, Ctrl-C included, go straight to Streamlit); Streamlit reads the
+    ``.streamlit/config.toml`` beside that script. Imported here: the rest of bnnfer never
+    imports streamlit."""
+    from streamlit.web import cli as streamlit_cli
+
+    entry = resources.files("bnnfer_dashboard") / "app.py"
+    try:  # streamlit's own command line, as `streamlit run` parses and reports its options
+        streamlit_cli.main(["run", str(entry), *args.streamlit_options], prog_name="streamlit")
+    except SystemExit as stopped:  # when the server stops, or on an option streamlit refuses
+        return int(stopped.code or 0)
+    return 0
+
+
 def _add_model_options(
     parser: argparse.ArgumentParser, precision: str, placement: str | None = None
 ) -> None:
@@ -397,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted one; when all are done, write the bundle (checkpoints, models.json, "
         "manifest.json) into DIR. Run it again to continue after a stop.",
     )
-    train_all.add_argument("--out", required=True, help="bundle folder, e.g. assets/models")
+    train_all.add_argument("--out", required=True, help="bundle folder, e.g. bnnfer/assets/models")
     train_all.add_argument("--data", help=DATA_HELP)
     train_all.add_argument(
         "--epochs",
@@ -443,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compact",
         action="store_true",
         help="predictions file with names, votes and float16 "
-        "samples only (as assets/evaluation ships it)",
+        "samples only (as bnnfer/assets/evaluation ships it)",
     )
     evaluate.add_argument(
         "--add",
@@ -552,12 +569,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swept.set_defaults(handler=_sweep)
 
+    dashboard = commands.add_parser(
+        "dashboard",
+        usage="%(prog)s [-h] [STREAMLIT_OPTION ...]",
+        help="start the dashboard (options after it go to `streamlit run`)",
+        description="Start the Streamlit dashboard of the installed package on 127.0.0.1. Every "
+        "other option is passed to `streamlit run`, e.g. --server.port 8599 or --server.address "
+        '0.0.0.0 (README, "Sharing the dashboard").',
+    )
+    dashboard.set_defaults(handler=_dashboard)
+
     annotations_cli.add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "dashboard":
+        args.streamlit_options = unknown  # streamlit's own options, checked by streamlit
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     keep_freed_memory()  # this process is ours: see bnnfer.allocator
     try:
         return args.handler(args)

@@ -568,7 +568,7 @@ def write_evaluation(
 
     ``compact`` keeps only what the dashboard needs (names, votes, float16 samples) and leaves
     out the derived per-face arrays (mean distribution, uncertainty scores), which the reader
-    recomputes from the samples: the form the repository ships in ``assets/evaluation``.
+    recomputes from the samples: the form the repository ships in ``bnnfer/assets/evaluation``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

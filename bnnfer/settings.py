@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+
+
+def _package_data(name: str) -> Path:
+    """The folder ``bnnfer/assets/<name>``, shipped in the package as package data (a checkout
+    and an installed wheel alike); bnnfer must be installed as files, not run from a zip."""
+    folder = resources.files("bnnfer") / "assets" / name
+    if not isinstance(folder, Path):
+        raise RuntimeError(f"bnnfer's {name} must be files on disk, not {type(folder).__name__}")
+    return folder
+
 
 # where the bundled networks and their evaluation of FER+ Valid live (``bnnfer evaluate
 # --compact``: votes and samples, no pixels)
-BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
-BUNDLED_EVALUATION = BUNDLED_MODELS.parent / "evaluation"
+BUNDLED_MODELS = _package_data("models")
+BUNDLED_EVALUATION = _package_data("evaluation")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from bnnfer import computations
 from bnnfer.annotations import datasets
 from bnnfer.annotations.database import VoteStore
-from dashboard import annotate
+from bnnfer_dashboard import annotate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def _annotate(**state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
-    at.switch_page("pages/annotate.py")
+    at.switch_page("bnnfer_dashboard/screens/annotate.py")
     at.run()
     for computation in computations.running():
         computation.wait(120)

@@ -38,7 +38,7 @@ def _open(page: str | None = None, **state) -> AppTest:
         for key, value in state.items():
             at.session_state[key] = value
         if opened and page is not None:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"bnnfer_dashboard/screens/{page}.py")
         at.run()
         for computation in computations.running():
             computation.wait(120)

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from bnnfer import computations
 from bnnfer.bundle import read_registry
+from bnnfer_dashboard import photos
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = len(read_registry())  # every row of the bundled models
@@ -48,7 +49,7 @@ def _settled(**state) -> AppTest:
 def _app(page: str | None = None) -> AppTest:
     at = _settled()
     if page is not None:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"bnnfer_dashboard/screens/{page}.py")
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -176,7 +177,7 @@ def test_without_data_every_page_shows_the_builtin_evaluation(app_env, monkeypat
     assert "7 resamples" in " ".join(c.value for c in at.caption)  # the evaluation's intervals
     charts = len(_charts(at))  # the forest plot
     for page in ("explore", "calibration", "uncertainty"):
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"bnnfer_dashboard/screens/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
         charts += len(_charts(at))
         if page == "explore":  # every face listed, each with a placeholder and the note
@@ -194,7 +195,7 @@ def test_app_opens_without_any_data_and_says_where_it_looked(app_env, monkeypatc
     at = _app()
     warning = " ".join(w.value for w in at.warning)
     assert "nowhere" in warning and "fer2013new.csv" in warning and "FER2013Train" in warning
-    at.switch_page("pages/photo.py").run()
+    at.switch_page("bnnfer_dashboard/screens/photo.py").run()
     assert not at.exception
     assert at.get("file_uploader")
 
@@ -208,12 +209,12 @@ def test_photo_page_boxes_a_face_and_shows_distributions(app_env):
     assert "Not** for decisions about people" in intended.markdown[0].value
     buffer = io.BytesIO()
     Image.fromarray(skimage_data.astronaut()).save(buffer, "JPEG")
-    from pages.photo import _analyse
-
     # AppTest cannot drive a file upload: call the page's cached analysis directly, then check
     # what the page would lay out for it.
     models = str(app_env[1])
-    result = _analyse(buffer.getvalue(), 5, ("classical", "mc_dropout", "ensemble"), models, "all")
+    result = photos.analyse(
+        buffer.getvalue(), 5, ("classical", "mc_dropout", "ensemble"), models, "all"
+    )
     assert len(result.faces) == 1
     assert set(result.faces[0].methods) == {"classical", "mc_dropout", "ensemble"}
     assert result.faces[0].methods["mc_dropout"].samples.shape == (5, 8)
@@ -301,7 +302,7 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
     assert set(table["Human ECE"]) == set(table["JSD to votes"]) == {SEVERAL_ANNOTATORS_NOTE}
     assert all("[" in cell for cell in table["Accuracy"])
     assert any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)  # instead of the claims
-    at.switch_page("pages/calibration.py")
+    at.switch_page("bnnfer_dashboard/screens/calibration.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(_charts(at)) == 1 and any(SEVERAL_ANNOTATORS_NOTE in i.value for i in at.info)

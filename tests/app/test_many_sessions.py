@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from bnnfer import computations, views
 from bnnfer.bundle import read_registry
-from dashboard.serving import WorkQueue, ordinal
+from bnnfer_dashboard.serving import WorkQueue, ordinal
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = len(read_registry())

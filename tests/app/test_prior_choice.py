@@ -1,4 +1,4 @@
-"""The sidebar's choice of the class prior (dashboard.priorchoice) under AppTest on the tiny
+"""The sidebar's choice of the class prior (bnnfer_dashboard.priorchoice) under AppTest on the tiny
 bundle: the built-in evaluation read under another prior, the adapted estimate drawn, and your
 own faces' metrics under each prior side by side."""
 

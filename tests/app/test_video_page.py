@@ -17,7 +17,7 @@ def video_page(app_env):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.session_state["samples"] = 5
     at.run()
-    return at.switch_page("pages/video.py").run()
+    return at.switch_page("bnnfer_dashboard/screens/video.py").run()
 
 
 def test_a_bundled_clip_is_tracked_charted_and_summarised(video_page):

@@ -1,5 +1,5 @@
-"""The sidebar's choice of whose votes the pages read (dashboard.yourvotes), under AppTest on the
-tiny bundle: the crowd, the crowd and the database's votes, or those votes alone."""
+"""The sidebar's choice of whose votes the pages read (bnnfer_dashboard.yourvotes), under AppTest
+on the tiny bundle: the crowd, the crowd and the database's votes, or those votes alone."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FORMATTED = ["bnnfer", "benchmarks", "dashboard", "pages", "tests", "app.py"]
+FORMATTED = ["bnnfer", "benchmarks", "bnnfer_dashboard", "tests", "app.py"]
 
 
 def _ruff() -> list[str] | None:

@@ -1,8 +1,8 @@
 """The docs keep their promises: every name docs/api.md documents exists with the parameters
 it shows; docs/cli.md has a row for every command, shows no option the parser lacks, and lists
-every option the parser has; and the dashboard is laid out as docs/design.md and app.py say: no
-page imports torch, and pages/ holds only the pages app.py navigates to (helpers live in
-dashboard/)."""
+every option the parser has; and the dashboard is laid out as docs/design.md says: nothing in it
+imports torch, and bnnfer_dashboard/screens/ holds only the pages its navigation names (helpers
+live a folder up)."""
 
 from __future__ import annotations
 
@@ -182,38 +182,46 @@ def _imported_modules(path: Path) -> set[str]:
     return modules
 
 
+DASHBOARD = ROOT / "bnnfer_dashboard"
+
+
 def _navigated_pages() -> list[str]:
-    """The paths ``dashboard.shared.pages`` (app.py's navigation) passes to ``st.Page(...)``."""
-    tree = ast.parse((ROOT / "dashboard" / "shared.py").read_text(encoding="utf-8"))
+    """The files ``bnnfer_dashboard.navigation.pages`` (the entry script's navigation) passes to
+    ``st.Page(SCREENS / "name.py", ...)``, relative to the repository."""
+    tree = ast.parse((DASHBOARD / "navigation.py").read_text(encoding="utf-8"))
     return [
-        node.args[0].value
+        f"bnnfer_dashboard/screens/{node.args[0].right.value}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "Page"
         and node.args
-        and isinstance(node.args[0], ast.Constant)
-        and isinstance(node.args[0].value, str)
+        and isinstance(node.args[0], ast.BinOp)
+        and isinstance(node.args[0].left, ast.Name)
+        and node.args[0].left.id == "SCREENS"
+        and isinstance(node.args[0].right, ast.Constant)
     ]
 
 
 def test_no_page_imports_torch() -> None:
-    """The pages lay out what bnnfer computes; torch stays behind bnnfer's functions. And
-    every file in pages/ is a page app.py navigates to, not a helper."""
-    files = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    """The pages lay out what bnnfer computes; torch stays behind bnnfer's functions, in the
+    pages and the helpers alike. Every file in screens/ is a page the navigation names, not a
+    helper, and no folder named pages/ switches on Streamlit's own multipage discovery."""
+    files = [ROOT / "app.py", *sorted(DASHBOARD.rglob("*.py"))]
     importing = {
         path.relative_to(ROOT).as_posix(): sorted(
             m for m in _imported_modules(path) if m.split(".")[0] in HEAVY
         )
         for path in files
     }
-    assert not {k: v for k, v in importing.items() if v}, "pages must not import torch"
+    assert not {k: v for k, v in importing.items() if v}, "the dashboard must not import torch"
     navigated = _navigated_pages()
-    assert navigated, "app.py navigates to no st.Page"
+    assert navigated, "the navigation names no st.Page"
     assert all((ROOT / page).is_file() for page in navigated), navigated
-    pages = sorted(path.relative_to(ROOT).as_posix() for path in ROOT.glob("pages/*.py"))
+    pages = sorted(path.relative_to(ROOT).as_posix() for path in DASHBOARD.glob("screens/*.py"))
     helpers = sorted(set(pages) - set(navigated))
-    assert not helpers, f"pages/ holds files that are no page (move them to dashboard/): {helpers}"
+    assert not helpers, f"screens/ holds files that are no page (move them up a folder): {helpers}"
+    assert not (ROOT / "pages").exists() and not (DASHBOARD / "pages").exists()
 
 
 def test_the_import_scan_sees_imports_inside_functions(tmp_path: Path) -> None:
@@ -238,6 +246,10 @@ def _cli_commands() -> dict[str, set[str]]:
         name: {flag for action in arguments(parser) for flag in action.option_strings}
         for name, parser in commands(build_parser())
     }
+
+
+# commands that hand every option they do not know to another program (`streamlit run`)
+PASSES_OPTIONS_ON = {"bnnfer dashboard"}
 
 
 def _command_of(span: str, known: dict[str, set[str]]) -> str | None:
@@ -271,6 +283,8 @@ def _overview_problems(text: str, known: dict[str, set[str]]) -> list[str]:
                 command = row_command
             else:
                 continue
+            if command in PASSES_OPTIONS_ON:
+                continue  # its other options are another program's, checked by it
             problems += [
                 f"`{span}`: {command} has no {flag}"
                 for flag in _FLAG.findall(span)

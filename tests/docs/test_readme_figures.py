@@ -1,5 +1,5 @@
 """The headline figures the README, the model card and docs/results.md quote are the shipped
-evaluation's (`assets/evaluation/metrics.json`, `metrics.md`): every cell of their results
+evaluation's (`bnnfer/assets/evaluation/metrics.json`, `metrics.md`): every cell of their results
 tables, and the face counts of both accuracy protocols, is checked against it, so a regenerated
 evaluation cannot leave the prose behind."""
 
@@ -14,7 +14,7 @@ from bnnfer import baselines
 from bnnfer.evaluate import format_interval
 
 ROOT = Path(__file__).resolve().parents[2]
-EVALUATION = json.loads((ROOT / "assets/evaluation/metrics.json").read_text())
+EVALUATION = json.loads((ROOT / "bnnfer/assets/evaluation/metrics.json").read_text())
 
 
 def interval(cell: dict, digits: int = 3, signed: bool = False) -> str:
@@ -76,14 +76,15 @@ def table_rows(markdown: str, first_header: str) -> list[list[str]]:
     ("document", "header", "expected"),
     [
         ("README.md", "Method", readme_row),
-        ("assets/models/README.md", "Row", card_row),
-        ("assets/models/README.md", "Model", among_row),
+        ("bnnfer/assets/models/README.md", "Row", card_row),
+        ("bnnfer/assets/models/README.md", "Model", among_row),
     ],
 )
 def test_results_tables_are_the_shipped_evaluation(document, header, expected):
     rows = table_rows((ROOT / document).read_text(), header)
     assert rows == [expected(key) for key in EVALUATION["methods"]], (
-        f"{document}'s results table differs from assets/evaluation/metrics.json: regenerate it"
+        f"{document}'s results table differs from bnnfer/assets/evaluation/metrics.json: "
+        "regenerate it"
     )
 
 
@@ -102,7 +103,7 @@ def test_the_table_reader_and_formats():
 
 
 def test_results_md_holds_the_evaluations_tables_verbatim():
-    tables = (ROOT / "assets/evaluation/metrics.md").read_text().strip()
+    tables = (ROOT / "bnnfer/assets/evaluation/metrics.md").read_text().strip()
     assert tables in (ROOT / "docs/results.md").read_text(), (
-        "docs/results.md must quote assets/evaluation/metrics.md as it stands"
+        "docs/results.md must quote bnnfer/assets/evaluation/metrics.md as it stands"
     )

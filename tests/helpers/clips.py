@@ -1,8 +1,8 @@
 """Tiny video clips for the tests, made with PyAV from scikit-image's astronaut (Eileen Collins,
 a NASA photograph in the public domain): one face moving, two faces crossing, a still photo.
 
-``python tests/helpers/clips.py assets/videos`` writes the clips the dashboard ships
-(assets/videos/).
+``python tests/helpers/clips.py bnnfer_dashboard/videos`` writes the clips the dashboard ships
+(bnnfer_dashboard/videos/).
 """
 
 from __future__ import annotations
@@ -129,5 +129,6 @@ def write_bundled(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in write_bundled(Path(sys.argv[1] if len(sys.argv) > 1 else "assets/videos")):
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "bnnfer_dashboard/videos")
+    for path in write_bundled(folder):
         print(f"wrote {path} ({path.stat().st_size / 1000:.0f} kB)")

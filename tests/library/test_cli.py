@@ -119,3 +119,26 @@ def test_console_script_entry_point_runs():
         [sys.executable, "-m", "bnnfer.cli", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "data" in result.stdout and "train" in result.stdout
+
+
+def test_dashboard_hands_its_other_options_to_streamlit(monkeypatch):
+    """`bnnfer dashboard` runs `streamlit run` on the installed entry script with every option
+    it does not know; every other command still refuses an option it does not know."""
+    from streamlit.web import cli as streamlit_cli
+
+    calls = []
+    monkeypatch.setattr(streamlit_cli, "main", lambda args, prog_name: calls.append(args))
+    assert main(["dashboard", "--server.port", "8599", "--server.headless", "true"]) == 0
+    ((run, entry, *options),) = calls
+    assert run == "run" and entry.endswith("bnnfer_dashboard/app.py")
+    assert options == ["--server.port", "8599", "--server.headless", "true"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "info", "--server.port", "8599"])
+    assert exit_info.value.code == 2
+
+
+def test_the_command_line_imports_no_streamlit():
+    """Only `bnnfer dashboard` imports streamlit, when it runs."""
+    code = "import sys, bnnfer.cli; print('streamlit' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -52,7 +52,7 @@ def streamlit_config(monkeypatch, tmp_path):
 def test_the_dashboard_listens_on_localhost_only(streamlit_config):
     assert streamlit_config.get_option("server.address") == "127.0.0.1"
     where = streamlit_config.get_where_defined("server.address")
-    assert Path(where).resolve() == ROOT / ".streamlit" / "config.toml"
+    assert Path(where).resolve() == ROOT / "bnnfer_dashboard" / ".streamlit" / "config.toml"
 
 
 def test_xsrf_protection_and_cors_stay_on(streamlit_config):
@@ -61,15 +61,26 @@ def test_xsrf_protection_and_cors_stay_on(streamlit_config):
     assert streamlit_config.get_option("server.maxUploadSize") <= 20  # MB, as MAX_PHOTO_BYTES
 
 
-def test_a_fresh_streamlit_run_prints_only_a_local_url(tmp_path):
+# `streamlit run app.py` in the checkout, and `bnnfer dashboard` from any other folder (the
+# installed package's way: Streamlit then reads the config beside bnnfer_dashboard/app.py)
+BNNFER = "import sys; from bnnfer.cli import main; sys.exit(main())"
+STARTS = {
+    "checkout": ([sys.executable, "-m", "streamlit", "run", "app.py"], True),
+    "bnnfer dashboard": ([sys.executable, "-c", BNNFER, "dashboard"], False),
+}
+
+
+@pytest.mark.parametrize("start", list(STARTS))
+def test_a_fresh_streamlit_run_prints_only_a_local_url(tmp_path, start):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    command, in_checkout = STARTS[start]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(HOME=str(tmp_path), BNNFER_DATA=str(tmp_path / "no-data"))
+    env.update(HOME=str(tmp_path), BNNFER_DATA=str(tmp_path / "no-data"), PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=ROOT,
+        [*command, "--server.port", str(port)],
+        cwd=ROOT if in_checkout else tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

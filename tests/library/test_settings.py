@@ -66,7 +66,7 @@ def test_docs_table_lists_every_setting():
 def test_no_other_module_reads_a_bnnfer_variable():
     """Reading happens in bnnfer.settings only; setting one for a child process is allowed."""
     reading = re.compile(r"""(environ\.get|getenv)\(\s*["']BNNFER_|environ\[\s*["']BNNFER_""")
-    folders = [ROOT / "bnnfer", ROOT / "dashboard", ROOT / "pages", ROOT / "benchmarks"]
+    folders = [ROOT / "bnnfer", ROOT / "bnnfer_dashboard", ROOT / "benchmarks"]
     files = [ROOT / "app.py", *(p for folder in folders for p in folder.rglob("*.py"))]
     readers = [
         str(p.relative_to(ROOT))

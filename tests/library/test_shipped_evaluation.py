@@ -1,4 +1,4 @@
-"""The evaluation shipped in assets/evaluation: made by the bundled models (their manifest
+"""The evaluation shipped in bnnfer/assets/evaluation: made by the bundled models (their manifest
 digest), holds every bundled row and no pixels, stays small, and its metrics are what its own
 samples give."""
 
@@ -29,8 +29,9 @@ def test_it_matches_the_bundled_models(shipped):
     document, meta, _ = shipped
     digest = models_digest(bundle.DEFAULT_BUNDLE_DIR)
     assert document["models_digest"] == digest, (
-        "assets/evaluation was made by other models than assets/models: regenerate it with "
-        "`bnnfer evaluate --split valid --out assets/evaluation --compact`"
+        "bnnfer/assets/evaluation was made by other models than bnnfer/assets/models: "
+        "regenerate it with "
+        "`bnnfer evaluate --split valid --out bnnfer/assets/evaluation --compact`"
     )
     assert meta["models_digest"] == digest
     rows = [row.key for row in bundle.read_registry()]
@@ -50,7 +51,7 @@ def test_it_holds_votes_and_samples_only(shipped):
         assert samples[f"{key}.samples"].shape[0] == meta["samples"] == 30
     assert samples["ensemble.samples"].shape[0] == 5
     size = sum(p.stat().st_size for p in FOLDER.iterdir())
-    assert size <= MAX_BYTES, f"assets/evaluation holds {size / 2**20:.1f} MB"
+    assert size <= MAX_BYTES, f"bnnfer/assets/evaluation holds {size / 2**20:.1f} MB"
 
 
 def test_its_metrics_are_those_of_its_samples(shipped):

@@ -33,7 +33,7 @@ from bnnfer.video import (
     probe_video,
     sample_frames,
 )
-from dashboard import video as views
+from bnnfer_dashboard import timelines as views
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,7 +279,7 @@ def test_mutated_video_bytes_raise_only_video_errors(data):
 
 
 def test_the_bundled_clips_are_small_and_show_faces():
-    folder = ROOT / "assets" / "videos"
+    folder = ROOT / "bnnfer_dashboard" / "videos"
     shipped = sorted(folder.glob("*.mp4"))
     assert len(shipped) == 2
     for path in shipped:

@@ -13,14 +13,12 @@ from bnnfer import adapt
 from bnnfer.constants import EMOTIONS
 from bnnfer.priors import parse_prior
 from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
-from dashboard import priorchoice, serving, shared
-from dashboard import video as views
+from bnnfer_dashboard import images, modelcard, priorchoice, serving, sidebar, sources, timelines
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "videos"
+EXAMPLES = Path(__file__).resolve().parents[1] / "videos"  # the clips shipped with the dashboard
 UPLOAD = "Upload a video"
 MAX_CHARTS = 6  # tracks charted; the others are in the summary and the CSV
 
-shared.through_the_entry_point()
 st.title("Your video")
 st.markdown(
     "Upload a short video (MP4, WebM, MOV, MKV) or pick an example. Frames are sampled a few "
@@ -29,7 +27,7 @@ st.markdown(
     f"reads each face. Up to {MAX_VIDEO_BYTES // 2**20} MB and {MAX_VIDEO_SECONDS / 60:g} "
     "minutes; how it works: docs/video.md."
 )
-shared.privacy_note("video")
+modelcard.privacy_note("video")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -45,10 +43,10 @@ def _analyse(
     _context: tuple | None,
 ):
     """The video's `VideoPrediction` read under the class prior ``prior`` (its rows and fits
-    in ``_context``, `dashboard.priorchoice.video_context`; None as trained) and the estimates
-    made over the clip, cached by the bytes' sha256 (``digest``) and the options, with a
+    in ``_context``, `bnnfer_dashboard.priorchoice.video_context`; None as trained) and the
+    estimates made over the clip, cached by the bytes' sha256 (``digest``) and the options, with a
     progress bar while it runs (made here, so that a cached call replays it empty)."""
-    methods, _, _ = shared.load_models(models_folder, placement)
+    methods, _, _ = sources.load_models(models_folder, placement)
     bar = st.progress(0.0, text="Finding faces and running the models...")
 
     def progress(time_s: float, duration_s: float | None) -> None:
@@ -69,10 +67,10 @@ def _analyse(
         bar.empty()
 
 
-loaded = shared.models()
+loaded = sidebar.models()
 if loaded is not None:
     methods, labels, _ = loaded
-    chosen = shared.settings()
+    chosen = sidebar.settings()
     keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
     examples = sorted(EXAMPLES.glob("*.mp4"))
     source = st.radio(
@@ -101,12 +99,12 @@ if loaded is not None:
     )
     # every sampled frame costs a pass of every row: on a CPU the head only (20-35x cheaper,
     # nearly as accurate: docs/benchmarks.md) unless chosen here
-    fast = shared.fast_placement()
-    placement = shared.PLACEMENT_CHOICES[
+    fast = sources.fast_placement()
+    placement = sidebar.PLACEMENT_CHOICES[
         layers.selectbox(
             "MC layers sampled (this page)",
-            list(shared.PLACEMENT_CHOICES),
-            index=list(shared.PLACEMENT_CHOICES).index(shared.PLACEMENT_LABELS[fast]),
+            list(sidebar.PLACEMENT_CHOICES),
+            index=list(sidebar.PLACEMENT_CHOICES).index(sidebar.PLACEMENT_LABELS[fast]),
             key="video_placement",
             help="Which of the MC rows' stochastic layers are sampled for this video. It "
             "starts at the cheapest that is nearly as accurate on this device, since every "
@@ -116,7 +114,7 @@ if loaded is not None:
     if not keys:
         st.info("Choose at least one method in the sidebar.")
     elif data is not None:
-        context = priorchoice.video_context(shared.models_dir(), shared.builtin_evaluation_dir())
+        context = priorchoice.video_context(sources.models_dir(), sources.builtin_evaluation_dir())
         try:
             result, estimates = _analyse(
                 hashlib.sha256(data).hexdigest(),
@@ -124,7 +122,7 @@ if loaded is not None:
                 fps,
                 int(chosen["samples"]),
                 tuple(keys),
-                str(shared.models_dir()),
+                str(sources.models_dir()),
                 placement,
                 "fer+" if context is None else context[0],
                 context,
@@ -145,7 +143,7 @@ if loaded is not None:
         left, right = st.columns([2, 3])
         first = min(t.first_s for t in tracks.values())
         left.image(
-            shared.numbered_boxes(result.preview, result.preview_boxes),
+            images.numbered_boxes(result.preview, result.preview_boxes),
             caption=f"The first frame with a face ({first:.1f} s), its tracks numbered",
         )
         sampled = [k for k in keys if methods[k].sampled]
@@ -170,7 +168,7 @@ if loaded is not None:
             "the sampled instants each emotion was on top, and the mean uncertainty"
         )
         st.dataframe(
-            views.track_summary(table, method).round(3),
+            timelines.track_summary(table, method).round(3),
             hide_index=True,
             key="video_summary",
             column_config={
@@ -185,11 +183,11 @@ if loaded is not None:
                 "summary and the CSV."
             )
         for track in sorted(longest, key=lambda t: t.number):
-            segments = views.disagreements(table, track.number, 1 / fps)
+            segments = timelines.disagreements(table, track.number, 1 / fps)
             crop, chart = st.columns([1, 6])
-            crop.image(shared.enlarge(track.crop, 2), caption=f"Track {track.number} as first seen")
+            crop.image(images.enlarge(track.crop, 2), caption=f"Track {track.number} as first seen")
             chart.plotly_chart(
-                views.timeline_chart(
+                timelines.timeline_chart(
                     table, track.number, method, labels.get(method, method), segments
                 ),
                 key=f"video_chart_{track.number}",

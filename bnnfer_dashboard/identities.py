@@ -2,7 +2,8 @@
 lines about your faces and the choice of reference, the Dawid–Skene fit, and the identities and
 the reference matched to the faces a page shows.
 
-Nothing here imports `dashboard.shared` (which calls it): the loaded split is passed in.
+Nothing here imports `bnnfer_dashboard.predictions` or `bnnfer_dashboard.sidebar` (which call
+it): the loaded split is passed in.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ import streamlit as st
 from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
 from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
-from dashboard import charts, shared
+from bnnfer_dashboard import charts, images, predictions
 
-shared.through_the_entry_point()
 st.title("Uncertainty")
 
 SCORES = {
@@ -20,7 +19,7 @@ SCORES = {
     "expected entropy (aleatoric)": "expected_entropy",
 }
 
-loaded = shared.require_predictions()
+loaded = predictions.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     human = preds.human
@@ -77,7 +76,7 @@ if loaded is not None:
     st.caption(f"{len(cell)} faces in this cell; the first 24:")
     cells = st.columns(8)
     for i, index in enumerate(cell[:24]):
-        cells[i % 8].image(shared.face_image(preds, index, 2), caption=str(preds.names[index]))
+        cells[i % 8].image(images.face_image(preds, index, 2), caption=str(preds.names[index]))
 
     st.subheader("Rejection curve")
     curves = {k: views.rejection_curve(preds, k, score) for k in keys}

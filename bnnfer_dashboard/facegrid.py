@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from bnnfer import store
-from dashboard import charts, shared
+from bnnfer_dashboard import charts, images
 
 COLUMNS = 8  # faces a grid row
 
@@ -29,7 +29,7 @@ def face_grid(
         cells = st.columns(columns)
         rows = faces.iloc[start : start + columns].iterrows()
         for cell, (_, face) in zip(cells, rows, strict=False):
-            cell.image(shared.face_image(preds, int(face["index"]), scale), caption=caption(face))
+            cell.image(images.face_image(preds, int(face["index"]), scale), caption=caption(face))
 
 
 def face_detail(
@@ -44,7 +44,7 @@ def face_detail(
     each method's prediction and uncertainty. ``key`` prefixes the elements' keys."""
     index, name = int(face["index"]), face["name"]
     left, right = st.columns([1, 3])
-    left.image(shared.face_image(preds, index, 4), caption=name)
+    left.image(images.face_image(preds, index, 4), caption=name)
     left.markdown(
         f"Annotators: **{face['human']}**, agreement {face['agreement']:.0%}, vote entropy "
         f"{face['vote_entropy']:.2f} nats, {face['votes']} emotion votes."

@@ -3,7 +3,7 @@ your own folder of images, faces found in uploaded photos) with their crowd vote
 models' samples, and the vote, skip and undo actions.
 
 Faces come as a `FaceSet`; every source is cached (`st.cache_data`); the database is
-`dashboard.yourvotes.store`'s, opened once per process. A vote is committed to the database
+`bnnfer_dashboard.yourvotes.store`'s, opened once per process. A vote is committed to the database
 inside the button's callback, before the page draws the next face.
 """
 
@@ -21,7 +21,7 @@ from bnnfer.annotations import datasets
 from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 from bnnfer.constants import EMOTIONS, NUM_VOTE_COLUMNS, SPLITS, VOTE_COLUMNS
 from bnnfer.predict import predict_faces
-from dashboard import shared
+from bnnfer_dashboard import predictions, sidebar, sources
 
 # answer -> (button label, key): the eight emotions on 1-8, unknown on 9, not a face on 0
 ANSWERS = {
@@ -52,10 +52,10 @@ class FaceSet(NamedTuple):
 def ferplus_faces() -> FaceSet | None:
     """The sidebar's split with its images, votes and models' samples; None where the sidebar
     shows the built-in evaluation (placeholders, no pixels) or nothing."""
-    folder = shared.settings()["data"]
-    if shared.data_source(folder).kind != "folder":
+    folder = sidebar.settings()["data"]
+    if sources.data_source(folder).kind != "folder":
         return None
-    loaded = shared.require_predictions(your_votes=False)  # the crowd: yours are added below
+    loaded = predictions.require_predictions(your_votes=False)  # the crowd: yours are added below
     if loaded is None:
         return None
     preds, keys, labels = loaded
@@ -65,13 +65,13 @@ def ferplus_faces() -> FaceSet | None:
         dataset = datasets.ferplus_dataset(preds.split)
     else:  # your own faces (votes.csv or annotations.csv) read by the sidebar
         dataset = datasets.folder_dataset(folder)
-    samples = {key: preds.samples[key] for key in keys if not shared.is_added(key)}
+    samples = {key: preds.samples[key] for key in keys if not predictions.is_added(key)}
     names = [str(n) for n in preds.names]
     return FaceSet(dataset, names, preds.images, np.asarray(preds.votes), samples, labels)
 
 
 def _model_samples(crops: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    loaded = shared.models()
+    loaded = sidebar.models()
     if loaded is None or len(crops) == 0:
         return {}, {}
     methods, labels, _ = loaded

@@ -7,9 +7,8 @@ import streamlit as st
 
 from bnnfer import views
 from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
-from dashboard import charts, shared
+from bnnfer_dashboard import charts, images, predictions
 
-shared.through_the_entry_point()
 st.title("Calibration")
 st.markdown(
     "Left: the usual reliability diagram, where a prediction counts as right only if it names "
@@ -18,7 +17,7 @@ st.markdown(
     "view calls a well-matched 60% prediction *over*confident; the right one does not."
 )
 
-loaded = shared.require_predictions()
+loaded = predictions.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
     controls = st.columns([1, 1, 2])
@@ -93,5 +92,5 @@ if loaded is not None:
             cells = st.columns(8)
             for i, index in enumerate(indices[:24]):
                 cells[i % 8].image(
-                    shared.face_image(preds, index, 2), caption=str(preds.names[index])
+                    images.face_image(preds, index, 2), caption=str(preds.names[index])
                 )

@@ -12,12 +12,11 @@ from bnnfer import annotators, store, views
 from bnnfer.constants import CROWD_SPLIT, METHOD_COLORS, VOTE_COLUMNS
 from bnnfer.crowd import Annotations
 from bnnfer.data import FerPlusError
-from dashboard import charts, facegrid, identities, shared
+from bnnfer_dashboard import charts, facegrid, identities, images, predictions, sidebar, sources
 
 RESAMPLES = 200  # the agreement intervals' bootstrap resamples, computed here
 SHOWN_FACES = 24
 
-shared.through_the_entry_point()
 st.title("Annotators")
 st.markdown(
     "Each annotator's votes against the plurality of the other votes of the same face (the "
@@ -121,7 +120,7 @@ def _dissents(
         "Annotator", rows, key="annotators_dissent", format_func=lambda r: _named(table, r)
     )
     faces, given = scores.dissents[row], scores.dissent_answers[row]
-    frame = _frame(preds, shared.predictions_key(preds), tuple(keys))
+    frame = _frame(preds, predictions.predictions_key(preds), tuple(keys))
     said = {int(f): VOTE_COLUMNS[a] for f, a in zip(faces, given, strict=True)}
     others = {int(f): VOTE_COLUMNS[int(np.argmax(preds.votes[f]))] for f in faces}
     shown = frame.iloc[faces[:SHOWN_FACES]]
@@ -131,7 +130,7 @@ def _dissents(
         + (f"; the first {SHOWN_FACES}:" if len(faces) > SHOWN_FACES else ":")
     )
     if preds.images is None:
-        st.caption(shared.NO_FACES_NOTE)
+        st.caption(images.NO_FACES_NOTE)
     facegrid.face_grid(
         preds,
         shown,
@@ -155,16 +154,16 @@ def _dissents(
     )
 
 
-chosen = shared.settings()
+chosen = sidebar.settings()
 folder_of_faces = (
-    shared.data_source(chosen["data"]).kind == "folder" and chosen["split"] == CROWD_SPLIT
+    sources.data_source(chosen["data"]).kind == "folder" and chosen["split"] == CROWD_SPLIT
 )
 if not folder_of_faces:
     st.info(identities.NO_IDENTITIES)
 else:
-    loaded = shared.require_predictions()
+    loaded = predictions.require_predictions()
     try:
-        split = shared.load_split(chosen["data"], CROWD_SPLIT)
+        split = sources.load_split(chosen["data"], CROWD_SPLIT)
     except (FerPlusError, OSError):
         split = None  # require_predictions said what is wrong
     if loaded is not None and split is not None and split.annotations is None:
@@ -175,7 +174,7 @@ else:
         preds, keys, labels = loaded
         ann = identities.matched(split, preds.names)
         fit = identities.dawid_skene(ann)
-        key = (*shared.predictions_key(preds), identities.digest(ann))
+        key = (*predictions.predictions_key(preds), identities.digest(ann))
         scores = _scores(preds, ann, fit, key, tuple(keys), labels)
         _ranking(scores, keys, labels)
         _confusion(scores)

@@ -13,30 +13,21 @@ from bnnfer.faces import (
     PhotoError,
     check_photo_count,
 )
-from bnnfer.predict import predict_photo
-from dashboard import charts, priorchoice, serving, shared
+from bnnfer_dashboard import charts, images, modelcard, photos, priorchoice, sidebar, sources
 
-shared.through_the_entry_point()
 st.title("Your photo")
 st.markdown(
     "Upload one or more photos (JPEG, PNG, WebP) or take one with your camera. Faces are found "
     f"with MTCNN (up to {MAX_FACES} per photo, the largest first), cut to 48x48 grayscale like "
     f"FER+ faces, and shown to every method. Up to {MAX_PHOTOS_PER_UPLOAD} photos per upload."
 )
-shared.privacy_note("photos")
+modelcard.privacy_note("photos")
 
 
-@st.cache_data(show_spinner="Finding faces and running the models...", max_entries=32)
-def _analyse(data: bytes, samples: int, keys: tuple[str, ...], models_folder: str, placement: str):
-    methods, _, _ = shared.load_models(models_folder, placement)
-    with serving.in_line("photo"):  # a turn in the process's queue, its place shown meanwhile
-        return predict_photo({k: methods[k] for k in keys}, data, samples=samples)
-
-
-loaded = shared.models()
+loaded = sidebar.models()
 if loaded is not None:
     methods, labels, _ = loaded
-    chosen = shared.settings()
+    chosen = sidebar.settings()
     keys = [k for k in (chosen["methods"] or list(methods)) if k in methods]
     uploads = st.file_uploader(
         "Photos",
@@ -47,24 +38,24 @@ if loaded is not None:
     )
     with st.expander("Or take a photo with your camera"):
         camera = st.camera_input("Camera", key="photo_camera")
-    photos = [(u.name, u.getvalue()) for u in uploads or []]
+    received = [(u.name, u.getvalue()) for u in uploads or []]
     if camera is not None:
-        photos.append(("camera", camera.getvalue()))
+        received.append(("camera", camera.getvalue()))
     if not keys:
         st.info("Choose at least one method in the sidebar.")
     try:
-        check_photo_count(len(photos))
+        check_photo_count(len(received))
     except PhotoError as error:
         st.error(str(error))
-        photos = []
+        received = []
     analysed, failed = [], []  # every photo first: an adapted prior is estimated over all
-    for name, data in photos:
+    for name, data in received:
         try:
-            result = _analyse(
+            result = photos.analyse(
                 data,
                 int(chosen["samples"]),
                 tuple(keys),
-                str(shared.models_dir()),
+                str(sources.models_dir()),
                 chosen["placement"],
             )
         except PhotoError as error:
@@ -76,8 +67,8 @@ if loaded is not None:
     read = priorchoice.reread_photos(
         [result for _, result in analysed],
         labels,
-        shared.models_dir(),
-        shared.builtin_evaluation_dir(),
+        sources.models_dir(),
+        sources.builtin_evaluation_dir(),
     )
     for (name, _), result in zip(analysed, read, strict=True):
         st.subheader(name)
@@ -86,7 +77,7 @@ if loaded is not None:
         if result.detection.dropped:
             note += f"; {result.detection.dropped} smaller face(s) not analysed"
         st.image(
-            shared.numbered_boxes(
+            images.numbered_boxes(
                 result.detection.image, {n: f.box for n, f in enumerate(result.faces, start=1)}
             ),
             caption=note,
@@ -99,7 +90,7 @@ if loaded is not None:
             )
         for number, face in enumerate(faces, start=1):
             left, right = st.columns([1, 3])
-            left.image(shared.enlarge(face.crop, 3), caption=f"face {number} as the models see it")
+            left.image(images.enlarge(face.crop, 3), caption=f"face {number} as the models see it")
             left.markdown(f"**Face {number}:** {face.reading}")
             samples = {k: p.samples for k, p in face.methods.items()}
             right.plotly_chart(

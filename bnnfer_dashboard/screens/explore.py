@@ -10,11 +10,10 @@ import streamlit as st
 
 from bnnfer import views
 from bnnfer.constants import EMOTIONS
-from dashboard import facegrid, shared
+from bnnfer_dashboard import facegrid, images, predictions
 
 PAGE_SIZE = 24
 
-shared.through_the_entry_point()
 st.title("Explore faces")
 
 
@@ -23,10 +22,10 @@ def _frame(_preds, cache_key: tuple, keys: tuple[str, ...]) -> pd.DataFrame:
     return views.faces_frame(_preds, list(keys))
 
 
-loaded = shared.require_predictions()
+loaded = predictions.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
-    frame = _frame(preds, shared.predictions_key(preds), tuple(keys))
+    frame = _frame(preds, predictions.predictions_key(preds), tuple(keys))
 
     with st.expander("Filters and order", expanded=True):
         top = st.columns([2, 2, 2, 2])
@@ -86,7 +85,7 @@ if loaded is not None:
     )
     current = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     if preds.images is None:
-        st.caption(shared.NO_FACES_NOTE)
+        st.caption(images.NO_FACES_NOTE)
 
     facegrid.face_grid(
         preds,

@@ -9,9 +9,9 @@ on a team's database they are the crowd you are building together.
 
 Joined votes change what the metrics against people read, so the predictions lose their
 evaluation file (whose ``metrics.json`` was computed on FER+'s votes) and the pages' caches are
-keyed by the votes as well as the names (`dashboard.shared.predictions_key`).
+keyed by the votes as well as the names (`bnnfer_dashboard.predictions.predictions_key`).
 
-Nothing here imports `dashboard.shared` (which calls it).
+Nothing here imports `bnnfer_dashboard.predictions` or the sidebar (which call it).
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from bnnfer.evaluate import (
     format_interval,
     not_computable,
 )
-from dashboard import charts, priorchoice, shared
+from bnnfer_dashboard import charts, predictions, priorchoice, sources
 
-shared.through_the_entry_point()
 st.title("bnnfer: facial emotions, with the uncertainty people have")
 st.markdown(
     "Ten annotators labelled every FER+ face, and they often disagree. This dashboard compares "
@@ -63,9 +62,10 @@ def _crowd_of_k(crowd: pd.DataFrame, placed: pd.DataFrame):
 
 
 def _under_each_prior(preds, keys: list[str], labels: dict) -> None:
-    """Your faces' metrics as trained and under each class prior (`dashboard.priorchoice`)."""
+    """Your faces' metrics as trained and under each class prior
+    (`bnnfer_dashboard.priorchoice`)."""
     table = priorchoice.side_by_side(
-        preds, keys, shared.models_dir(), shared.builtin_evaluation_dir()
+        preds, keys, sources.models_dir(), sources.builtin_evaluation_dir()
     )
     if table is None or table.empty:
         return
@@ -80,17 +80,17 @@ def _under_each_prior(preds, keys: list[str], labels: dict) -> None:
     )
 
 
-loaded = shared.require_predictions()
+loaded = predictions.require_predictions()
 if loaded is not None:
     preds, keys, labels = loaded
-    scope = shared.rows_scope(preds)
-    bundled = [k for k in keys if not shared.is_added(k)]
+    scope = predictions.rows_scope(preds)
+    bundled = [k for k in keys if not predictions.is_added(k)]
     live, table, note = keys, None, ""  # live: the rows bootstrapped here, cached one by one
     among = None  # the rows among the annotators
     if preds.file is not None:  # an evaluation of the same faces: its metrics serve its rows
-        evaluation = shared.evaluation_metrics(preds)
+        evaluation = sources.evaluation_metrics(preds)
         table = views.comparison_from_evaluation(
-            evaluation, preds, bundled, labels, shared.models_digest()
+            evaluation, preds, bundled, labels, sources.models_digest()
         )
         resamples = evaluation.get("n_boot")
         if len(bundled) == len(keys):
@@ -98,7 +98,7 @@ if loaded is not None:
     if table is None:  # no matching evaluation: every row bootstrapped here
         resamples = LIVE_RESAMPLES
     else:
-        live = [k for k in keys if shared.is_added(k)]
+        live = [k for k in keys if predictions.is_added(k)]
         note = f" Your rows: {LIVE_RESAMPLES} resamples, computed here." if live else ""
     if live:
         rows = pd.DataFrame([_row(preds, scope, key, labels) for key in live])
@@ -184,7 +184,7 @@ if loaded is not None:
     for claim in claims:
         st.markdown(f"**{claim['claim']}** — {claim['verdict']}.")
 
-swept = shared.rate_sweep()
+swept = sources.rate_sweep()
 if swept is not None:
     st.subheader("Claim 1 against the dropout rate")
     rows = [r for m in sweep.SWEPT_METHODS for r in sweep.by_rate(swept, m)]

@@ -12,11 +12,12 @@ says so.
 
 A reading under another prior is not what an evaluation file's ``metrics.json`` describes, so
 the predictions lose their file (the Overview then bootstraps its table live, as for joined
-votes), their ``source`` names the prior (`dashboard.shared.predictions_key` holds it) and
-`scope` goes into `dashboard.shared.rows_scope`. The photo and video pages key their caches
-by `scope` too.
+votes), their ``source`` names the prior (`bnnfer_dashboard.predictions.predictions_key` holds
+it) and `scope` goes into `bnnfer_dashboard.predictions.rows_scope`. The photo and video pages
+key their caches by `scope` too.
 
-Nothing here imports `dashboard.shared` (which calls it): folders are passed in.
+Nothing here imports `bnnfer_dashboard.predictions` or `bnnfer_dashboard.sidebar` (which call
+it): folders are passed in.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from bnnfer.constants import SPLITS
 from bnnfer.data import plurality_label, vote_distribution
 from bnnfer.predict import PhotoPrediction
 from bnnfer.priors import PriorChoice, PriorEstimate, RowPrior, SourceFit, parse_prior
-from dashboard import charts
+from bnnfer_dashboard import charts
 
 PRIOR_KEY = "prior"  # session state: the sidebar's choice
 FREQUENCIES_KEY = "prior_frequencies"  # session state: the explicit frequencies typed

@@ -15,9 +15,8 @@ from bnnfer.annotations.database import Ballot
 from bnnfer.baselines import worth_range
 from bnnfer.constants import NUM_CLASSES, VOTE_COLUMNS
 from bnnfer.data import vote_distribution
-from dashboard import annotate, shared, yourvotes
+from bnnfer_dashboard import annotate, images, modelcard, yourvotes
 
-shared.through_the_entry_point()
 st.title("Annotate")
 
 with st.sidebar:
@@ -53,7 +52,7 @@ elif source == annotate.SOURCES[1]:
     folder = top[0].text_input("Folder of face images", key="annotate_folder")
     found = annotate.folder_faces(folder) if folder else None
 else:
-    shared.privacy_note("photos")
+    modelcard.privacy_note("photos")
     uploads = top[0].file_uploader(
         "Photos", type=["png", "jpg", "jpeg", "webp"], accept_multiple_files=True
     )
@@ -109,7 +108,7 @@ else:
     name = found.names[current]
     started = annotate.shown_at(found.dataset, name)
     left, right = st.columns([3, 4])
-    left.image(shared.enlarge(found.images[current], 6), caption=name)
+    left.image(images.enlarge(found.images[current], 6), caption=name)
     with right:
         ballot = {
             "dataset": found.dataset,
@@ -156,7 +155,7 @@ if last and last[0] == found.dataset and last[1] in found.names:
     index = found.names.index(last[1])
     st.subheader("Your last vote")
     cols = st.columns([1, 4])
-    cols[0].image(shared.enlarge(found.images[index], 2), caption=last[1])
+    cols[0].image(images.enlarge(found.images[index], 2), caption=last[1])
     with cols[1]:
         st.write(f"You said **{last[2]}**.")
         _reveal(index)
@@ -227,7 +226,7 @@ if len(board.alone):
         share = vote_distribution(crowd[[face]])[0] if crowd[face, :NUM_CLASSES].sum() else None
         crowd_top = VOTE_COLUMNS[int(crowd[face].argmax())]
         cols[slot % 6].image(
-            shared.enlarge(found.images[face], 2),
+            images.enlarge(found.images[face], 2),
             caption=f"you: {VOTE_COLUMNS[answers[k]]}; crowd: {crowd_top}"
             + (f" ({share.max():.0%})" if share is not None else ""),
         )
