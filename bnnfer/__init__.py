@@ -8,18 +8,9 @@ inference (`mc_predict`), checkpoints (`save_checkpoint`, `load_method`), traini
 `estimate_prior`, `read_with_prior`) and the metrics module.
 """
 
-from . import metrics
 from .allocator import keep_freed_memory
-from .checkpoints import (
-    CheckpointError,
-    load_method,
-    load_networks,
-    save_checkpoint,
-    verify_manifest,
-    write_manifest,
-)
 from .constants import EMOTIONS, IMAGE_SIZE, METHOD_COLORS, METHODS, NUM_CLASSES
-from .data import (
+from .data.ferplus import (
     FerPlusError,
     FerPlusSplit,
     available_splits,
@@ -31,9 +22,20 @@ from .data import (
     vote_distribution,
     vote_entropy,
 )
-from .inference import describe_device, mc_predict, resolve_precision, select_device
-from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout
-from .methods import (
+from .data.targets import FerPlusTargets
+from .evaluation import metrics
+from .evaluation.priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
+from .inference.mc import describe_device, mc_predict, resolve_precision, select_device
+from .models.checkpoints import (
+    CheckpointError,
+    load_method,
+    load_networks,
+    save_checkpoint,
+    verify_manifest,
+    write_manifest,
+)
+from .models.layers import DropConnectConv2d, DropConnectLinear, SampledDropout
+from .models.methods import (
     Classical,
     DeepEnsemble,
     MCDropConnect,
@@ -42,10 +44,8 @@ from .methods import (
     build_method,
     from_module,
 )
-from .networks import FaceCNN, NetworkConfig
-from .priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
-from .targets import FerPlusTargets
-from .train import TrainConfig, fit
+from .models.networks import FaceCNN, NetworkConfig
+from .training.train import TrainConfig, fit
 
 __version__ = "0.1.0"
 

@@ -27,13 +27,12 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import adapt, annotators, bundle, settings, sweep
+from . import settings
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
-from .checkpoints import CheckpointError, checkpoint_paths
 from .constants import CROWD_SPLIT, SPLITS
-from .data import (
+from .data.ferplus import (
     FerPlusError,
     available_splits,
     describe,
@@ -42,15 +41,18 @@ from .data import (
     resolve_data_dir,
     summary_text,
 )
-from .evaluate import evaluate_methods, report, write_evaluation
-from .external import added_rows
-from .faces import PhotoError
-from .inference import PRECISIONS, fast_placement, select_device
-from .networks import PLACEMENTS, NetworkConfig
-from .predict import predict_photo
-from .priors import PRIOR_WORDS, PriorChoice, parse_prior
-from .train import TrainConfig, fit
-from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
+from .evaluation import adapt, annotators, sweep
+from .evaluation.evaluate import evaluate_methods, report, write_evaluation
+from .evaluation.external import added_rows
+from .evaluation.priors import PRIOR_WORDS, PriorChoice, parse_prior
+from .inference.mc import PRECISIONS, fast_placement, select_device
+from .media.faces import PhotoError
+from .media.predict import predict_photo
+from .media.video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
+from .models.checkpoints import CheckpointError, checkpoint_paths
+from .models.networks import PLACEMENTS, NetworkConfig
+from .training import bundle
+from .training.train import TrainConfig, fit
 
 MODELS_HELP = "bundle folder (default: $BNNFER_MODELS, else the bundled models)"
 DATA_HELP = (
@@ -327,7 +329,8 @@ def _add_model_options(
 
 
 def _prior_choice(text: str) -> PriorChoice:
-    """``--prior``'s value (`bnnfer.priors.parse_prior`), its error shown as argparse's."""
+    """``--prior``'s value (`bnnfer.evaluation.priors.parse_prior`), its error shown as
+    argparse's."""
     try:
         return parse_prior(text)
     except ValueError as error:

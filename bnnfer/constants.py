@@ -37,7 +37,7 @@ SPLIT_USAGE: dict[str, str] = {
     "valid": "PublicTest",
     "test": "PrivateTest",
 }
-# The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.crowd).
+# The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.data.crowd).
 CROWD_SPLIT: str = "all"
 
 # The four inference methods, in the order tables and charts show them.

@@ -3,8 +3,8 @@
 Where the predictions come from, cheapest first:
 
 1. a FER+ folder is readable: ``bnnfer evaluate``'s file, the shipped evaluation or bnnfer's
-   cache when one matches the split, else a `bnnfer.computations.Computation` shared by every
-   session of this process, whose rows are shown as they finish (a progress bar per pending
+   cache when one matches the split, else a `bnnfer.inference.computations.Computation` shared by
+   every session of this process, whose rows are shown as they finish (a progress bar per pending
    row, refreshed each second by a fragment that also tells the computation someone waits);
 2. no FER+ folder: the evaluation shipped in ``assets/evaluation`` (votes and samples of FER+
    Valid, no images), shown with a placeholder where each face would be.
@@ -26,12 +26,15 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 import bnnfer
-from bnnfer import bundle, computations, data, evaluate, external, store, sweep
 from bnnfer import settings as environment
 from bnnfer.constants import CROWD_SPLIT
+from bnnfer.data import ferplus as data
+from bnnfer.evaluation import evaluate, external, sweep
+from bnnfer.inference import computations, store
+from bnnfer.training import bundle
 from dashboard import identities, priorchoice, yourvotes
 
-# label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
+# label in the sidebar -> the MC rows' placement (bnnfer.models.networks.with_placement)
 PLACEMENT_CHOICES = {
     "every block": "all",
     "last block + head": "last",
@@ -150,7 +153,7 @@ def load_models(folder: str, placement: str = "all") -> tuple[dict, dict[str, st
 @st.cache_resource
 def fast_placement() -> str:
     """The placement that keeps many faces quick on the models' device (`fast_placement`)."""
-    return bnnfer.inference.fast_placement(bnnfer.select_device("auto"))
+    return bnnfer.inference.mc.fast_placement(bnnfer.select_device("auto"))
 
 
 def models() -> tuple[dict, dict[str, str], str] | None:
@@ -419,7 +422,10 @@ def _stored(choice: Choice) -> store.SplitPredictions | None:
         files.append(Path(builtin["path"]))
     methods, _, _ = load_models(choice.models_folder, choice.placement)
     cache = store.cache_path(
-        data.default_cache_dir(), models_digest(), choice.split, bnnfer.methods.placements(methods)
+        data.default_cache_dir(),
+        models_digest(),
+        choice.split,
+        bnnfer.models.methods.placements(methods),
     )
     stamps = tuple(_stamp(p) for p in [*files, cache])
     present = tuple(str(p) for p in files if p.is_file())

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnnfer import views
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.evaluation import views
 from dashboard import charts, shared
 
 shared.through_the_entry_point()

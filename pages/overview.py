@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer import sweep, views
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
-from bnnfer.evaluate import (
+from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
+from bnnfer.evaluation import sweep, views
+from bnnfer.evaluation.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
     METRICS,
     PAIRED_METRICS,

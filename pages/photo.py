@@ -6,14 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer.faces import (
+from bnnfer.media.faces import (
     MAX_FACES,
     MAX_PHOTO_BYTES,
     MAX_PHOTOS_PER_UPLOAD,
     PhotoError,
     check_photo_count,
 )
-from bnnfer.predict import predict_photo
+from bnnfer.media.predict import predict_photo
 from dashboard import charts, priorchoice, serving, shared
 
 shared.through_the_entry_point()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.evaluation import metrics, views
 from dashboard import charts, shared
 
 shared.through_the_entry_point()

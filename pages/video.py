@@ -9,10 +9,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from bnnfer import adapt
 from bnnfer.constants import EMOTIONS
-from bnnfer.priors import parse_prior
-from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
+from bnnfer.evaluation import adapt
+from bnnfer.evaluation.priors import parse_prior
+from bnnfer.media.video import (
+    DEFAULT_FPS,
+    MAX_VIDEO_BYTES,
+    MAX_VIDEO_SECONDS,
+    VideoError,
+    predict_video,
+)
 from dashboard import priorchoice, serving, shared
 from dashboard import video as views
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnnfer import crowd, data
 from bnnfer.constants import VOTE_COLUMNS
-from bnnfer.crowd import Annotations, read_annotations
-from bnnfer.data import FerPlusError, load_ferplus
+from bnnfer.data import crowd
+from bnnfer.data import ferplus as data
+from bnnfer.data.crowd import Annotations, read_annotations
+from bnnfer.data.ferplus import FerPlusError, load_ferplus
 
 GOOD = """name,annotator,emotion
 a.png,ann,happiness

@@ -11,17 +11,17 @@ from itertools import product
 import numpy as np
 import pytest
 
-from bnnfer import annotators, humans
-from bnnfer.annotators import (
+from bnnfer.constants import NUM_CLASSES
+from bnnfer.data.crowd import Annotations
+from bnnfer.data.ferplus import FerPlusSplit, vote_distribution
+from bnnfer.evaluation import annotators, humans
+from bnnfer.evaluation.annotators import (
     COLUMNS,
     lone_dissent,
     posterior_confusion,
     reference_distribution,
     score_annotators,
 )
-from bnnfer.constants import NUM_CLASSES
-from bnnfer.crowd import Annotations
-from bnnfer.data import FerPlusSplit, vote_distribution
 
 needs_crowd_kit = pytest.mark.skipif(
     not annotators.crowd_kit_available(),

@@ -14,15 +14,15 @@ import pytest
 from PIL import Image
 from test_annotators import PEOPLE, needs_crowd_kit, simulate
 
-from bnnfer import annotators, metrics
-from bnnfer.annotators import COLUMNS, DS_COLUMNS
-from bnnfer.bundle import read_registry
 from bnnfer.cli import main
 from bnnfer.constants import VOTE_COLUMNS
-from bnnfer.data import load_ferplus
-from bnnfer.evaluate import models_digest, score_samples
-from bnnfer.store import evaluation_predictions
-from bnnfer.views import comparison_from_evaluation
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.evaluation import annotators, metrics
+from bnnfer.evaluation.annotators import COLUMNS, DS_COLUMNS
+from bnnfer.evaluation.evaluate import models_digest, score_samples
+from bnnfer.evaluation.views import comparison_from_evaluation
+from bnnfer.inference.store import evaluation_predictions
+from bnnfer.training.bundle import read_registry
 
 FACES = 40
 

@@ -12,11 +12,10 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import metrics
-from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
-from bnnfer.data import barsoum_majority
-from bnnfer.evaluate import (
+from bnnfer.data.ferplus import barsoum_majority
+from bnnfer.evaluation import metrics
+from bnnfer.evaluation.evaluate import (
     CALIBRATION_INTERVAL_NOTE,
     METRICS,
     PAIRED_METRICS,
@@ -27,6 +26,7 @@ from bnnfer.evaluate import (
     summarise,
     write_evaluation,
 )
+from bnnfer.training.bundle import ROWS, load_bundle
 
 
 def test_format_interval_writes_value_and_interval_or_missing():
@@ -149,8 +149,8 @@ def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bun
     serves that file to head-placed methods and not to methods sampled as trained."""
     import json
 
-    from bnnfer.bundle import load_bundle
-    from bnnfer.store import find_predictions
+    from bnnfer.inference.store import find_predictions
+    from bnnfer.training.bundle import load_bundle
 
     root, models, splits = tiny_bundle
     out = tmp_path / "eval"

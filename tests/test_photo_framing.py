@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnnfer import bundle, load_ferplus, mc_predict
-from bnnfer.faces import crop_square, detect_faces, framing_square
+from bnnfer import load_ferplus, mc_predict
+from bnnfer.media.faces import crop_square, detect_faces, framing_square
+from bnnfer.training import bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from framing import iou, simulate_photo

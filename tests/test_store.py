@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from bnnfer.bundle import load_bundle
-from bnnfer.evaluate import evaluate_methods, write_evaluation
-from bnnfer.inference import mc_predict
-from bnnfer.store import find_predictions, get_predictions
+from bnnfer.evaluation.evaluate import evaluate_methods, write_evaluation
+from bnnfer.inference.mc import mc_predict
+from bnnfer.inference.store import find_predictions, get_predictions
+from bnnfer.training.bundle import load_bundle
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnfer.bundle import BUNDLE_NETWORK, ROWS
+from bnnfer.training.bundle import BUNDLE_NETWORK, ROWS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:

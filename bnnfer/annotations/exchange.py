@@ -2,8 +2,8 @@
 
 `export_votes` writes one folder per dataset (``ferplus-valid``, ``folder-<digest>``,
 ``photos``; `bnnfer.annotations.datasets`) holding ``annotations.csv`` (one row per current
-vote: ``name,annotator,emotion``, the layout `bnnfer.crowd.read_annotations` reads), beside it
-``votes.csv`` (the same votes counted per face, for tools that want counts; `bnnfer.crowd`
+vote: ``name,annotator,emotion``, the layout `bnnfer.data.crowd.read_annotations` reads), beside it
+``votes.csv`` (the same votes counted per face, for tools that want counts; `bnnfer.data.crowd`
 checks the two agree), and a copy of each voted face's image where bnnfer has it: a FER+ face
 from the FER+ folder (``data``), a face of your own folder from that folder (``folders``: the
 folders to look in, matched by their digest). With the images, the folder is a dataset
@@ -13,7 +13,7 @@ counted, as are faces whose image was not found. With ``anonymous`` the folder h
 ``votes.csv``: no annotator's name leaves the database.
 
 `import_annotations` stores an ``annotations.csv`` in the database, in one transaction: it is
-read by `bnnfer.crowd.read_annotations`, so a bad row is the same `FerPlusError` naming the
+read by `bnnfer.data.crowd.read_annotations`, so a bad row is the same `FerPlusError` naming the
 file and the row, and then nothing is stored.
 """
 
@@ -30,8 +30,8 @@ import pandas as pd
 from PIL import Image
 
 from ..constants import VOTE_COLUMNS
-from ..crowd import ANNOTATION_COLUMNS, read_annotations
-from ..data import (
+from ..data.crowd import ANNOTATION_COLUMNS, read_annotations
+from ..data.ferplus import (
     CROWD_ANNOTATIONS_CSV,
     CROWD_VOTES_CSV,
     SPLIT_FOLDERS,
@@ -131,7 +131,7 @@ def export_votes(
     anonymous: bool = False,
 ) -> list[Exported]:
     """Write each dataset of ``store`` (or only ``dataset``) under ``out`` (see the module's
-    docstring). ``data`` is the FER+ folder (default: `bnnfer.data.resolve_data_dir`);
+    docstring). ``data`` is the FER+ folder (default: `bnnfer.data.ferplus.resolve_data_dir`);
     ``folders`` your own folders of images. ValueError where ``dataset`` holds no vote."""
     out = Path(out)
     wanted = [datasets.check_dataset(dataset)] if dataset else store.datasets()

@@ -13,8 +13,9 @@ from streamlit.testing.v1 import AppTest
 from test_annotators import PEOPLE, needs_crowd_kit
 from test_annotators_evaluate import write_annotated_folder
 
-from bnnfer import annotators, computations
-from bnnfer.bundle import read_registry
+from bnnfer.evaluation import annotators
+from bnnfer.inference import computations
+from bnnfer.training.bundle import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = len(read_registry())
