@@ -27,7 +27,7 @@ from pathlib import Path
 import bench
 import numpy as np
 
-from bnnfer.data.ferplus import barsoum_majority, plurality_label, vote_distribution
+from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
 from bnnfer.evaluation.evaluate import read_predictions
 from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, js_divergence
 from bnnfer.training.bundle import ROWS

@@ -33,7 +33,7 @@ SEPARABLE = {"family": "separable", "head_width": 128}
 
 def child(family: str, steps: int, precision: str, out: Path) -> None:
     """Train for ``steps`` steps on one thread; the log's images/s is the result."""
-    from bnnfer.data.ferplus import FerPlusSplit
+    from bnnfer.data.split import FerPlusSplit
     from bnnfer.training.bundle import BUNDLE_TRAINING
     from bnnfer.training.train import fit
 

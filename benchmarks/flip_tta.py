@@ -25,7 +25,7 @@ import bench
 import numpy as np
 
 from bnnfer import load_ferplus
-from bnnfer.data.ferplus import barsoum_majority
+from bnnfer.data.votes import barsoum_majority
 from bnnfer.evaluation.metrics import accuracy, js_divergence
 from bnnfer.inference.mc import mc_predict
 from bnnfer.training import bundle

@@ -20,7 +20,8 @@ import bench
 
 from bnnfer.allocator import keep_freed_memory
 from bnnfer.cli import DATA_HELP
-from bnnfer.data.ferplus import FerPlusError, load_ferplus
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import FerPlusError
 from bnnfer.models.checkpoints import CheckpointError
 from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bnnfer.constants import EMOTIONS
-from bnnfer.data.ferplus import plurality_label, vote_distribution
+from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation.adapt import CHOICE_METRICS, read_row_priors
 from bnnfer.evaluation.evaluate import read_predictions
 from bnnfer.evaluation.priors import (

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child(steps: int, threads: int, precision: str, out: Path) -> None:
     """Train for ``steps`` steps with ``threads`` threads; the log's images/s is the result."""
-    from bnnfer.data.ferplus import FerPlusSplit
+    from bnnfer.data.split import FerPlusSplit
     from bnnfer.training.bundle import BUNDLE_TRAINING
     from bnnfer.training.train import fit
 

@@ -10,19 +10,10 @@ inference (`mc_predict`), checkpoints (`save_checkpoint`, `load_method`), traini
 
 from .allocator import keep_freed_memory
 from .constants import EMOTIONS, IMAGE_SIZE, METHOD_COLORS, METHODS, NUM_CLASSES
-from .data.ferplus import (
-    FerPlusError,
-    FerPlusSplit,
-    available_splits,
-    describe,
-    human_statistics,
-    load_ferplus,
-    plurality_label,
-    resolve_data_dir,
-    vote_distribution,
-    vote_entropy,
-)
+from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir
+from .data.split import FerPlusError, FerPlusSplit
 from .data.targets import FerPlusTargets
+from .data.votes import human_statistics, plurality_label, vote_distribution, vote_entropy
 from .evaluation import metrics
 from .evaluation.priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
 from .inference.mc import describe_device, mc_predict, resolve_precision, select_device

@@ -32,15 +32,9 @@ from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
 from .constants import CROWD_SPLIT, SPLITS
-from .data.ferplus import (
-    FerPlusError,
-    available_splits,
-    describe,
-    load_ferplus,
-    no_face_text,
-    resolve_data_dir,
-    summary_text,
-)
+from .data.crowd import no_face_text
+from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir, summary_text
+from .data.split import FerPlusError
 from .evaluation import adapt, annotators, sweep
 from .evaluation.evaluate import evaluate_methods, report, write_evaluation
 from .evaluation.external import added_rows

@@ -39,6 +39,8 @@ SPLIT_USAGE: dict[str, str] = {
 }
 # The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.data.crowd).
 CROWD_SPLIT: str = "all"
+CROWD_VOTES_CSV = "votes.csv"  # its vote counts, one row per face
+CROWD_ANNOTATIONS_CSV = "annotations.csv"  # the same, one row per vote with who cast it
 
 # The four inference methods, in the order tables and charts show them.
 METHODS: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")

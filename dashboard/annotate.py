@@ -16,11 +16,11 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
+from bnnfer import data
 from bnnfer.annotations import datasets
 from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 from bnnfer.constants import EMOTIONS, NUM_VOTE_COLUMNS, SPLITS, VOTE_COLUMNS
 from bnnfer.data import crowd
-from bnnfer.data import ferplus as data
 from bnnfer.media import faces
 from bnnfer.media.predict import predict_faces
 from dashboard import shared

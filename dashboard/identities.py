@@ -13,8 +13,8 @@ import numpy as np
 import streamlit as st
 
 import bnnfer
-from bnnfer.data import ferplus as data
-from bnnfer.data.crowd import Annotations
+from bnnfer import data
+from bnnfer.data.split import Annotations
 from bnnfer.evaluation import annotators
 from bnnfer.inference import store
 

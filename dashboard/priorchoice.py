@@ -30,7 +30,7 @@ import pandas as pd
 import streamlit as st
 
 from bnnfer.constants import SPLITS
-from bnnfer.data.ferplus import plurality_label, vote_distribution
+from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import adapt
 from bnnfer.evaluation.priors import PriorChoice, PriorEstimate, RowPrior, SourceFit, parse_prior
 from bnnfer.inference import store

@@ -26,9 +26,9 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 import bnnfer
+from bnnfer import data
 from bnnfer import settings as environment
 from bnnfer.constants import CROWD_SPLIT
-from bnnfer.data import ferplus as data
 from bnnfer.evaluation import evaluate, external, sweep
 from bnnfer.inference import computations, store
 from bnnfer.training import bundle

@@ -13,7 +13,7 @@ import streamlit as st
 from bnnfer.annotations import queue, scoreboard
 from bnnfer.annotations.database import Ballot
 from bnnfer.constants import NUM_CLASSES, VOTE_COLUMNS
-from bnnfer.data.ferplus import vote_distribution
+from bnnfer.data.votes import vote_distribution
 from bnnfer.evaluation.baselines import worth_range
 from dashboard import annotate, shared, yourvotes
 

@@ -9,8 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from bnnfer.constants import CROWD_SPLIT, METHOD_COLORS, VOTE_COLUMNS
-from bnnfer.data.crowd import Annotations
-from bnnfer.data.ferplus import FerPlusError
+from bnnfer.data.split import Annotations, FerPlusError
 from bnnfer.evaluation import annotators, views
 from bnnfer.inference import store
 from dashboard import charts, facegrid, identities, shared

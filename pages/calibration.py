@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, single_annotator
 from bnnfer.evaluation import views
 from dashboard import charts, shared
 

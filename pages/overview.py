@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
 from bnnfer.evaluation import sweep, views
 from bnnfer.evaluation.evaluate import (
     CALIBRATION_INTERVAL_NOTE,

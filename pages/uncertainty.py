@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from bnnfer.constants import EMOTIONS
-from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, single_annotator
 from bnnfer.evaluation import metrics, views
 from dashboard import charts, shared
 

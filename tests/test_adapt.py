@@ -18,7 +18,7 @@ from skimage import data as skimage_data
 
 from bnnfer import load_ferplus
 from bnnfer.cli import main
-from bnnfer.data.ferplus import plurality_label, vote_distribution
+from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import metrics
 from bnnfer.evaluation.adapt import (
     CHOICE_METRICS,

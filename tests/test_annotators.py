@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bnnfer.constants import NUM_CLASSES
-from bnnfer.data.crowd import Annotations
-from bnnfer.data.ferplus import FerPlusSplit, vote_distribution
+from bnnfer.data.split import Annotations, FerPlusSplit
+from bnnfer.data.votes import vote_distribution
 from bnnfer.evaluation import annotators, humans
 from bnnfer.evaluation.annotators import (
     COLUMNS,

@@ -18,11 +18,12 @@ from nets import tiny_network
 from PIL import Image
 from skimage import data as skimage_data
 
+from bnnfer import data
 from bnnfer.cli import main
 from bnnfer.constants import EMOTIONS
 from bnnfer.data import crowd
-from bnnfer.data import ferplus as data
-from bnnfer.data.ferplus import FerPlusError, load_ferplus
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import FerPlusError
 from bnnfer.evaluation import metrics, views
 from bnnfer.evaluation.evaluate import ANNOTATOR_METRICS, score_samples, write_evaluation
 from bnnfer.inference.mc import mc_predict

@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from bnnfer.cli import main
-from bnnfer.data.ferplus import barsoum_majority
+from bnnfer.data.votes import barsoum_majority
 from bnnfer.evaluation import metrics
 from bnnfer.evaluation.evaluate import (
     CALIBRATION_INTERVAL_NOTE,

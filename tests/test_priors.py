@@ -11,7 +11,7 @@ import pytest
 from scipy import optimize, special
 
 from bnnfer.constants import EMOTIONS, NUM_CLASSES
-from bnnfer.data.ferplus import plurality_label, vote_distribution
+from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import metrics
 from bnnfer.evaluation.adapt import read_row_priors
 from bnnfer.evaluation.evaluate import read_predictions

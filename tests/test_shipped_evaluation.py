@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from bnnfer.data.ferplus import plurality_label, vote_distribution
+from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import baselines, humans, metrics
 from bnnfer.evaluation.evaluate import models_digest, read_predictions
 from bnnfer.inference.store import evaluation_predictions

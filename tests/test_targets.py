@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnnfer.data.ferplus import FerPlusSplit
+from bnnfer.data.split import FerPlusSplit
 from bnnfer.data.targets import FerPlusTargets, majority_mask, mix_batch, smooth_targets
 from bnnfer.data.transforms import AugmentConfig, eval_transform, to_input, train_transform
 

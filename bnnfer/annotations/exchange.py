@@ -29,15 +29,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..constants import VOTE_COLUMNS
+from ..constants import CROWD_ANNOTATIONS_CSV, CROWD_VOTES_CSV, VOTE_COLUMNS
 from ..data.crowd import ANNOTATION_COLUMNS, read_annotations
-from ..data.ferplus import (
-    CROWD_ANNOTATIONS_CSV,
-    CROWD_VOTES_CSV,
-    SPLIT_FOLDERS,
-    load_ferplus,
-    resolve_data_dir,
-)
+from ..data.ferplus import SPLIT_FOLDERS, load_ferplus, resolve_data_dir
 from . import datasets
 from .database import Ballot, VoteStore
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..constants import NUM_CLASSES
-from ..data.ferplus import vote_distribution, vote_entropy
+from ..data.votes import vote_distribution, vote_entropy
 from ..evaluation import metrics
 
 STRATEGIES = (

@@ -10,7 +10,7 @@ a name may lead into subfolders of the folder)::
 
 A header row with ``name`` and a vote count column per FER+ emotion (an absent column is 0
 votes everywhere, as is an empty cell), ``unknown`` and ``NF`` optional; any number of
-annotators per face, at least one. It is read into the same `bnnfer.data.ferplus.FerPlusSplit` as a
+annotators per face, at least one. It is read into the same `bnnfer.data.split.FerPlusSplit` as a
 FER+ split, named ``"all"``, with FER+'s rule: faces whose plurality is ``unknown`` or ``NF``
 are dropped and counted.
 
@@ -28,10 +28,10 @@ count the same votes face by face, else a `FerPlusError` names both files and th
 that differs (`read_crowd`).
 
 Faces must be 48x48 grayscale, as FER's. An image that is one already is taken as it is; any
-other goes through the photo path (`bnnfer.media.faces`): MTCNN finds the faces, the largest is kept,
-and FER's framing around it is cut and resized (`prepare_face`). With ``detect=False`` the whole
-image is resized to 48x48 grayscale instead. An image where detection finds no face is left out,
-counted in ``dropped["no_face_detected"]`` and named in `FerPlusSplit.no_face_detected`.
+other goes through the photo path (`bnnfer.media.faces`): MTCNN finds the faces, the largest is
+kept, and FER's framing around it is cut and resized (`prepare_face`). With ``detect=False`` the
+whole image is resized to 48x48 grayscale instead. An image where detection finds no face is left
+out, counted in ``dropped["no_face_detected"]`` and named in `FerPlusSplit.no_face_detected`.
 
 Everything ``votes.csv`` can get wrong (no ``name`` column, unknown columns, a count that is not
 a whole number >= 0, a face without a vote, a repeated name, a name with no file, an image that
@@ -52,92 +52,29 @@ import csv
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
-from ..constants import CROWD_SPLIT, EMOTIONS, IMAGE_SIZE, NUM_VOTE_COLUMNS, VOTE_COLUMNS
-from ..media import faces
-from .ferplus import (
+from ..constants import (
     CROWD_ANNOTATIONS_CSV,
+    CROWD_SPLIT,
     CROWD_VOTES_CSV,
-    FerPlusError,
-    FerPlusSplit,
-    _load_cache,
-    _save_cache,
-    filter_emotion_faces,
-    no_face_text,
+    EMOTIONS,
+    IMAGE_SIZE,
+    NUM_VOTE_COLUMNS,
+    VOTE_COLUMNS,
 )
+from ..media import faces
+from .cache import load_cache, save_cache
+from .split import Annotations, FerPlusError, FerPlusSplit
+from .votes import filter_emotion_faces
 
 _CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 NO_FACE = "no_face_detected"  # the `FerPlusSplit.dropped` key of images without a face
 ANNOTATION_COLUMNS = ("name", "annotator", "emotion")  # the header of annotations.csv
 _ANSWERS = {column.lower(): index for index, column in enumerate(VOTE_COLUMNS)}
-
-
-@dataclass(frozen=True)
-class Annotations:
-    """Who cast each vote of a split's faces: one entry per vote, ``M`` in all.
-
-    Attributes:
-        annotators: the ``A`` annotators' names, in the order they first vote.
-        face: int64 ``(M,)``, the face (row of the split) each vote is on.
-        annotator: int64 ``(M,)``, who cast it (a position in ``annotators``).
-        answer: int64 ``(M,)``, what they answered (a column of ``VOTE_COLUMNS``).
-        faces: ``N``, the split's number of faces.
-
-    No annotator votes twice on a face; `counts` gives the split's votes ``(N, 10)``.
-    """
-
-    annotators: tuple[str, ...]
-    face: np.ndarray
-    annotator: np.ndarray
-    answer: np.ndarray
-    faces: int
-
-    def __post_init__(self) -> None:
-        m = len(self.face)
-        for name in ("face", "annotator", "answer"):
-            array = getattr(self, name)
-            if array.shape != (m,) or not np.issubdtype(array.dtype, np.integer):
-                raise ValueError(f"{name} must be ({m},) integers, got {array.dtype} {array.shape}")
-        bounds = {"face": self.faces, "annotator": len(self.annotators), "answer": NUM_VOTE_COLUMNS}
-        for name, bound in bounds.items():
-            array = getattr(self, name)
-            if m and (array.min() < 0 or array.max() >= bound):
-                raise ValueError(f"{name} must hold indices in [0, {bound})")
-        pairs = self.face * max(1, len(self.annotators)) + self.annotator
-        if len(np.unique(pairs)) != m:
-            raise ValueError("an annotator votes twice on a face")
-
-    def counts(self) -> np.ndarray:
-        """int64 ``(N, 10)``: the votes per face over ``VOTE_COLUMNS``."""
-        flat = np.bincount(
-            self.face * NUM_VOTE_COLUMNS + self.answer, minlength=self.faces * NUM_VOTE_COLUMNS
-        )
-        return flat.reshape(self.faces, NUM_VOTE_COLUMNS).astype(np.int64)
-
-    def subset(self, index: np.ndarray | Sequence[int] | slice) -> Annotations:
-        """The votes on the faces at ``index`` (as `bnnfer.data.ferplus.FerPlusSplit.subset` takes it),
-        the faces renumbered in that order; annotators left without a vote are left out."""
-        positions = np.arange(self.faces)[index]
-        order = np.argsort(self.face, kind="stable")
-        start = np.searchsorted(self.face[order], positions, "left")
-        length = np.searchsorted(self.face[order], positions, "right") - start
-        within = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
-        take = order[np.repeat(start, length) + within]
-        kept = np.unique(self.annotator[take])  # in their first-vote order, as before
-        renumber = np.full(len(self.annotators), -1)
-        renumber[kept] = np.arange(len(kept))
-        return Annotations(
-            annotators=tuple(self.annotators[a] for a in kept),
-            face=np.repeat(np.arange(len(positions)), length),
-            annotator=renumber[self.annotator[take]],
-            answer=self.answer[take],
-            faces=len(positions),
-        )
 
 
 def read_votes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, list[int]]:
@@ -364,13 +301,24 @@ def _count(path: Path, row: int, column: str, cells: list[str], columns: dict[st
     return value
 
 
+def no_face_text(names: Sequence[str], shown: int = 20) -> str:
+    """The images where no face was found, as one sentence naming the first ``shown``."""
+    listed = ", ".join(names[:shown]) + (
+        f" and {len(names) - shown} more" if len(names) > shown else ""
+    )
+    return (
+        f"no face detected in {len(names)} image(s), left out: {listed} (crop them to the face, "
+        "or pass --no-detect to use each whole image)"
+    )
+
+
 def prepare_face(image: Image.Image, detect: bool = True) -> np.ndarray | None:
     """A photo (RGB, as `bnnfer.media.faces.decode_photo` gives) as a uint8 ``(48, 48)`` face, or
     None where detection finds none.
 
     A 48x48 grayscale image is taken as it is; otherwise, with ``detect``, the largest face
-    MTCNN finds is cut at FER's framing (`bnnfer.media.faces.detect_faces`), and without it the whole
-    image is resized to 48x48 grayscale."""
+    MTCNN finds is cut at FER's framing (`bnnfer.media.faces.detect_faces`), and without it the
+    whole image is resized to 48x48 grayscale."""
     rgb = np.asarray(image.convert("RGB"))
     gray = (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
     if image.size == (IMAGE_SIZE, IMAGE_SIZE) and gray:
@@ -457,14 +405,14 @@ def load_crowd(
         cache_path = (
             Path(cache_dir) / f"ferplus-crowd-{_fingerprint(root, source, names, detect)}.npz"
         )
-        raw = _load_cache(cache_path, extra=("found",))
+        raw = load_cache(cache_path, extra=("found",))
         if raw is not None and (raw[3].shape != (len(names),) or raw[2].tolist() != names):
             raw = None
     if raw is None:
         images, found = _prepare_all(root, source, names, rows, detect)
         array_names = np.asarray(names, dtype=str)
         if cache_path is not None:
-            _save_cache(cache_path, images, votes, array_names, found=found)
+            save_cache(cache_path, images, votes, array_names, found=found)
     else:
         images, _, array_names, found = raw
         found = found.astype(bool)

@@ -1,4 +1,4 @@
-"""FER+ on disk -> arrays in memory: both layouts, vote filtering, human statistics, the cache.
+"""FER+ on disk -> `FerPlusSplit` in memory: both layouts, their parsing and FER+'s filtering.
 
 FER+ users hold the data in one of two layouts, and both load into the same `FerPlusSplit`
 (so does a folder of your own annotated faces, ``votes.csv`` or ``annotations.csv`` beside
@@ -22,32 +22,27 @@ counted in `FerPlusSplit.dropped`; the remaining votes are renormalised over the
 (Barsoum et al., 2016). Plurality ties are broken towards the lower column index, so a tie
 between an emotion and ``unknown``/``NF`` keeps the face.
 
-Decoding ~32k PNGs takes tens of seconds, so the decoded arrays of each split are cached as a
-compressed ``.npz`` keyed by a fingerprint of the source files (names, sizes, modification
-times, and the label file's bytes); a changed source gives a new key, and a cache file that
-cannot be read completely is rebuilt, never trusted. Nothing in a cache file is pickled.
+Decoding ~32k PNGs takes tens of seconds, so the decoded arrays of each split go through
+`bnnfer.data.cache`. The votes' statistics live in `bnnfer.data.votes`, the split itself in
+`bnnfer.data.split`.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .. import settings
-from ..atomic import write_atomic
 from ..constants import (
+    CROWD_ANNOTATIONS_CSV,
     CROWD_SPLIT,
+    CROWD_VOTES_CSV,
     EMOTIONS,
     IMAGE_SIZE,
     NUM_CLASSES,
@@ -57,209 +52,19 @@ from ..constants import (
     SPLITS,
     VOTE_COLUMNS,
 )
-
-if TYPE_CHECKING:  # bnnfer.data.crowd builds on this module
-    from .crowd import Annotations
+from .cache import default_cache_dir, fingerprint, folder_fingerprint, load_cache, save_cache
+from .crowd import load_crowd, no_face_text
+from .split import FerPlusError, FerPlusSplit
+from .votes import (
+    SEVERAL_ANNOTATORS_NOTE,
+    filter_emotion_faces,
+    human_statistics,
+    single_annotator,
+)
 
 KAGGLE_PIXELS_CSV = "fer2013.csv"
 KAGGLE_VOTES_CSV = "fer2013new.csv"
-CROWD_VOTES_CSV = "votes.csv"  # a folder of your own annotated faces (bnnfer.data.crowd)
-CROWD_ANNOTATIONS_CSV = "annotations.csv"  # the same, one row per vote with who cast it
-SEVERAL_ANNOTATORS_NOTE = "needs several annotators per face"
-_CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 _NAME_DTYPE = "<U32"
-
-
-class FerPlusError(ValueError):
-    """A FER+ folder or file is missing or malformed; the message names the file, row and fix."""
-
-    def __init__(self, path: Path | str, what: str, row: int | None = None) -> None:
-        where = f"{path}" if row is None else f"{path}, row {row}"
-        super().__init__(f"{where}: {what}")
-        self.path = Path(path)
-        self.row = row
-
-
-# --------------------------------------------------------------------------------------
-# the in-memory dataset
-
-
-@dataclass(frozen=True)
-class FerPlusSplit:
-    """One FER+ split after filtering.
-
-    Attributes:
-        split: ``"train"``, ``"valid"`` or ``"test"``; ``"all"`` for your own faces.
-        images: uint8 ``(N, 48, 48)`` grayscale faces.
-        votes: int64 ``(N, 10)`` raw annotator counts over ``VOTE_COLUMNS``.
-        names: ``(N,)`` image file names (``fer0000000.png`` ...).
-        dropped: how many faces were removed, by reason (``"unknown"``, ``"NF"``,
-            ``"no_emotion_votes"``; for your own faces also ``"no_face_detected"``).
-        no_face_detected: the names of the images where face detection found no face
-            (`bnnfer.data.crowd`), left out and counted in ``dropped``.
-        annotations: who cast each vote (`bnnfer.data.crowd.Annotations`, its counts ``votes``),
-            for your own faces read from ``annotations.csv``; None where identities are unknown.
-    """
-
-    split: str
-    images: np.ndarray
-    votes: np.ndarray
-    names: np.ndarray
-    dropped: dict[str, int] = field(default_factory=dict)
-    no_face_detected: tuple[str, ...] = ()
-    annotations: Annotations | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.images)
-        if self.images.shape != (n, IMAGE_SIZE, IMAGE_SIZE) or self.images.dtype != np.uint8:
-            raise ValueError(
-                f"images must be uint8 (N, {IMAGE_SIZE}, {IMAGE_SIZE}), "
-                f"got {self.images.dtype} {self.images.shape}"
-            )
-        if self.votes.shape != (n, NUM_VOTE_COLUMNS):
-            raise ValueError(f"votes must be (N={n}, {NUM_VOTE_COLUMNS}), got {self.votes.shape}")
-        if self.names.shape != (n,):
-            raise ValueError(f"names must be (N={n},), got {self.names.shape}")
-        if self.annotations is not None and not np.array_equal(
-            self.annotations.counts(), self.votes
-        ):
-            raise ValueError("annotations must count to votes (N, 10), face by face")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @cached_property
-    def faces_digest(self) -> str:
-        """sha256 of the names and pixels: what tells two splits of the same name and image
-        names apart (two folders of your own faces, or one whose images changed), so that
-        predictions stored for one are never served for the other."""
-        digest = hashlib.sha256("\n".join(self.names.astype(str)).encode())
-        digest.update(np.ascontiguousarray(self.images).tobytes())
-        return digest.hexdigest()
-
-    @property
-    def num_dropped(self) -> int:
-        return sum(self.dropped.values())
-
-    @property
-    def distribution(self) -> np.ndarray:
-        """float64 ``(N, 8)``: the votes renormalised over the 8 emotions."""
-        return vote_distribution(self.votes)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 ``(N,)``: the plurality emotion (ties -> lower index)."""
-        return plurality_label(self.votes)
-
-    def subset(self, index: np.ndarray | Sequence[int] | slice) -> FerPlusSplit:
-        """The faces at ``index`` (dropped counts are kept as they were)."""
-        return FerPlusSplit(
-            split=self.split,
-            images=self.images[index],
-            votes=self.votes[index],
-            names=self.names[index],
-            dropped=dict(self.dropped),
-            no_face_detected=self.no_face_detected,
-            annotations=None if self.annotations is None else self.annotations.subset(index),
-        )
-
-
-# --------------------------------------------------------------------------------------
-# human statistics, from votes (N, 10) int
-
-
-def vote_distribution(votes: np.ndarray) -> np.ndarray:
-    """``p_h[i, c] = votes[i, c] / sum_{k<8} votes[i, k]`` over the 8 emotions: float64 ``(N, 8)``.
-
-    Rows with no emotion vote at all have no distribution; they are refused.
-    """
-    emotion_votes = np.asarray(votes)[:, :NUM_CLASSES].astype(np.float64)
-    totals = emotion_votes.sum(axis=1, keepdims=True)
-    if np.any(totals <= 0):
-        bad = int(np.flatnonzero(totals[:, 0] <= 0)[0])
-        raise ValueError(f"votes row {bad} has no emotion vote; drop it before renormalising")
-    return emotion_votes / totals
-
-
-def plurality_label(votes: np.ndarray) -> np.ndarray:
-    """int64 ``(N,)``: the emotion with most votes, ties broken towards the lower index."""
-    return np.argmax(np.asarray(votes)[:, :NUM_CLASSES], axis=1).astype(np.int64)
-
-
-def vote_entropy(votes: np.ndarray) -> np.ndarray:
-    """``H(p_h) = -sum_c p_h[c] ln p_h[c]`` (nats, ``0 ln 0 = 0``): float64 ``(N,)``."""
-    p = vote_distribution(votes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=1)
-
-
-def human_statistics(votes: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-face human statistics from votes ``(N, 10)``.
-
-    Returns a dict of arrays:
-        ``distribution`` ``(N, 8)`` renormalised votes; ``entropy`` ``(N,)`` vote entropy in
-        nats; ``agreement`` ``(N,)`` share of the plurality class, ``max_c p_h[c]``;
-        ``valid_votes`` ``(N,)`` number of emotion votes; ``plurality`` ``(N,)`` label;
-        ``unanimous`` ``(N,)`` bool, every emotion vote on one class.
-    """
-    dist = vote_distribution(votes)
-    agreement = dist.max(axis=1)
-    return {
-        "distribution": dist,
-        "entropy": vote_entropy(votes),
-        "agreement": agreement,
-        "valid_votes": np.asarray(votes)[:, :NUM_CLASSES].sum(axis=1).astype(np.int64),
-        "plurality": plurality_label(votes),
-        "unanimous": agreement >= 1.0,
-    }
-
-
-def single_annotator(votes: np.ndarray) -> bool:
-    """Whether every face of votes ``(N, 10)`` holds exactly one vote: one annotator per face,
-    whose vote distribution is a one-hot label. The metrics of agreement with people (vote
-    entropy, human ECE, divergence from the votes) then say nothing the label metrics do not,
-    and are shown as `SEVERAL_ANNOTATORS_NOTE` instead."""
-    totals = np.asarray(votes).sum(axis=1)
-    return bool(len(totals) > 0 and np.all(totals == 1))
-
-
-def barsoum_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The FER+ papers' evaluation subset (Barsoum et al. 2016, microsoft/FERPlus
-    ``src/ferplus.py``, majority mode): ``(keep, labels)``, bool and int64 ``(N,)``.
-
-    Per face, over all 10 vote columns: a count of 1 is set to 0 (a single vote is an
-    outlier); the face is kept when one column holds more than half of the remaining votes,
-    ``max_k v_k > 0.5 sum_k v_k``, and that column is an emotion (not ``unknown`` or ``NF``).
-    ``labels`` is that column (on kept faces it equals `plurality_label`).
-    """
-    cleaned = np.asarray(votes, dtype=np.int64).copy()
-    if cleaned.ndim != 2 or cleaned.shape[1] != NUM_VOTE_COLUMNS:
-        raise ValueError(f"votes must be (N, {NUM_VOTE_COLUMNS}), got shape {cleaned.shape}")
-    cleaned[cleaned <= 1] = 0
-    top = cleaned.argmax(axis=1)
-    keep = (2 * cleaned.max(axis=1) > cleaned.sum(axis=1)) & (top < NUM_CLASSES)
-    return keep, top.astype(np.int64)
-
-
-def filter_emotion_faces(votes: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
-    """Which faces to keep: bool ``(N,)`` and the dropped count per reason.
-
-    A face is dropped when its plurality over all 10 columns is ``unknown`` or ``NF``, or when
-    none of its votes is an emotion.
-    """
-    votes = np.asarray(votes)
-    top = np.argmax(votes, axis=1)
-    no_emotion = votes[:, :NUM_CLASSES].sum(axis=1) == 0
-    is_unknown = (top == VOTE_COLUMNS.index("unknown")) & ~no_emotion
-    is_nf = (top == VOTE_COLUMNS.index("NF")) & ~no_emotion
-    keep = ~(is_unknown | is_nf | no_emotion)
-    dropped = {
-        "unknown": int(is_unknown.sum()),
-        "NF": int(is_nf.sum()),
-        "no_emotion_votes": int(no_emotion.sum()),
-    }
-    return keep, dropped
 
 
 # --------------------------------------------------------------------------------------
@@ -272,12 +77,6 @@ def resolve_data_dir(data: str | os.PathLike[str] | None = None) -> Path:
     if data is not None and str(data) != "":
         return Path(data).expanduser()
     return settings.data_dir()
-
-
-def default_cache_dir() -> Path:
-    """`bnnfer.settings.cache_dir`: ``$BNNFER_CACHE``, else ``$XDG_CACHE_HOME/bnnfer``, else
-    ``~/.cache/bnnfer``."""
-    return settings.cache_dir()
 
 
 def detect_layout(root: Path) -> str:
@@ -505,65 +304,6 @@ def _read_kaggle(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 # --------------------------------------------------------------------------------------
-# cache
-
-
-def _fingerprint(paths: Iterable[Path], hash_contents: Iterable[Path] = ()) -> str:
-    """sha256 over each file's name, size and mtime, plus the full bytes of ``hash_contents``."""
-    digest = hashlib.sha256(f"bnnfer-ferplus-cache-{_CACHE_FORMAT}".encode())
-    for path in hash_contents:
-        digest.update(path.read_bytes())
-    for path in paths:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            digest.update(f"{path.name}:missing".encode())
-            continue
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()[:24]
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    label = folder / "label.csv"
-    pngs = [entry for entry in os.scandir(folder) if entry.name.endswith(".png")]
-    digest = hashlib.sha256(_fingerprint([], [label]).encode())
-    for entry in sorted(pngs, key=lambda e: e.name):
-        stat = entry.stat()
-        digest.update(f"{entry.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()[:24]
-
-
-def _load_cache(path: Path, extra: Sequence[str] = ()) -> tuple[np.ndarray, ...] | None:
-    """The cached raw arrays ``(images, votes, names, *extra)``, or None when the file is
-    absent or incomplete (the ``extra`` arrays, by name, are checked by the caller)."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = archive["images"], archive["votes"], archive["names"]
-            extras = tuple(archive[name] for name in extra)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None
-    images, votes, names = arrays
-    n = len(images)
-    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or votes.shape != (n, NUM_VOTE_COLUMNS):
-        return None
-    if names.shape != (n,):
-        return None
-    return images.astype(np.uint8), votes.astype(np.int64), names, *extras
-
-
-def _save_cache(
-    path: Path, images: np.ndarray, votes: np.ndarray, names: np.ndarray, **extra: np.ndarray
-) -> None:
-    """Write atomically (`bnnfer.atomic`): a reader sees the old file, the new file, or none."""
-    write_atomic(
-        path,
-        lambda file: np.savez_compressed(file, images=images, votes=votes, names=names, **extra),
-    )
-
-
-# --------------------------------------------------------------------------------------
 # the entry point
 
 
@@ -618,15 +358,13 @@ def load_ferplus(
             )
     cache_root = None if cache_dir is False else Path(cache_dir or default_cache_dir())
     if layout == "crowd":
-        from .crowd import load_crowd
-
         return {CROWD_SPLIT: load_crowd(root, cache_root, detect)} if wanted else {}
 
     if layout == "kaggle":
-        key = _fingerprint([root / KAGGLE_PIXELS_CSV, root / KAGGLE_VOTES_CSV])
+        key = fingerprint([root / KAGGLE_PIXELS_CSV, root / KAGGLE_VOTES_CSV])
         raw_splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         cached = {
-            s: _load_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz") if cache_root else None
+            s: load_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz") if cache_root else None
             for s in wanted
         }
         if all(c is not None for c in cached.values()):
@@ -635,7 +373,7 @@ def load_ferplus(
             raw_splits = _read_kaggle(root)
             if cache_root:
                 for s, arrays in raw_splits.items():
-                    _save_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz", *arrays)
+                    save_cache(cache_root / f"ferplus-kaggle-{s}-{key}.npz", *arrays)
         return {s: _filtered(s, raw_splits[s]) for s in wanted}
 
     result = {}
@@ -644,12 +382,12 @@ def load_ferplus(
         raw = None
         cache_path = None
         if cache_root:
-            cache_path = cache_root / f"ferplus-{split}-{_folder_fingerprint(folder)}.npz"
-            raw = _load_cache(cache_path)
+            cache_path = cache_root / f"ferplus-{split}-{folder_fingerprint(folder)}.npz"
+            raw = load_cache(cache_path)
         if raw is None:
             raw = _read_folder_split(folder)
             if cache_path is not None:
-                _save_cache(cache_path, *raw)
+                save_cache(cache_path, *raw)
         result[split] = _filtered(split, raw)
     return result
 
@@ -679,17 +417,6 @@ def describe(split: FerPlusSplit) -> dict[str, object]:
     if "no_face_detected" in split.dropped:
         summary["no_face_detected"] = list(split.no_face_detected)
     return summary
-
-
-def no_face_text(names: Sequence[str], shown: int = 20) -> str:
-    """The images where no face was found, as one sentence naming the first ``shown``."""
-    listed = ", ".join(names[:shown]) + (
-        f" and {len(names) - shown} more" if len(names) > shown else ""
-    )
-    return (
-        f"no face detected in {len(names)} image(s), left out: {listed} (crop them to the face, "
-        "or pass --no-detect to use each whole image)"
-    )
 
 
 def summary_text(summary: dict[str, object]) -> str:

@@ -24,8 +24,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..constants import NUM_CLASSES
-from .ferplus import FerPlusSplit, plurality_label, vote_distribution
+from .split import FerPlusSplit
 from .transforms import to_input
+from .votes import plurality_label, vote_distribution
 
 TargetKind = Literal["soft", "majority", "pld"]
 TARGETS: tuple[str, ...] = ("soft", "majority", "pld")

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from ..constants import EMOTIONS
-from ..data.ferplus import FerPlusSplit, plurality_label, vote_distribution
+from ..data.split import FerPlusSplit
+from ..data.votes import plurality_label, vote_distribution
 from ..media.predict import FacePrediction, MethodPrediction, PhotoPrediction, reading
 from ..models.checkpoints import CheckpointError, verify_manifest
 from ..training.bundle import DEFAULT_BUNDLE_DIR, DEFAULT_EVALUATION_DIR, PRIORS_NAME, read_registry

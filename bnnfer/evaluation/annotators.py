@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..constants import NUM_CLASSES, NUM_VOTE_COLUMNS
-from ..data.crowd import Annotations
-from ..data.ferplus import FerPlusSplit, vote_distribution
+from ..data.split import Annotations, FerPlusSplit
+from ..data.votes import vote_distribution
 from . import humans, metrics, resampled
 
 REFERENCES = ("votes", "dawid-skene")  # what the metrics against people are read against

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import _as_distribution, _as_labels
+from .metrics import as_distribution, as_labels
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
@@ -37,8 +37,8 @@ def fit_temperature(
     probs: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)
 ) -> float:
     """The T in ``bounds`` that minimises the NLL of ``softmax(log p / T)`` on ``labels``."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     logits = np.log(np.maximum(probs, 1e-30))
     low, high = 1.0 / bounds[1], 1.0 / bounds[0]  # search the inverse temperature
     a, b = low, high

@@ -23,13 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..atomic import write_atomic, write_text_atomic
-from ..data.ferplus import (
-    SEVERAL_ANNOTATORS_NOTE,
-    FerPlusSplit,
-    barsoum_majority,
-    no_face_text,
-    single_annotator,
-)
+from ..data.crowd import no_face_text
+from ..data.split import FerPlusSplit
+from ..data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
 from ..inference.mc import mc_predict
 from ..models.methods import Method, placements
 from . import annotators, baselines, metrics, resampled

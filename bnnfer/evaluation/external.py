@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import EMOTIONS
-from ..data.ferplus import FerPlusSplit
+from ..data.split import FerPlusSplit
 from .metrics import SUM_TOLERANCE
 
 LOGIT_PREFIX = "logit_"

@@ -39,7 +39,10 @@ BinWeighting = Literal["count", "uniform"]
 # input checks
 
 
-def _as_distribution(name: str, p: np.ndarray, ndim: int) -> np.ndarray:
+def as_distribution(name: str, p: np.ndarray, ndim: int) -> np.ndarray:
+    """``p`` as float64 probabilities ``(S, B, C)`` (``ndim=3``) or ``(B, C)`` (``ndim=2``),
+    checked: finite, non-negative, at least 2 classes, not empty, rows summing to 1 within
+    ``SUM_TOLERANCE``; else a ValueError naming ``name``."""
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != ndim:
         expected = "(S, B, C)" if ndim == 3 else "(B, C)"
@@ -59,7 +62,9 @@ def _as_distribution(name: str, p: np.ndarray, ndim: int) -> np.ndarray:
     return p
 
 
-def _as_labels(name: str, labels: np.ndarray, batch: int, classes: int) -> np.ndarray:
+def as_labels(name: str, labels: np.ndarray, batch: int, classes: int) -> np.ndarray:
+    """``labels`` checked as integer class indices ``(batch,)`` in ``[0, classes)``; else a
+    ValueError naming ``name``."""
     labels = np.asarray(labels)
     if labels.shape != (batch,):
         raise ValueError(f"{name} must be ({batch},) to match the predictions, got {labels.shape}")
@@ -84,8 +89,8 @@ def _as_scores(name: str, x: np.ndarray, batch: int | None = None) -> np.ndarray
 def _pair(
     probs: np.ndarray, votes: np.ndarray, names: tuple[str, str] = ("probs", "votes")
 ) -> tuple[np.ndarray, np.ndarray]:
-    probs = _as_distribution(names[0], probs, 2)
-    votes = _as_distribution(names[1], votes, 2)
+    probs = as_distribution(names[0], probs, 2)
+    votes = as_distribution(names[1], votes, 2)
     if probs.shape != votes.shape:
         raise ValueError(
             f"{names[0]} {probs.shape} and {names[1]} {votes.shape} must have the same shape"
@@ -99,8 +104,8 @@ def _pair(
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     """``mean_i [argmax_c p_i[c] = y_i]``."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
@@ -108,8 +113,8 @@ def balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     """The mean recall over the classes present in ``labels``,
     ``mean_{c in labels} mean_{i: y_i = c} [argmax_k p_i[k] = c]``: every class weighs the
     same however rare it is."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
     present = np.unique(labels)
     recalls = np.bincount(labels, correct, probs.shape[1])[present] / np.bincount(labels)[present]
@@ -118,8 +123,8 @@ def balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def surprisal(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each image's negative log-likelihood ``-ln max(p_i[y_i], EPS)``: ``(B,)``."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     return -np.log(np.maximum(probs[np.arange(len(labels)), labels], EPS))
 
 
@@ -130,8 +135,8 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def brier(probs: np.ndarray, labels: np.ndarray) -> float:
     """Brier score ``mean_i sum_c (p_i[c] - [c = y_i])^2`` (0 best, 2 worst)."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     onehot = np.eye(probs.shape[1])[labels]
     return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
 
@@ -228,8 +233,8 @@ def calibration_error(
 
 
 def _top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     return probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(np.float64)
 
 
@@ -261,8 +266,8 @@ def classwise_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> fl
 
     Each class's probability is binned (equal width) against whether the label is that class.
     """
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     per_class = [
         calibration_error(probs[:, c], (labels == c).astype(np.float64), n_bins, "width")
         for c in range(probs.shape[1])
@@ -284,8 +289,8 @@ def reliability_diagram(
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``KL(p || q) = sum_c p[c] ln(p[c] / q[c])`` per row (``0 ln 0 = 0``, q >= EPS): ``(B,)``."""
-    p = _as_distribution("p", p, 2)
-    q = _as_distribution("q", q, 2)
+    p = as_distribution("p", p, 2)
+    q = as_distribution("q", q, 2)
     if p.shape != q.shape:
         raise ValueError(f"p {p.shape} and q {q.shape} must have the same shape")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -392,7 +397,7 @@ def entropy_spearman(probs: np.ndarray, votes: np.ndarray) -> float:
 
 def entropy(p: np.ndarray) -> np.ndarray:
     """Shannon entropy ``H(p) = -sum_c p[c] ln p[c]`` (``0 ln 0 = 0``) per row: ``(B,)``."""
-    p = _as_distribution("p", p, 2)
+    p = as_distribution("p", p, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(np.maximum(p, EPS)), 0.0)
     return -terms.sum(axis=1)
@@ -400,13 +405,13 @@ def entropy(p: np.ndarray) -> np.ndarray:
 
 def predictive_entropy(samples: np.ndarray) -> np.ndarray:
     """Total uncertainty ``H(mean_s p_s)``: ``(B,)``."""
-    samples = _as_distribution("samples", samples, 3)
+    samples = as_distribution("samples", samples, 3)
     return entropy(samples.mean(axis=0))
 
 
 def expected_entropy(samples: np.ndarray) -> np.ndarray:
     """Aleatoric uncertainty ``mean_s H(p_s)``: ``(B,)``."""
-    samples = _as_distribution("samples", samples, 3)
+    samples = as_distribution("samples", samples, 3)
     S, B, C = samples.shape
     return entropy(samples.reshape(S * B, C)).reshape(S, B).mean(axis=0)
 
@@ -421,7 +426,7 @@ def mutual_information(samples: np.ndarray) -> np.ndarray:
 
 def variation_ratio(samples: np.ndarray) -> np.ndarray:
     """``1 - (count of the modal argmax over samples) / S``: ``(B,)``; 0 when all samples agree."""
-    samples = _as_distribution("samples", samples, 3)
+    samples = as_distribution("samples", samples, 3)
     S, _, C = samples.shape
     counts = np.eye(C, dtype=np.int64)[samples.argmax(axis=2)].sum(axis=0)  # (B, C) argmax votes
     return 1.0 - counts.max(axis=1) / S
@@ -429,7 +434,7 @@ def variation_ratio(samples: np.ndarray) -> np.ndarray:
 
 def max_probability(samples: np.ndarray) -> np.ndarray:
     """Confidence ``max_c mean_s p_s[c]``: ``(B,)``."""
-    samples = _as_distribution("samples", samples, 3)
+    samples = as_distribution("samples", samples, 3)
     return samples.mean(axis=0).max(axis=1)
 
 
@@ -466,8 +471,8 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def misclassification_auroc(scores: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> float:
     """How well an uncertainty score (higher = less sure) singles out misclassified images."""
-    probs = _as_distribution("probs", probs, 2)
-    labels = _as_labels("labels", labels, *probs.shape)
+    probs = as_distribution("probs", probs, 2)
+    labels = as_labels("labels", labels, *probs.shape)
     scores = _as_scores("scores", scores, len(labels))
     return auroc(scores, probs.argmax(axis=1) != labels)
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..constants import EMOTIONS, NUM_CLASSES
-from ..data.ferplus import plurality_label, vote_distribution
+from ..data.votes import plurality_label, vote_distribution
 from . import metrics
 from .calibration import scale_probabilities
 
@@ -294,8 +294,8 @@ def fit_bcts(probs: np.ndarray, targets: np.ndarray, iterations: int = 100) -> C
     ``targets`` ``(N, C)`` (one-hot labels or vote distributions) for distributions ``probs``
     ``(N, C)``: ``mean_i -sum_c t_ic log q_ic``, convex in ``(a, b)`` (``T = 1/a``). Newton's
     method with a backtracking line search; ``b_0 = 0`` fixes softmax's free shift."""
-    probs = metrics._as_distribution("probs", probs, 2)
-    targets = metrics._as_distribution("targets", targets, 2)
+    probs = metrics.as_distribution("probs", probs, 2)
+    targets = metrics.as_distribution("targets", targets, 2)
     if targets.shape != probs.shape:
         raise ValueError(f"targets {targets.shape} must match probs {probs.shape}")
     n, classes = probs.shape
@@ -367,8 +367,8 @@ class SourceFit:
 def fit_source(probs: np.ndarray, labels: np.ndarray) -> SourceFit:
     """`SourceFit` of a row's mean distributions ``(N, C)`` on labelled faces of plurality
     ``labels`` ``(N,)``."""
-    probs = metrics._as_distribution("probs", probs, 2)
-    labels = metrics._as_labels("labels", labels, *probs.shape)
+    probs = metrics.as_distribution("probs", probs, 2)
+    labels = metrics.as_labels("labels", labels, *probs.shape)
     onehot = np.eye(probs.shape[1])[labels]
     return SourceFit(
         calibration=fit_bcts(probs, onehot),
@@ -443,7 +443,7 @@ def em_prior(
     pseudo_faces source) / (N + pseudo_faces)`` (SQUAREM accelerated) until a plain step
     moves no class more than `EM_TOLERANCE` (within `EM_ITERATIONS` steps); returns the prior
     and whether it converged."""
-    calibrated = metrics._as_distribution("calibrated", calibrated, 2)
+    calibrated = metrics.as_distribution("calibrated", calibrated, 2)
     source = check_prior("source", source, calibrated.shape[1], positive=True)
     if not pseudo_faces >= 0:
         raise ValueError(f"pseudo_faces must be >= 0, got {pseudo_faces}")
@@ -466,7 +466,7 @@ def bbse_prior(probs: np.ndarray, confusion: np.ndarray) -> np.ndarray:
     ``C[i, j] = P(prediction i, label j)`` on labelled faces (`SourceFit.confusion`, soft):
     ``mu = mean_k p(x_k)``, ``w = C^-1 mu`` (least squares where C is singular), negative
     weights set to 0, ``pi = w * C.sum(0)`` renormalised (NaN where every weight is 0)."""
-    probs = metrics._as_distribution("probs", probs, 2)
+    probs = metrics.as_distribution("probs", probs, 2)
     confusion = np.asarray(confusion, dtype=np.float64)
     classes = probs.shape[1]
     if confusion.shape != (classes, classes) or not np.all(np.isfinite(confusion)):
@@ -528,7 +528,7 @@ def estimate_prior(
     negative."""
     if method not in ESTIMATORS:
         raise ValueError(f"method must be one of {ESTIMATORS}, got {method!r}")
-    probs = metrics._as_distribution("probs", probs, 2)
+    probs = metrics.as_distribution("probs", probs, 2)
     n = len(probs)
     warnings = []
     if n < MIN_FACES:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import write_atomic, write_text_atomic
-from ..data.ferplus import FerPlusSplit
+from ..data.split import FerPlusSplit
 from ..inference import store
 from ..inference.mc import mc_predict
 from ..models.checkpoints import checkpoint_paths, load_method, read_checkpoint_json, sha256_file

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import EMOTIONS, NUM_CLASSES
-from ..data.ferplus import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
+from ..data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
 from ..inference.store import SplitPredictions
 from ..training.bundle import row_sampled
 from . import metrics

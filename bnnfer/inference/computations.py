@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from ..atomic import write_atomic
-from ..data.ferplus import FerPlusSplit, default_cache_dir
+from ..data.cache import default_cache_dir
+from ..data.split import FerPlusSplit
 from ..data.transforms import to_input
 from ..evaluation.evaluate import models_digest
 from ..models import engine

@@ -31,7 +31,9 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..constants import NUM_CLASSES
-from ..data.ferplus import FerPlusSplit, default_cache_dir, human_statistics
+from ..data.cache import default_cache_dir
+from ..data.split import FerPlusSplit
+from ..data.votes import human_statistics
 from ..evaluation.evaluate import models_digest, read_predictions
 from ..models.methods import Method, placements
 from .mc import mc_predict

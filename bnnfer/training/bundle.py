@@ -34,7 +34,7 @@ import torch
 
 from .. import settings
 from ..atomic import write_text_atomic
-from ..data.ferplus import FerPlusSplit
+from ..data.split import FerPlusSplit
 from ..evaluation import metrics
 from ..evaluation.calibration import fit_temperature
 from ..evaluation.priors import training_priors_document

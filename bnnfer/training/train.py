@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..constants import NUM_CLASSES
-from ..data.ferplus import FerPlusSplit
+from ..data.split import FerPlusSplit
 from ..data.targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
 from ..data.transforms import AugmentConfig, train_transform
 from ..evaluation import metrics

@@ -273,7 +273,7 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
 
     from bnnfer.cli import main
     from bnnfer.constants import EMOTIONS
-    from bnnfer.data.ferplus import SEVERAL_ANNOTATORS_NOTE
+    from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE
 
     _, models, _ = app_env
     folder = tmp_path / "mine"
