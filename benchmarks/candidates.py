@@ -35,8 +35,8 @@ import numpy as np
 
 from bnnfer import build_method, load_ferplus
 from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
-from bnnfer.evaluation.evaluate import read_predictions
 from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, human_ece, js_divergence
+from bnnfer.evaluation.predictions import read_predictions
 from bnnfer.inference.mc import mc_predict
 from bnnfer.models.checkpoints import load_networks
 

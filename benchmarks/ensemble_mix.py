@@ -28,8 +28,8 @@ import bench
 import numpy as np
 
 from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
-from bnnfer.evaluation.evaluate import read_predictions
 from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, js_divergence
+from bnnfer.evaluation.predictions import read_predictions
 from bnnfer.training.bundle import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]

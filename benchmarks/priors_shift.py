@@ -38,7 +38,7 @@ import numpy as np
 from bnnfer.constants import EMOTIONS
 from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation.adapt import CHOICE_METRICS, read_row_priors
-from bnnfer.evaluation.evaluate import read_predictions
+from bnnfer.evaluation.predictions import read_predictions
 from bnnfer.evaluation.priors import (
     EM_PSEUDO_FACES,
     MIN_FACES,

@@ -26,16 +26,9 @@ from .models.checkpoints import (
     write_manifest,
 )
 from .models.layers import DropConnectConv2d, DropConnectLinear, SampledDropout
-from .models.methods import (
-    Classical,
-    DeepEnsemble,
-    MCDropConnect,
-    MCDropout,
-    Method,
-    build_method,
-    from_module,
-)
+from .models.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method, build_method
 from .models.networks import FaceCNN, NetworkConfig
+from .models.wrappers import from_module
 from .training.train import TrainConfig, fit
 
 __version__ = "0.1.0"

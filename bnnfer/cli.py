@@ -31,20 +31,21 @@ from . import settings
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
-from .constants import CROWD_SPLIT, SPLITS
+from .constants import CROWD_SPLIT, PLACEMENTS, SPLITS
 from .data.crowd import no_face_text
 from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir, summary_text
 from .data.split import FerPlusError
 from .evaluation import adapt, annotators, sweep
-from .evaluation.evaluate import evaluate_methods, report, write_evaluation
 from .evaluation.external import added_rows
 from .evaluation.priors import PRIOR_WORDS, PriorChoice, parse_prior
+from .evaluation.reporting import report, write_evaluation
+from .evaluation.runner import evaluate_methods
 from .inference.mc import PRECISIONS, fast_placement, select_device
 from .media.faces import PhotoError
 from .media.predict import predict_photo
 from .media.video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
 from .models.checkpoints import CheckpointError, checkpoint_paths
-from .models.networks import PLACEMENTS, NetworkConfig
+from .models.networks import NetworkConfig
 from .training import bundle
 from .training.train import TrainConfig, fit
 

@@ -45,6 +45,15 @@ CROWD_ANNOTATIONS_CSV = "annotations.csv"  # the same, one row per vote with who
 # The four inference methods, in the order tables and charts show them.
 METHODS: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")
 
+# Which stochastic layers an MC row samples (bnnfer.models.networks.with_placement), each with
+# the words the dashboard and the docs show for it.
+PLACEMENT_LABELS: dict[str, str] = {
+    "all": "every block",
+    "last": "last block + head",
+    "head": "head only",
+}
+PLACEMENTS: tuple[str, ...] = tuple(PLACEMENT_LABELS)
+
 # One colour per method (and one for the human annotators), kept the same on every chart.
 METHOD_COLORS: dict[str, str] = {
     "human": "#444444",

@@ -28,19 +28,15 @@ from PIL import Image, ImageDraw
 import bnnfer
 from bnnfer import data
 from bnnfer import settings as environment
-from bnnfer.constants import CROWD_SPLIT
-from bnnfer.evaluation import evaluate, external, sweep
+from bnnfer.constants import CROWD_SPLIT, PLACEMENT_LABELS
+from bnnfer.evaluation import external, sweep
+from bnnfer.evaluation import predictions as evaluate
 from bnnfer.inference import computations, store
 from bnnfer.training import bundle
 from dashboard import identities, priorchoice, yourvotes
 
 # label in the sidebar -> the MC rows' placement (bnnfer.models.networks.with_placement)
-PLACEMENT_CHOICES = {
-    "every block": "all",
-    "last block + head": "last",
-    "head only": "head",
-}
-PLACEMENT_LABELS = {placement: label for label, placement in PLACEMENT_CHOICES.items()}
+PLACEMENT_CHOICES = {label: placement for placement, label in PLACEMENT_LABELS.items()}
 NO_FACES_NOTE = (
     "Faces are drawn as placeholders: the built-in evaluation holds votes and model outputs, "
     "no pixels. To see the faces, point the sidebar's data folder at a FER+ copy "

@@ -7,14 +7,8 @@ import streamlit as st
 
 from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
 from bnnfer.evaluation import sweep, views
-from bnnfer.evaluation.evaluate import (
-    CALIBRATION_INTERVAL_NOTE,
-    METRICS,
-    PAIRED_METRICS,
-    REFERENCE,
-    format_interval,
-    not_computable,
-)
+from bnnfer.evaluation.registry import METRICS, PAIRED_METRICS, REFERENCE, not_computable
+from bnnfer.evaluation.reporting import CALIBRATION_INTERVAL_NOTE, format_interval
 from dashboard import charts, priorchoice, shared
 
 shared.through_the_entry_point()

@@ -29,8 +29,9 @@ from bnnfer.evaluation.adapt import (
     shipped_source_fits,
     source_fits,
 )
-from bnnfer.evaluation.evaluate import Evaluation, read_predictions
+from bnnfer.evaluation.predictions import read_predictions
 from bnnfer.evaluation.priors import parse_prior, training_priors_document
+from bnnfer.evaluation.runner import Evaluation
 from bnnfer.models.checkpoints import CheckpointError, write_manifest
 from bnnfer.training import bundle
 

@@ -19,7 +19,8 @@ from bnnfer.constants import VOTE_COLUMNS
 from bnnfer.data.ferplus import load_ferplus
 from bnnfer.evaluation import annotators, metrics
 from bnnfer.evaluation.annotators import COLUMNS, DS_COLUMNS
-from bnnfer.evaluation.evaluate import models_digest, score_samples
+from bnnfer.evaluation.predictions import models_digest
+from bnnfer.evaluation.runner import score_samples
 from bnnfer.evaluation.views import comparison_from_evaluation
 from bnnfer.inference.store import evaluation_predictions
 from bnnfer.training.bundle import read_registry

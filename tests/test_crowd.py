@@ -25,11 +25,13 @@ from bnnfer.data import crowd
 from bnnfer.data.ferplus import load_ferplus
 from bnnfer.data.split import FerPlusError
 from bnnfer.evaluation import metrics, views
-from bnnfer.evaluation.evaluate import ANNOTATOR_METRICS, score_samples, write_evaluation
+from bnnfer.evaluation.registry import ANNOTATOR_METRICS
+from bnnfer.evaluation.reporting import write_evaluation
+from bnnfer.evaluation.runner import score_samples
 from bnnfer.inference.mc import mc_predict
 from bnnfer.inference.store import SplitPredictions
 from bnnfer.media.faces import decode_photo, detect_faces
-from bnnfer.models.methods import from_module
+from bnnfer.models.wrappers import from_module
 
 # votes.csv leaves out disgust, fear, contempt and NF: absent columns are 0 votes
 COLUMNS = ["name", "neutral", "happiness", "surprise", "sadness", "anger", "unknown"]

@@ -15,17 +15,10 @@ from skimage import data as skimage_data
 from bnnfer.cli import main
 from bnnfer.data.votes import barsoum_majority
 from bnnfer.evaluation import metrics
-from bnnfer.evaluation.evaluate import (
-    CALIBRATION_INTERVAL_NOTE,
-    METRICS,
-    PAIRED_METRICS,
-    evaluate_methods,
-    format_interval,
-    per_face,
-    read_predictions,
-    summarise,
-    write_evaluation,
-)
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.registry import METRICS, PAIRED_METRICS, per_face, summarise
+from bnnfer.evaluation.reporting import CALIBRATION_INTERVAL_NOTE, format_interval, write_evaluation
+from bnnfer.evaluation.runner import evaluate_methods
 from bnnfer.training.bundle import ROWS, load_bundle
 
 

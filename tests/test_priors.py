@@ -14,7 +14,7 @@ from bnnfer.constants import EMOTIONS, NUM_CLASSES
 from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import metrics
 from bnnfer.evaluation.adapt import read_row_priors
-from bnnfer.evaluation.evaluate import read_predictions
+from bnnfer.evaluation.predictions import read_predictions
 from bnnfer.evaluation.priors import (
     MIN_FACES,
     Calibration,

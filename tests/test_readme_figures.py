@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bnnfer.evaluation import baselines
-from bnnfer.evaluation.evaluate import format_interval
+from bnnfer.evaluation.reporting import format_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATION = json.loads((ROOT / "assets/evaluation/metrics.json").read_text())

@@ -21,7 +21,7 @@ import pytest
 from scipy import stats
 
 from bnnfer.evaluation import metrics, resampled
-from bnnfer.evaluation.evaluate import METRICS, paired_difference, per_face, summarise
+from bnnfer.evaluation.registry import METRICS, paired_difference, per_face, summarise
 
 N = 90
 

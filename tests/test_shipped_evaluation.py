@@ -11,7 +11,7 @@ import pytest
 
 from bnnfer.data.votes import plurality_label, vote_distribution
 from bnnfer.evaluation import baselines, humans, metrics
-from bnnfer.evaluation.evaluate import models_digest, read_predictions
+from bnnfer.evaluation.predictions import models_digest, read_predictions
 from bnnfer.inference.store import evaluation_predictions
 from bnnfer.training import bundle
 

@@ -138,7 +138,7 @@ def test_importing_bnnfer_for_inference_leaves_torchvision_unimported():
     """torchvision imports torch._dynamo (about 1 s): only building a transform may import it,
     so the dashboard, the CLI and inference start without it."""
     modules = (
-        "bnnfer, bnnfer.cli, bnnfer.inference.store, bnnfer.evaluation.evaluate, "
+        "bnnfer, bnnfer.cli, bnnfer.inference.store, bnnfer.evaluation.reporting, "
         "bnnfer.evaluation.views, bnnfer.media.faces"
     )
     code = (

@@ -10,7 +10,7 @@ import pytest
 
 from bnnfer.constants import EMOTIONS
 from bnnfer.evaluation import metrics, views
-from bnnfer.evaluation.evaluate import METRICS, paired_difference, per_face, summarise
+from bnnfer.evaluation.registry import METRICS, paired_difference, per_face, summarise
 from bnnfer.inference.store import SplitPredictions
 
 N, C = 60, 8

@@ -34,7 +34,7 @@ from ..media.predict import FacePrediction, MethodPrediction, PhotoPrediction, r
 from ..models.checkpoints import CheckpointError, verify_manifest
 from ..training.bundle import DEFAULT_BUNDLE_DIR, DEFAULT_EVALUATION_DIR, PRIORS_NAME, read_registry
 from . import metrics
-from .evaluate import Evaluation, models_digest, read_predictions
+from .predictions import models_digest, read_predictions
 from .priors import (
     N_BOOT,
     PriorChoice,
@@ -45,6 +45,7 @@ from .priors import (
     read_with_prior,
     training_priors_document,
 )
+from .runner import Evaluation
 
 # what `choice_table` reports per row and choice: name -> (header, metric of (probs, labels, votes))
 CHOICE_METRICS: dict[str, tuple[str, Any]] = {

@@ -6,7 +6,7 @@ people's than a classical network. On FER+ the bundled MC rows, which drop with 
 blocks, sit within a hair of the classical network, so the first question is whether that is a
 property of the methods or of the rate. A sweep row is a checkpoint trained like the bundled MC
 networks with another block rate (``bnnfer train --method mc_dropout --block-rate 0.5``); it is
-scored with `bnnfer.evaluation.evaluate.score_samples` together with the bundle's classical network
+scored with `bnnfer.evaluation.runner.score_samples` together with the bundle's classical network
 (the reference of every paired difference), its p = 0.1 MC rows and its ensemble, so that every
 interval comes from the same bootstrap resamples of the same faces.
 
@@ -33,7 +33,8 @@ from ..inference import store
 from ..inference.mc import mc_predict
 from ..models.checkpoints import checkpoint_paths, load_method, read_checkpoint_json, sha256_file
 from ..training import bundle
-from .evaluate import Evaluation, draw_samples, models_digest, score_samples
+from .predictions import models_digest
+from .runner import Evaluation, draw_samples, score_samples
 
 SWEPT_METHODS = ("mc_dropout", "mc_dropconnect")
 # the bundle's rows scored beside the sweep: the reference, the p = 0.1 MC rows, the ensemble
@@ -156,7 +157,7 @@ def run_sweep(
         protocols, the settings, and per row (bundled ones first) its method, block rate,
         source, `REPORTED` metrics and `PAIRED` differences from the classical network, each
         ``[value, lo, hi]`` with 95% bootstrap intervals; ``evaluation`` is the full
-        `bnnfer.evaluation.evaluate.Evaluation` behind it.
+        `bnnfer.evaluation.runner.Evaluation` behind it.
     """
     say = progress or (lambda _text: None)
     say(f"bundled rows on {len(split)} {split.split} faces")

@@ -27,7 +27,7 @@ from ..training.bundle import row_sampled
 from . import metrics
 from .baselines import Baselines, Crowd, RowBaseline, crowd_of, place_row, worth_sentence
 from .baselines import from_json as baselines_from_json
-from .evaluate import (
+from .registry import (
     METRICS,
     NOT_COMPUTED,
     PAIRED_METRICS,
@@ -206,10 +206,10 @@ def comparison_row(
     """One method's row of `comparison_table`: per metric ``metric``, ``metric_low`` and
     ``metric_high``; and, when ``preds`` hold the classical row and this is another, each of
     `PAIRED_METRICS` minus the classical network's as ``{metric}_vs_classical`` with a paired
-    bootstrap interval (`bnnfer.evaluation.evaluate.paired_difference`). A row depends on its own
+    bootstrap interval (`bnnfer.evaluation.registry.paired_difference`). A row depends on its own
     samples and the classical row's only, so a page can cache rows one by one as they arrive.
     Metrics that need several annotators per face are NaN where each face has one vote
-    (`bnnfer.evaluation.evaluate.not_computable`)."""
+    (`bnnfer.evaluation.registry.not_computable`)."""
     votes = preds.human["distribution"]
     plurality = preds.human["plurality"]
     majority, _ = barsoum_majority(preds.votes)

@@ -42,7 +42,7 @@ from ..atomic import write_atomic
 from ..data.cache import default_cache_dir
 from ..data.split import FerPlusSplit
 from ..data.transforms import to_input
-from ..evaluation.evaluate import models_digest
+from ..evaluation.predictions import models_digest
 from ..models import engine
 from ..models.methods import MCDropout, Method, placements
 from ..models.networks import FaceCNN

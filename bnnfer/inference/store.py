@@ -34,7 +34,7 @@ from ..constants import NUM_CLASSES
 from ..data.cache import default_cache_dir
 from ..data.split import FerPlusSplit
 from ..data.votes import human_statistics
-from ..evaluation.evaluate import models_digest, read_predictions
+from ..evaluation.predictions import models_digest, read_predictions
 from ..models.methods import Method, placements
 from .mc import mc_predict
 

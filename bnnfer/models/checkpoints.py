@@ -22,7 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from ..atomic import write_bytes_atomic
-from .methods import METHOD_NAMES, Method, build_method
+from ..constants import METHODS
+from .methods import Method, build_method
 from .networks import FaceCNN, NetworkConfig
 
 FORMAT_VERSION = 1
@@ -60,7 +61,7 @@ def save_checkpoint(
     """Write ``networks`` (all with one config) and the methods they serve.
 
     Args:
-        methods: which of `METHOD_NAMES` these weights serve, e.g. ``["classical",
+        methods: which of `METHODS` these weights serve, e.g. ``["classical",
             "mc_dropout"]`` for one dropout network or ``["ensemble"]`` for M members.
         half: store floating tensors as float16 (loading restores float32).
     """
@@ -136,9 +137,9 @@ def _check_served(where: Path, config: NetworkConfig, members: object, methods: 
         raise CheckpointError(f"{where}: members must be a positive integer, got {members!r}")
     if not isinstance(methods, list) or not methods:
         raise CheckpointError(f"{where}: methods must be a non-empty list, got {methods!r}")
-    bad = [m for m in methods if m not in METHOD_NAMES]
+    bad = [m for m in methods if m not in METHODS]
     if bad:
-        raise CheckpointError(f"{where}: unknown method(s) {bad}; known: {METHOD_NAMES}")
+        raise CheckpointError(f"{where}: unknown method(s) {bad}; known: {METHODS}")
     needs = {"mc_dropout": "dropout", "mc_dropconnect": "dropconnect"}
     for method in methods:
         if method in needs and config.stochastic != needs[method]:

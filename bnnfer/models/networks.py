@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..constants import NUM_CLASSES
+from ..constants import NUM_CLASSES, PLACEMENTS
 from .layers import (
     DropConnectConv2d,
     DropConnectLinear,
@@ -51,7 +51,6 @@ _PIXEL_MEAN, _PIXEL_STD = 0.507, 0.255
 Stochastic = Literal["dropout", "dropconnect", "none"]
 Placement = Literal["all", "last", "head"]
 STOCHASTIC_KINDS: tuple[str, ...] = ("dropout", "dropconnect", "none")
-PLACEMENTS: tuple[str, ...] = ("all", "last", "head")
 Family = Literal["vgg", "separable"]
 FAMILIES: tuple[str, ...] = ("vgg", "separable")
 # the separable family's Leaky ReLU: the slope for negative inputs

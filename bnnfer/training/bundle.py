@@ -34,6 +34,7 @@ import torch
 
 from .. import settings
 from ..atomic import write_text_atomic
+from ..constants import METHODS, PLACEMENTS
 from ..data.split import FerPlusSplit
 from ..evaluation import metrics
 from ..evaluation.calibration import fit_temperature
@@ -47,8 +48,8 @@ from ..models.checkpoints import (
     verify_manifest,
     write_manifest,
 )
-from ..models.methods import METHOD_NAMES, Method, build_method, method_class
-from ..models.networks import PLACEMENTS, NetworkConfig, with_placement
+from ..models.methods import Method, build_method, method_class
+from ..models.networks import NetworkConfig, with_placement
 from .train import TrainConfig, fit
 
 REGISTRY_NAME = "models.json"
@@ -137,7 +138,7 @@ def row_sampled(key: str) -> bool:
     row = next((r for r in ROWS if r.key == key), None)
     if row is not None:
         return row.sampled
-    return key in METHOD_NAMES and method_class(key).sampled
+    return key in METHODS and method_class(key).sampled
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..constants import NUM_CLASSES
+from ..constants import METHODS, NUM_CLASSES
 from ..data.split import FerPlusSplit
 from ..data.targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
 from ..data.transforms import AugmentConfig, train_transform
 from ..evaluation import metrics
 from ..inference.mc import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
 from ..models.checkpoints import checkpoint_paths, save_checkpoint, stem_file
-from ..models.methods import METHOD_NAMES, Classical, network_config_for
+from ..models.methods import Classical, network_config_for
 from ..models.networks import FaceCNN, NetworkConfig
 from .trainstate import TrainState, capture_rng, load_state, restore_rng, save_state
 
@@ -124,8 +124,8 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.method not in METHOD_NAMES:
-            raise ValueError(f"method must be one of {METHOD_NAMES}, got {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         for name in ("epochs", "batch_size", "members"):
