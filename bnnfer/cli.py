@@ -31,6 +31,7 @@ from . import settings
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
+from .atomic import write_text_atomic
 from .constants import CROWD_SPLIT, PLACEMENTS, SPLITS
 from .data.crowd import no_face_text
 from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir, summary_text
@@ -257,14 +258,14 @@ def _predict_video(args: argparse.Namespace) -> int:
         except VideoError as error:
             print(f"bnnfer: {args.video}: {error}", file=sys.stderr)
             return 1
-    result.table.to_csv(args.csv, index=False, float_format="%.6g")
+    write_text_atomic(args.csv, result.table.to_csv(index=False, float_format="%.6g"))
     written = [args.csv]
     if args.json:
         document = result.to_dict(args.video)
         if args.prior.kind != "fer+":
             estimated = {k: e.to_dict() for k, e in estimates.items()}
             document["prior"] = {"choice": str(args.prior), "estimates": estimated}
-        Path(args.json).write_text(json.dumps(document, indent=2))
+        write_text_atomic(args.json, json.dumps(document, indent=2))
         written.append(args.json)
     print(
         f"{args.video}: {result.sampled} frames sampled at {args.fps:g}/s, "

@@ -28,8 +28,8 @@ from bnnfer.evaluation import metrics, views
 from bnnfer.evaluation.registry import ANNOTATOR_METRICS
 from bnnfer.evaluation.reporting import write_evaluation
 from bnnfer.evaluation.runner import score_samples
+from bnnfer.inference.cache import SplitPredictions
 from bnnfer.inference.mc import mc_predict
-from bnnfer.inference.store import SplitPredictions
 from bnnfer.media.faces import decode_photo, detect_faces
 from bnnfer.models.wrappers import from_module
 

@@ -11,7 +11,7 @@ import pytest
 from bnnfer.constants import EMOTIONS
 from bnnfer.evaluation import metrics, views
 from bnnfer.evaluation.registry import METRICS, paired_difference, per_face, summarise
-from bnnfer.inference.store import SplitPredictions
+from bnnfer.inference.cache import SplitPredictions
 
 N, C = 60, 8
 

@@ -20,6 +20,7 @@ file and the row, and then nothing is stored.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..atomic import write_text_atomic
 from ..constants import CROWD_ANNOTATIONS_CSV, CROWD_VOTES_CSV, VOTE_COLUMNS
 from ..data.crowd import ANNOTATION_COLUMNS, read_annotations
 from ..data.ferplus import SPLIT_FOLDERS, load_ferplus, resolve_data_dir
@@ -103,17 +105,18 @@ def _copy_images(
 
 def write_annotations_csv(votes: pd.DataFrame, path: Path) -> None:
     """``votes`` (a `VoteStore.votes` frame) as ``annotations.csv``: ``name,annotator,emotion``."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(ANNOTATION_COLUMNS)
-        writer.writerows(zip(votes.face, votes.annotator, votes.emotion, strict=True))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(ANNOTATION_COLUMNS)
+    writer.writerows(zip(votes.face, votes.annotator, votes.emotion, strict=True))
+    write_text_atomic(path, text.getvalue())
 
 
 def write_votes_csv(votes: pd.DataFrame, path: Path) -> None:
     """``votes`` as ``votes.csv``: one row per face, its vote count per ``VOTE_COLUMNS``."""
     counts = pd.crosstab(votes.face, votes.emotion).reindex(columns=VOTE_COLUMNS, fill_value=0)
     order = list(dict.fromkeys(votes.face))
-    counts.loc[order].rename_axis("name").reset_index().to_csv(path, index=False)
+    write_text_atomic(path, counts.loc[order].rename_axis("name").reset_index().to_csv(index=False))
 
 
 def export_votes(
@@ -148,7 +151,7 @@ def export_votes(
             named.unlink()
         missing = _copy_images(name, faces, folder, data, sources)
         if missing:
-            (folder / WITHOUT_IMAGES).write_text("\n".join(missing) + "\n", encoding="utf-8")
+            write_text_atomic(folder / WITHOUT_IMAGES, "\n".join(missing) + "\n")
         written.append(Exported(name, folder, len(faces), len(votes), tuple(missing)))
     return written
 

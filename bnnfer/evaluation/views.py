@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..constants import EMOTIONS, NUM_CLASSES
 from ..data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority, single_annotator
-from ..inference.store import SplitPredictions
+from ..inference.cache import SplitPredictions
 from ..training.bundle import row_sampled
 from . import metrics
 from .baselines import Baselines, Crowd, RowBaseline, crowd_of, place_row, worth_sentence

@@ -2,8 +2,8 @@
 
 A dashboard with several browser tabs must not run the same models over the same faces twice,
 must stop working for a tab that was closed, and must not lose what it computed when it is
-stopped. A `Computation` does the work of `bnnfer.inference.store.get_predictions` in a background
-thread:
+stopped. A `Computation` computes what `bnnfer.inference.store.get_predictions` finds in no
+file, in a background thread (or, for `get_predictions` itself, in the caller's: `run`):
 
 * **cheapest rows first**: single-pass rows (S = 1), then ensembles (one pass per member), then
   the MC rows, so the first rows can be shown while the others run. The deterministic rows
@@ -31,8 +31,7 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,15 @@ from ..evaluation.predictions import models_digest
 from ..models import engine
 from ..models.methods import MCDropout, Method, placements
 from ..models.networks import FaceCNN
+from .cache import (
+    UNREADABLE,
+    Request,
+    SplitPredictions,
+    cache_path,
+    merge_into_cache,
+    stored_samples,
+)
 from .mc import autocast_dtype, mc_batches, resolve_precision
-from .store import UNREADABLE, SplitPredictions, cache_path, merge_into_cache, stored_samples
 
 # faces per batch (and per file on disk): a batch of 256 faces takes about a second per pass
 BATCH_SIZE = 256
@@ -66,44 +72,19 @@ def cost_order(methods: Mapping[str, Method], keys: Sequence[str]) -> list[str]:
     return sorted(keys, key=cost)
 
 
-@dataclass(frozen=True)
-class Request:
-    """What identifies a computation: the models, the faces, and how they are sampled."""
-
-    models_digest: str
-    split: str
-    faces_digest: str  # FerPlusSplit.faces_digest: another folder's split differs
-    keys: tuple[str, ...]
-    samples: int
-    seed: int
-    precision: str  # as resolved on the device: "fp32" or "bf16"
-    placements: tuple[tuple[str, str], ...]  # the MC rows' (key, placement)
-
-    @property
-    def tag(self) -> str:
-        """A file-name-safe name for this request's partial results."""
-        text = repr(
-            (
-                self.models_digest,
-                self.faces_digest,
-                self.samples,
-                self.seed,
-                self.precision,
-                self.placements,
-            )
-        )
-        return f"{self.split}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-
-
 def make_request(
     methods: Mapping[str, Method],
     models_folder: str | Path,
     split: FerPlusSplit,
-    keys: Sequence[str],
+    keys: Sequence[str] | None,
     samples: int,
     seed: int = 0,
     precision: str = "auto",
 ) -> Request:
+    """The `Request` of rows ``keys`` of ``methods`` (None: all of them) on ``split``, the
+    models identified by ``models_folder``'s manifest, ``precision`` resolved on the methods'
+    device; a ValueError naming an unknown key or a ``samples`` below 1."""
+    keys = list(keys if keys is not None else methods)
     unknown = [k for k in keys if k not in methods]
     if unknown:
         raise ValueError(f"unknown method key(s) {unknown}; loaded: {list(methods)}")
@@ -119,6 +100,7 @@ def make_request(
         seed=seed,
         precision=resolve_precision(precision, device),
         placements=tuple(sorted(placements({k: methods[k] for k in keys}).items())),
+        sampled=tuple(k for k in keys if methods[k].sampled),
     )
 
 
@@ -180,6 +162,7 @@ class Computation:
         # (row, first face) -> that row's trunk output for the batch, until the row uses it
         self._trunk_rows: dict[str, str] = {}
         self._features: dict[tuple[str, int], torch.Tensor] = {}
+        self._progress_callback: Callable[[float, str], None] | None = None
         self._last_touch = time.monotonic()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -189,6 +172,17 @@ class Computation:
 
     def start(self) -> Computation:
         self._thread.start()
+        return self
+
+    def run(self, progress: Callable[[float, str], None] | None = None) -> Computation:
+        """Compute in the calling thread instead of starting one; ``progress(fraction, text)``
+        after every batch. Raises what made the computation fail."""
+        self._progress_callback = progress
+        self._run()
+        if self.error is not None:
+            raise self.error
+        if progress is not None:
+            progress(1.0, "done")
         return self
 
     def touch(self) -> None:
@@ -291,6 +285,7 @@ class Computation:
         folder.mkdir(parents=True, exist_ok=True)
         parts, state, start = self._resume(folder)
         self.progress[key] = (start, len(self.split))
+        self._tell(key)
         if start < len(self.split):
             if method.sampled:
                 batches = mc_batches(
@@ -312,9 +307,19 @@ class Computation:
                 parts.append(part)
                 self.batches_computed += 1
                 self.progress[key] = (stop, len(self.split))
+                self._tell(key)
                 if stop < len(self.split) and self._should_stop():
                     return None
         return np.concatenate(parts, axis=1)
+
+    def _tell(self, key: str) -> None:
+        """Report the progress of ``key``'s row to `run`'s caller, if it asked."""
+        if self._progress_callback is None:
+            return
+        done, total = self.progress[key]
+        everything = sum(n for _, n in self.progress.values())
+        fraction = sum(d for d, _ in self.progress.values()) / max(1, everything)
+        self._progress_callback(fraction, f"running {key}: {done}/{total} faces")
 
     def _deterministic_batches(
         self, method: Method, start: int

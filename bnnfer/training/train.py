@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..atomic import replace_atomic
 from ..constants import METHODS, NUM_CLASSES
 from ..data.split import FerPlusSplit
 from ..data.targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
@@ -380,7 +380,7 @@ def _train_one(
     for last_path, done_path in zip(
         checkpoint_paths(last_stem), checkpoint_paths(done_stem), strict=True
     ):
-        os.replace(last_path, done_path)
+        replace_atomic(last_path, done_path)
     network.load_state_dict(best_state)
     return network.eval(), history
 
