@@ -10,7 +10,7 @@ by face, with the bundled row named by ``--against``, whose samples come from th
 evaluation (`assets/evaluation/predictions-valid.npz`, float16), so the bundle is not rerun.
 
 Per candidate row: accuracy on the plurality label of all faces and under the Barsoum protocol
-(`bnnfer.data.ferplus.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
+(`bnnfer.data.votes.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
 difference from the bundled row and a 95% bootstrap interval
 (`bnnfer.evaluation.metrics.bootstrap_ci`, both rows resampled on the same faces); plus the
 candidate's Valid accuracy per epoch from its checkpoint's training history, to show whether it was

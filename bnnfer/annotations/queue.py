@@ -6,7 +6,7 @@ the models' MC samples ``{key: (S, N, C)}``:
 
 - ``random``: a permutation drawn from ``seed``;
 - ``vote entropy``: most ambiguous to people first, ``H(p_h)`` of the votes over the 8 emotions
-  (`bnnfer.data.ferplus.vote_entropy`; faces without an emotion vote last);
+  (`bnnfer.data.votes.vote_entropy`; faces without an emotion vote last);
 - ``mutual information``: where the models are least sure, the mean over models of
   ``I = H(mean_s p_s) - mean_s H(p_s)`` (`bnnfer.evaluation.metrics.mutual_information`);
 - ``models vs people (JSD)``: where models and people disagree most, the mean over models of

@@ -7,8 +7,8 @@ evaluation of FER+ Valid; and the rows' samples read under a choice, for ``bnnfe
 profiles (`bnnfer.evaluation.priors.vote_profiles`) and, per row, its training target and training
 prior (`bnnfer.evaluation.priors.RowPrior.training`). `bnnfer.training.bundle.assemble_bundle`
 writes it when given the Train split; `write_training_priors` writes it for a bundle assembled
-before. The file is checked against the manifest when the manifest lists it (a bundle assembled with
-it does).
+before. The file is checked against the manifest when the manifest lists it (a bundle
+assembled with it does).
 
 The estimators' fits (`bnnfer.evaluation.priors.SourceFit`) come from the bundle's evaluation of
 Valid (``predictions-valid.npz`` beside ``metrics.json``, tied to the bundle by its manifest

@@ -38,7 +38,7 @@ def per_face(
     majority: np.ndarray | None = None,
 ) -> Faces:
     """`Faces` of MC samples ``(S, N, C)`` (rows renormalised in float64 first). ``majority``
-    marks the faces of the FER+ papers' protocol (`bnnfer.data.ferplus.barsoum_majority` of the raw
+    marks the faces of the FER+ papers' protocol (`bnnfer.data.votes.barsoum_majority` of the raw
     votes); without it no face is marked, and that protocol's accuracy is undefined (NaN)."""
     array = np.asarray(samples, dtype=np.float64)
     array = array / array.sum(axis=2, keepdims=True)
@@ -60,8 +60,8 @@ def per_face(
 class Metric(NamedTuple):
     """A summary metric of a set of faces, and optionally the same metric of many bootstrap
     resamples at once (`bnnfer.evaluation.resampled`): ``resampled(faces, counts)`` takes
-    multiplicities
-    ``(R, N)`` and returns ``(R,)``. Metrics without it are resampled one call at a time."""
+    multiplicities ``(R, N)`` and returns ``(R,)``. Metrics without it are resampled one call
+    at a time."""
 
     header: str
     value: Callable[[Faces], float]
@@ -228,7 +228,7 @@ NOT_COMPUTED = (float("nan"), float("nan"), float("nan"))
 
 def not_computable(votes: np.ndarray) -> tuple[str, ...]:
     """The metric names that cannot be computed from votes ``(N, 10)``: `ANNOTATOR_METRICS`
-    where every face has a single vote (`bnnfer.data.ferplus.single_annotator`), else none."""
+    where every face has a single vote (`bnnfer.data.votes.single_annotator`), else none."""
     return ANNOTATOR_METRICS if single_annotator(votes) else ()
 
 

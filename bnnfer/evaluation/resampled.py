@@ -111,8 +111,8 @@ def average_ranks(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def spearman(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """`bnnfer.evaluation.metrics.spearman` per resample: the Pearson correlation, each image
-    counted
-    ``w_ri`` times, of the resample's `average_ranks` of x and y; NaN where one is constant."""
+    counted ``w_ri`` times, of the resample's `average_ranks` of x and y; NaN where one is
+    constant."""
     counts = _counts(counts, len(x))
     if len(y) != len(x):
         raise ValueError(f"x ({len(x)},) and y ({len(y)},) differ in length")

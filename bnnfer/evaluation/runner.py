@@ -44,8 +44,8 @@ class Evaluation:
     settings: dict[str, Any]
     # the rows among the annotators (bnnfer.evaluation.baselines); None where no face has two votes
     human: baselines.Baselines | None = None
-    # each annotator and row scored (bnnfer.evaluation.annotators); None where the votes have no
-    # names
+    # each annotator and row scored (bnnfer.evaluation.annotators); None where the votes have
+    # no names
     annotators: annotators.AnnotatorScores | None = None
 
 
@@ -87,9 +87,8 @@ def evaluate_methods(
     Args:
         methods: ``{key: Method}``; MC methods draw ``samples`` samples, ensembles one per
             member, classical ones a single one.
-        added: rows whose samples ``(S, N, C)`` were made elsewhere (`bnnfer.evaluation.external`),
-        scored
-            beside the methods'.
+        added: rows whose samples ``(S, N, C)`` were made elsewhere
+            (`bnnfer.evaluation.external`), scored beside the methods'.
         n_boot: bootstrap resamples per metric (the same image resamples for every method, so
             the intervals of two methods are comparable).
         reference: what the metrics against people are measured against (`score_samples`).

@@ -320,11 +320,10 @@ def assemble_bundle(
     out: str | os.PathLike[str], valid: FerPlusSplit, train: FerPlusSplit | None = None
 ) -> dict[str, Any]:
     """Write the bundle checkpoints, ``models.json``, with ``train`` the rows' training priors
-    (``priors.json``, `bnnfer.evaluation.priors.training_priors_document`), and ``manifest.json``
-    into
-    ``out`` from the finished runs in ``out/runs``. Rows whose runs have not finished yet are
-    left out (and listed under ``missing``), so a partly trained bundle is usable. Returns a
-    report (precision per file, the fitted temperature, what is missing)."""
+    (``priors.json``, `bnnfer.evaluation.priors.training_priors_document`), and
+    ``manifest.json`` into ``out`` from the finished runs in ``out/runs``. Rows whose runs have
+    not finished yet are left out (and listed under ``missing``), so a partly trained bundle is
+    usable. Returns a report (precision per file, the fitted temperature, what is missing)."""
     out = Path(out)
     done = {job.name: job for job in bundle_jobs() if job_finished_any(out, job.name)}
     loaded = {name: load_networks(out / "runs" / name) for name in done}
