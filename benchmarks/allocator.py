@@ -23,8 +23,8 @@ _CHILD = """
 import json, sys, time
 import torch
 import bnnfer
-from bnnfer import engine
-from bnnfer.bundle import load_bundle
+from bnnfer.models import engine
+from bnnfer.training.bundle import load_bundle
 
 models, seconds, keep = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
 if keep:

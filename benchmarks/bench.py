@@ -23,16 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnnfer import engine, metrics
 from bnnfer.allocator import _glibc
-from bnnfer.networks import FaceCNN, NetworkConfig, with_placement
+from bnnfer.evaluation import metrics
+from bnnfer.models import engine
+from bnnfer.models.networks import FaceCNN, NetworkConfig, with_placement
 
 
 def bench_networks(models: str | Path, device: torch.device) -> tuple[dict[str, FaceCNN], bool]:
     """The bundle's MC-Dropout and MC-DropConnect networks in ``models`` (first member), or
     untrained default networks where the folder holds no trained bundle (timing does not
     depend on the weights); the flag says which."""
-    from bnnfer.checkpoints import load_networks
+    from bnnfer.models.checkpoints import load_networks
 
     models = Path(models)
     if (models / "dropout.json").is_file() and (models / "dropconnect.json").is_file():
@@ -339,8 +340,8 @@ def placement_tradeoff(
     """Per method and placement: seconds for ``samples`` samples of all ``images`` (after a
     warm-up) beside the quality (accuracy, JSD to the votes, misclassification AUROC by mutual
     information)."""
-    from bnnfer.inference import mc_predict
-    from bnnfer.methods import build_method
+    from bnnfer.inference.mc import mc_predict
+    from bnnfer.models.methods import build_method
 
     device = device or torch.device("cpu")
     records = []
@@ -388,12 +389,12 @@ def end_to_end(
 ) -> dict[str, Any]:
     """Seconds for one face through every method (the median of ``repeats`` runs after a
     warm-up; detection excluded) and, given a `FerPlusSplit` and the bundle folder, for the
-    whole split the way the dashboard gets it: `bnnfer.store.get_predictions` computing into
-    an empty cache, then the same call served from that cache."""
+    whole split the way the dashboard gets it: `bnnfer.inference.store.get_predictions` computing
+    into an empty cache, then the same call served from that cache."""
     import tempfile
 
-    from bnnfer.inference import mc_predict
-    from bnnfer.store import get_predictions
+    from bnnfer.inference.mc import mc_predict
+    from bnnfer.inference.store import get_predictions
 
     def one_face() -> float:
         started = time.perf_counter()
@@ -429,7 +430,7 @@ def compile_vs_eager(
     the first compiled call (compiling included) and a compiled call after that."""
     import warnings
 
-    from bnnfer.inference import mc_predict
+    from bnnfer.inference.mc import mc_predict
 
     records = []
     for key, method in methods.items():

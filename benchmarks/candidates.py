@@ -10,10 +10,11 @@ by face, with the bundled row named by ``--against``, whose samples come from th
 evaluation (`bnnfer/assets/evaluation/predictions-valid.npz`, float16), so the bundle is not rerun.
 
 Per candidate row: accuracy on the plurality label of all faces and under the Barsoum protocol
-(`bnnfer.data.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
-difference from the bundled row and a 95% bootstrap interval (`bnnfer.metrics.bootstrap_ci`,
-both rows resampled on the same faces); plus the candidate's Valid accuracy per epoch from its
-checkpoint's training history, to show whether it was still rising. Writes
+(`bnnfer.data.votes.barsoum_majority`), mean JSD to the votes and human ECE, each with its paired
+difference from the bundled row and a 95% bootstrap interval
+(`bnnfer.evaluation.metrics.bootstrap_ci`, both rows resampled on the same faces); plus the
+candidate's Valid accuracy per epoch from its checkpoint's training history, to show whether it was
+still rising. Writes
 ``benchmarks/results/candidates.json``:
 
     python benchmarks/candidates.py --data ../shared/data/ferplus \\
@@ -33,11 +34,11 @@ import bench
 import numpy as np
 
 from bnnfer import build_method, load_ferplus
-from bnnfer.checkpoints import load_networks
-from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
-from bnnfer.evaluate import read_predictions
-from bnnfer.inference import mc_predict
-from bnnfer.metrics import accuracy, bootstrap_ci, human_ece, js_divergence
+from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
+from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, human_ece, js_divergence
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.inference.mc import mc_predict
+from bnnfer.models.checkpoints import load_networks
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "bnnfer/assets/evaluation/predictions-valid.npz"
@@ -82,7 +83,7 @@ def row_scores(
 
 def epochs(document: dict) -> list[dict[str, float]]:
     """``[{epoch, valid_accuracy}]`` of the first network in a checkpoint's training history
-    (its deterministic pass on Valid after each epoch, as `bnnfer.train` logs it)."""
+    (its deterministic pass on Valid after each epoch, as `bnnfer.training.train` logs it)."""
     history = document.get("metadata", {}).get("history", [])
     return [
         {"epoch": r["epoch"], "valid_accuracy": r["valid_accuracy"]}

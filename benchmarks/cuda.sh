@@ -3,7 +3,7 @@
 # checks need only torch, numpy, pandas, Pillow and safetensors):
 #   benchmarks/cuda.sh FERPLUS_FOLDER [OUT_FOLDER]
 # 1. the CUDA tests (tests/library/test_engine_cuda.py and mc_predict's device copy);
-# 2. benchmarks/engine_settings.py: the GPU defaults of bnnfer.engine, measured;
+# 2. benchmarks/engine_settings.py: the GPU defaults of bnnfer.models.engine, measured;
 # 3. benchmarks/mc_inference.py at 64 images per pass (as on the CPU), with the placements and the
 #    end-to-end timings, then at 1024 images per pass (the engine's large-batch GFLOP/s);
 # 4. torch.compile against eager for the MC rows.
@@ -36,8 +36,8 @@ timeout 240 python3 - "$data" "$out/compile-cuda.json" <<'EOF'
 import sys
 
 import bench
-from bnnfer.bundle import load_bundle
-from bnnfer.data import load_ferplus
+from bnnfer.training.bundle import load_bundle
+from bnnfer.data.ferplus import load_ferplus
 
 faces = load_ferplus(sys.argv[1], splits=["valid"])["valid"].images[:1024]
 methods = load_bundle("bnnfer/assets/models", device="cuda")

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from bnnfer.bundle import ROWS
+from bnnfer.training.bundle import ROWS
 
 WIDTH = 100  # prose is wrapped to this many columns; tables are left as they are
 Doc = Any  # one results file, as json.loads reads it

@@ -203,8 +203,8 @@ def train_workers(doc: Doc) -> Context:
 
 def processes_epochs(epochs: list[int], processes: int) -> list[int]:
     """Epochs each of ``processes`` trains when train-all deals out networks of ``epochs``."""
-    from bnnfer.bundle import Job, share_jobs
-    from bnnfer.train import TrainConfig
+    from bnnfer.training.bundle import Job, share_jobs
+    from bnnfer.training.train import TrainConfig
 
     jobs = [Job(str(i), TrainConfig(epochs=e)) for i, e in enumerate(epochs)]
     return [sum(j.config.epochs for j in share) for share in share_jobs(jobs, processes)]

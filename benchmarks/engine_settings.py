@@ -1,8 +1,8 @@
 """The engine's per-device defaults, measured: `python benchmarks/engine_settings.py [options]`.
 
 For the bundle's MC-Dropout and MC-DropConnect networks at S = 30, times each pass size
-(``--rows``; `bnnfer.engine.MAX_ROWS`) and DropConnect's two layouts
-(`bnnfer.engine.dropconnect_layout`) for each batch of images, prints a table (the default
+(``--rows``; `bnnfer.models.engine.MAX_ROWS`) and DropConnect's two layouts
+(`bnnfer.models.engine.dropconnect_layout`) for each batch of images, prints a table (the default
 setting starred, each setting's share of the fastest), and writes JSON (default
 benchmarks/results/engine_settings-<device type>.json).
 """
@@ -15,8 +15,8 @@ import sys
 import bench
 
 from bnnfer.allocator import keep_freed_memory
-from bnnfer.bundle import DEFAULT_BUNDLE_DIR
-from bnnfer.inference import native_bf16, select_device
+from bnnfer.inference.mc import native_bf16, select_device
+from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

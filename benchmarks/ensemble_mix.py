@@ -27,10 +27,10 @@ from pathlib import Path
 import bench
 import numpy as np
 
-from bnnfer.bundle import ROWS
-from bnnfer.data import barsoum_majority, plurality_label, vote_distribution
-from bnnfer.evaluate import read_predictions
-from bnnfer.metrics import accuracy, bootstrap_ci, js_divergence
+from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
+from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, js_divergence
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.training.bundle import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 # mixture -> the networks it averages: an ensemble row stands for its members, an MC row for
@@ -59,7 +59,7 @@ def paired_interval(
     correct: np.ndarray, reference: np.ndarray, n_boot: int, seed: int
 ) -> list[float]:
     """Mean of ``correct - reference`` (booleans per face) with its 95% paired bootstrap
-    interval (`bnnfer.metrics.bootstrap_ci`, both resampled on the same faces)."""
+    interval (`bnnfer.evaluation.metrics.bootstrap_ci`, both resampled on the same faces)."""
     return list(
         bootstrap_ci(
             lambda a, b: float(np.mean(a.astype(float) - b)),

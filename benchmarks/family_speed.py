@@ -1,10 +1,10 @@
 """Training speed of the two network families on one CPU thread, and what a schedule costs.
 
-Each measurement is the real training loop (`bnnfer.train.fit`: the bundle's recipe, augmentation
-on, no Valid pass) for ``--steps`` steps on synthetic faces, one thread, in a fresh process per
-(family, precision): the bundle's VGG network (1.24 M parameters) against the separable family
-(`bnnfer.networks`, 0.17 M with a 128-unit head). From the images per second it gives the hours
-of an ``--epochs`` schedule over FER+ Train for one process per core. Writes
+Each measurement is the real training loop (`bnnfer.training.train.fit`: the bundle's recipe,
+augmentation on, no Valid pass) for ``--steps`` steps on synthetic faces, one thread, in a fresh
+process per (family, precision): the bundle's VGG network (1.24 M parameters) against the separable
+family (`bnnfer.models.networks`, 0.17 M with a 128-unit head). From the images per second it gives
+the hours of an ``--epochs`` schedule over FER+ Train for one process per core. Writes
 ``benchmarks/results/family_speed.json``:
 
     OMP_NUM_THREADS=1 python benchmarks/family_speed.py [--steps 40] [--epochs 24 60 100]
@@ -33,9 +33,9 @@ SEPARABLE = {"family": "separable", "head_width": 128}
 
 def child(family: str, steps: int, precision: str, out: Path) -> None:
     """Train for ``steps`` steps on one thread; the log's images/s is the result."""
-    from bnnfer.bundle import BUNDLE_TRAINING
-    from bnnfer.data import FerPlusSplit
-    from bnnfer.train import fit
+    from bnnfer.data.split import FerPlusSplit
+    from bnnfer.training.bundle import BUNDLE_TRAINING
+    from bnnfer.training.train import fit
 
     torch.set_num_threads(1)
     network = BUNDLE_TRAINING.network
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.steps, args.precisions[0], Path(args.out))
         return 0
 
-    from bnnfer.bundle import BUNDLE_TRAINING
-    from bnnfer.inference import native_bf16
-    from bnnfer.networks import FaceCNN, count_parameters
+    from bnnfer.inference.mc import native_bf16
+    from bnnfer.models.networks import FaceCNN, count_parameters
+    from bnnfer.training.bundle import BUNDLE_TRAINING
 
     families = {"vgg": BUNDLE_TRAINING.network}
     families["separable"] = replace(BUNDLE_TRAINING.network, **SEPARABLE)

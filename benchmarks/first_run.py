@@ -55,8 +55,8 @@ def _rows(at) -> int:
 
 def uncached_split(data: Path, split: str, limit: float) -> dict:
     """Seconds to the Overview's first row and to all rows, from an empty cache."""
-    from bnnfer import computations
-    from bnnfer.data import SPLIT_FOLDERS
+    from bnnfer.data.ferplus import SPLIT_FOLDERS
+    from bnnfer.inference import computations
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "ferplus"
@@ -130,11 +130,11 @@ def main() -> None:
     import torch
 
     import bnnfer
-    from bnnfer.inference import native_bf16
+    from bnnfer.inference.mc import native_bf16
 
     device = bnnfer.select_device("auto")
     hidden = args.hide_bf16 and native_bf16(device)
-    if args.hide_bf16:  # the probes bnnfer.inference.native_bf16 asks, before the app runs
+    if args.hide_bf16:  # the probes bnnfer.inference.mc.native_bf16 asks, before the app runs
         for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
             setattr(torch.cpu, probe, lambda: False)
     bf16 = native_bf16(device)

@@ -24,10 +24,11 @@ from pathlib import Path
 import bench
 import numpy as np
 
-from bnnfer import bundle, load_ferplus
-from bnnfer.data import barsoum_majority
-from bnnfer.inference import mc_predict
-from bnnfer.metrics import accuracy, js_divergence
+from bnnfer import load_ferplus
+from bnnfer.data.votes import barsoum_majority
+from bnnfer.evaluation.metrics import accuracy, js_divergence
+from bnnfer.inference.mc import mc_predict
+from bnnfer.training import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -62,7 +62,7 @@ def simulate_photo(
 def detect(photo: Image.Image) -> tuple[np.ndarray, np.ndarray] | None:
     """MTCNN's largest face in the photo: its box ``(4,)`` as ``(x0, y0, x1, y1)`` and its five
     landmarks ``(5, 2)`` (eyes, nose, mouth corners), or None."""
-    from bnnfer.faces import MIN_FACE_PROBABILITY, load_detector
+    from bnnfer.media.faces import MIN_FACE_PROBABILITY, load_detector
 
     boxes, probabilities, landmarks = load_detector().detect(photo, landmarks=True)
     if boxes is None:
@@ -119,7 +119,7 @@ def fit(samples: list) -> dict[str, float]:
 def rescaled(images: np.ndarray, scale: float) -> np.ndarray:
     """FER faces with their framing zoomed: ``scale`` < 1 crops tighter (the face larger),
     > 1 wider (edge pixels fill beyond the original square)."""
-    from bnnfer.faces import crop_square
+    from bnnfer.media.faces import crop_square
 
     out = []
     for face in images:
@@ -142,7 +142,7 @@ def accuracy(
 
 def check(samples: list, faces: np.ndarray, labels: np.ndarray, methods: dict) -> dict:
     """IoU of the photo path's squares with the true ones, and accuracy on its crops."""
-    from bnnfer.faces import crop_square, framing_square
+    from bnnfer.media.faces import crop_square, framing_square
 
     kept, ious, crops, exact_side, earlier = [], [], [], [], []
     for i, (photo, square, detection) in enumerate(samples):
@@ -280,7 +280,7 @@ def haar_rule(
         import cv2
     except ImportError:
         return {"skipped": "opencv-python-headless<5 is not installed"}
-    from bnnfer.faces import crop_square, framing_square
+    from bnnfer.media.faces import crop_square, framing_square
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt.xml")
 
@@ -356,7 +356,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     import bnnfer
-    from bnnfer import bundle, faces
+    from bnnfer.media import faces
+    from bnnfer.training import bundle
 
     splits = bnnfer.load_ferplus(args.data, splits=["train", "valid"])
     rng = np.random.default_rng(0)

@@ -248,7 +248,7 @@ def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
 
 
 def row_count(models: Path) -> int:
-    from bnnfer.bundle import read_registry
+    from bnnfer.training.bundle import read_registry
 
     return len(read_registry(models))
 
@@ -256,7 +256,7 @@ def row_count(models: Path) -> int:
 def present_split(data: Path, split: str, faces: int | None, folder: Path) -> None:
     """``folder`` as a FER+ folder whose ``FER2013Test/`` is ``split`` of ``data`` (so that no
     shipped evaluation matches it), or its first ``faces`` faces."""
-    from bnnfer.data import SPLIT_FOLDERS
+    from bnnfer.data.ferplus import SPLIT_FOLDERS
 
     source = (data / SPLIT_FOLDERS[split]).resolve()
     target = folder / SPLIT_FOLDERS["test"]
@@ -278,7 +278,7 @@ def run(
     """A fresh server on an uncached split and an empty cache, N tabs through both phases."""
     from playwright.sync_api import sync_playwright
 
-    from bnnfer.bundle import DEFAULT_BUNDLE_DIR
+    from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "ferplus"
@@ -347,7 +347,7 @@ def main() -> None:
 
     import torch
 
-    from bnnfer.inference import native_bf16
+    from bnnfer.inference.mc import native_bf16
 
     load_before = list(os.getloadavg())
     out = Path(args.out)

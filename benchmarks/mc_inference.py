@@ -19,10 +19,11 @@ from pathlib import Path
 import bench
 
 from bnnfer.allocator import keep_freed_memory
-from bnnfer.bundle import DEFAULT_BUNDLE_DIR
-from bnnfer.checkpoints import CheckpointError
 from bnnfer.cli import DATA_HELP
-from bnnfer.data import FerPlusError, load_ferplus
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import FerPlusError
+from bnnfer.models.checkpoints import CheckpointError
+from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR
 
 COLUMNS = [
     "method",
@@ -43,8 +44,8 @@ COLUMNS = [
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from bnnfer.bundle import load_bundle
-    from bnnfer.inference import native_bf16, select_device
+    from bnnfer.inference.mc import native_bf16, select_device
+    from bnnfer.training.bundle import load_bundle
 
     device = select_device(args.device)
     models = Path(args.models)

@@ -5,9 +5,9 @@ Reads the shipped evaluation (`bnnfer/assets/evaluation/predictions-valid.npz`: 
 row's samples, float16) and the bundle's training priors (`bnnfer/assets/models/priors.json`), so it
 needs no dataset and runs no network. Valid is split in two halves, stratified by plurality
 emotion: the estimators are fitted on one half (bias-corrected temperature scaling for EM, the
-confusion matrix for BBSE: `bnnfer.priors.fit_source`) and the shifted sets are drawn from the
-other, then the halves swap, so that no face is both fitted on and read. A shifted set of n faces
-draws its class counts from a multinomial at the shift's prior, then each class's faces with
+confusion matrix for BBSE: `bnnfer.evaluation.priors.fit_source`) and the shifted sets are drawn
+from the other, then the halves swap, so that no face is both fitted on and read. A shifted set of n
+faces draws its class counts from a multinomial at the shift's prior, then each class's faces with
 replacement from the half (Valid has 32 disgust and 26 contempt faces: a set rich in them
 repeats faces).
 
@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bnnfer.adapt import CHOICE_METRICS, read_row_priors
-from bnnfer.bundle import DEFAULT_BUNDLE_DIR
 from bnnfer.constants import EMOTIONS
-from bnnfer.data import plurality_label, vote_distribution
-from bnnfer.evaluate import read_predictions
-from bnnfer.priors import (
+from bnnfer.data.votes import plurality_label, vote_distribution
+from bnnfer.evaluation.adapt import CHOICE_METRICS, read_row_priors
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.priors import (
     EM_PSEUDO_FACES,
     MIN_FACES,
     RowPrior,
@@ -51,6 +50,7 @@ from bnnfer.priors import (
     fit_source,
     reweight,
 )
+from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (30, 100, 300, 1000)
@@ -73,7 +73,7 @@ PUBLISHED = {
     ),
 }
 CHOICES = ("fer+", "uniform", "EM", "BBSE", "oracle", "EM, uncalibrated", "EM, plurality prior")
-# EM's Dirichlet prior, in faces (`bnnfer.priors.EM_PSEUDO_FACES` is chosen among these)
+# EM's Dirichlet prior, in faces (`bnnfer.evaluation.priors.EM_PSEUDO_FACES` is chosen among these)
 PSEUDO_FACES = (0.0, 5.0, 10.0, 20.0, 40.0)
 METRICS = {name: fn for name, (_, fn) in CHOICE_METRICS.items()}  # of (probs, labels, votes)
 SWEPT = ("accuracy", "nll")  # the metrics of the pseudo-faces sweep's readings

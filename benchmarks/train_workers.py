@@ -1,7 +1,7 @@
 """Training throughput on the CPU: one process with every core's thread against one
 single-threaded process per core, the choice behind ``bnnfer train-all``'s default workers.
 
-Each run is the real training loop (`bnnfer.train.fit`: the bundle's network and recipe,
+Each run is the real training loop (`bnnfer.training.train.fit`: the bundle's network and recipe,
 augmentation on, no Valid pass) for ``--steps`` steps on synthetic faces, in a fresh process
 with its thread count set; the parallel layout starts its processes together and adds their
 images per second. Both layouts are measured in one run, so their ratio is. Writes
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child(steps: int, threads: int, precision: str, out: Path) -> None:
     """Train for ``steps`` steps with ``threads`` threads; the log's images/s is the result."""
-    from bnnfer.bundle import BUNDLE_TRAINING
-    from bnnfer.data import FerPlusSplit
-    from bnnfer.train import fit
+    from bnnfer.data.split import FerPlusSplit
+    from bnnfer.training.bundle import BUNDLE_TRAINING
+    from bnnfer.training.train import fit
 
     torch.set_num_threads(threads)
     config = replace(BUNDLE_TRAINING, max_steps=steps, epochs=1, precision=precision)
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args.steps, args.child, args.precision, Path(args.out))
         return 0
 
-    from bnnfer.bundle import BUNDLE_TRAINING, bundle_jobs
-    from bnnfer.inference import native_bf16, resolve_precision
+    from bnnfer.inference.mc import native_bf16, resolve_precision
+    from bnnfer.training.bundle import BUNDLE_TRAINING, bundle_jobs
 
     with tempfile.TemporaryDirectory() as tmp:
         layouts = {

@@ -29,9 +29,9 @@ from bench import machine, write_json
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import bundle
-from bnnfer.inference import native_bf16, select_device
-from bnnfer.video import predict_video
+from bnnfer.inference.mc import native_bf16, select_device
+from bnnfer.media.video import predict_video
+from bnnfer.training import bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS, SIZE, ENCODED_FPS, SAMPLED_FPS, SAMPLES = 30, (640, 360), 15, 5.0, 30

@@ -31,9 +31,9 @@ import torch
 
 from bnnfer import build_method
 from bnnfer.allocator import keep_freed_memory
-from bnnfer.bundle import BUNDLE_NETWORK
-from bnnfer.inference import native_bf16
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.inference.mc import native_bf16
+from bnnfer.models.networks import FaceCNN, NetworkConfig
+from bnnfer.training.bundle import BUNDLE_NETWORK
 
 ROOT = Path(__file__).resolve().parents[1]
 # network copies in the bundle's files (dropout.safetensors and dropout_ts.safetensors are two,

@@ -8,9 +8,16 @@ inference (`mc_predict`), checkpoints (`save_checkpoint`, `load_method`), traini
 `estimate_prior`, `read_with_prior`) and the metrics module.
 """
 
-from . import metrics
 from .allocator import keep_freed_memory
-from .checkpoints import (
+from .constants import EMOTIONS, IMAGE_SIZE, METHOD_COLORS, METHODS, NUM_CLASSES
+from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir
+from .data.split import FerPlusError, FerPlusSplit
+from .data.targets import FerPlusTargets
+from .data.votes import human_statistics, plurality_label, vote_distribution, vote_entropy
+from .evaluation import metrics
+from .evaluation.priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
+from .inference.mc import describe_device, mc_predict, resolve_precision, select_device
+from .models.checkpoints import (
     CheckpointError,
     load_method,
     load_networks,
@@ -18,34 +25,11 @@ from .checkpoints import (
     verify_manifest,
     write_manifest,
 )
-from .constants import EMOTIONS, IMAGE_SIZE, METHOD_COLORS, METHODS, NUM_CLASSES
-from .data import (
-    FerPlusError,
-    FerPlusSplit,
-    available_splits,
-    describe,
-    human_statistics,
-    load_ferplus,
-    plurality_label,
-    resolve_data_dir,
-    vote_distribution,
-    vote_entropy,
-)
-from .inference import describe_device, mc_predict, resolve_precision, select_device
-from .layers import DropConnectConv2d, DropConnectLinear, SampledDropout
-from .methods import (
-    Classical,
-    DeepEnsemble,
-    MCDropConnect,
-    MCDropout,
-    Method,
-    build_method,
-    from_module,
-)
-from .networks import FaceCNN, NetworkConfig
-from .priors import PriorChoice, estimate_prior, parse_prior, read_with_prior, reweight
-from .targets import FerPlusTargets
-from .train import TrainConfig, fit
+from .models.layers import DropConnectConv2d, DropConnectLinear, SampledDropout
+from .models.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method, build_method
+from .models.networks import FaceCNN, NetworkConfig
+from .models.wrappers import from_module
+from .training.train import TrainConfig, fit
 
 __version__ = "0.1.0"
 

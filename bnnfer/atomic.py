@@ -5,7 +5,8 @@ The content goes to a temporary file in the target's own folder (a rename is onl
 one file system), is flushed to disk, made readable by everyone (``mkstemp`` makes it private;
 caches and checkpoints are shared), and renamed over the target. A reader therefore sees the
 old file or the new one, never a part; a write that fails or is interrupted leaves the old file
-as it was and removes its temporary file.
+as it was and removes its temporary file. A file already written whole elsewhere in the same
+folder (a finished training member) is moved over its target the same way (`replace_atomic`).
 """
 
 from __future__ import annotations
@@ -44,3 +45,10 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Replace ``path`` with ``text`` encoded as UTF-8 (see `write_atomic`)."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def replace_atomic(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Move the finished file ``source`` over ``target`` in one rename (both on one file
+    system): a reader sees the old ``target`` or ``source``'s content; returns the target."""
+    os.replace(source, target)
+    return Path(target)

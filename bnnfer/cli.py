@@ -29,30 +29,28 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import adapt, annotators, bundle, settings, sweep
+from . import settings
 from .allocator import keep_freed_memory
 from .annotations import cli as annotations_cli
 from .annotations.database import AnnotationsError
-from .checkpoints import CheckpointError, checkpoint_paths
-from .constants import CROWD_SPLIT, SPLITS
-from .data import (
-    FerPlusError,
-    available_splits,
-    describe,
-    load_ferplus,
-    no_face_text,
-    resolve_data_dir,
-    summary_text,
-)
-from .evaluate import evaluate_methods, report, write_evaluation
-from .external import added_rows
-from .faces import PhotoError
-from .inference import PRECISIONS, fast_placement, select_device
-from .networks import PLACEMENTS, NetworkConfig
-from .predict import predict_photo
-from .priors import PRIOR_WORDS, PriorChoice, parse_prior
-from .train import TrainConfig, fit
-from .video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
+from .atomic import write_text_atomic
+from .constants import CROWD_SPLIT, PLACEMENTS, SPLITS
+from .data.crowd import no_face_text
+from .data.ferplus import available_splits, describe, load_ferplus, resolve_data_dir, summary_text
+from .data.split import FerPlusError
+from .evaluation import adapt, annotators, sweep
+from .evaluation.external import added_rows
+from .evaluation.priors import PRIOR_WORDS, PriorChoice, parse_prior
+from .evaluation.reporting import report, write_evaluation
+from .evaluation.runner import evaluate_methods
+from .inference.mc import PRECISIONS, fast_placement, select_device
+from .media.faces import PhotoError
+from .media.predict import predict_photo
+from .media.video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLimits, predict_video
+from .models.checkpoints import CheckpointError, checkpoint_paths
+from .models.networks import NetworkConfig
+from .training import bundle
+from .training.train import TrainConfig, fit
 
 MODELS_HELP = "bundle folder (default: $BNNFER_MODELS, else the bundled models)"
 DATA_HELP = (
@@ -262,14 +260,14 @@ def _predict_video(args: argparse.Namespace) -> int:
         except VideoError as error:
             print(f"bnnfer: {args.video}: {error}", file=sys.stderr)
             return 1
-    result.table.to_csv(args.csv, index=False, float_format="%.6g")
+    write_text_atomic(args.csv, result.table.to_csv(index=False, float_format="%.6g"))
     written = [args.csv]
     if args.json:
         document = result.to_dict(args.video)
         if args.prior.kind != "fer+":
             estimated = {k: e.to_dict() for k, e in estimates.items()}
             document["prior"] = {"choice": str(args.prior), "estimates": estimated}
-        Path(args.json).write_text(json.dumps(document, indent=2))
+        write_text_atomic(args.json, json.dumps(document, indent=2))
         written.append(args.json)
     print(
         f"{args.video}: {result.sampled} frames sampled at {args.fps:g}/s, "
@@ -344,7 +342,8 @@ def _add_model_options(
 
 
 def _prior_choice(text: str) -> PriorChoice:
-    """``--prior``'s value (`bnnfer.priors.parse_prior`), its error shown as argparse's."""
+    """``--prior``'s value (`bnnfer.evaluation.priors.parse_prior`), its error shown as
+    argparse's."""
     try:
         return parse_prior(text)
     except ValueError as error:

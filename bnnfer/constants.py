@@ -37,11 +37,22 @@ SPLIT_USAGE: dict[str, str] = {
     "valid": "PublicTest",
     "test": "PrivateTest",
 }
-# The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.crowd).
+# The one split of a folder of your own annotated faces (``votes.csv`` + images: bnnfer.data.crowd).
 CROWD_SPLIT: str = "all"
+CROWD_VOTES_CSV = "votes.csv"  # its vote counts, one row per face
+CROWD_ANNOTATIONS_CSV = "annotations.csv"  # the same, one row per vote with who cast it
 
 # The four inference methods, in the order tables and charts show them.
 METHODS: tuple[str, ...] = ("classical", "mc_dropout", "mc_dropconnect", "ensemble")
+
+# Which stochastic layers an MC row samples (bnnfer.models.networks.with_placement), each with
+# the words the dashboard and the docs show for it.
+PLACEMENT_LABELS: dict[str, str] = {
+    "all": "every block",
+    "last": "last block + head",
+    "head": "head only",
+}
+PLACEMENTS: tuple[str, ...] = tuple(PLACEMENT_LABELS)
 
 # One colour per method (and one for the human annotators), kept the same on every chart.
 METHOD_COLORS: dict[str, str] = {

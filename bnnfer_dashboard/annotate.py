@@ -16,11 +16,13 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
-from bnnfer import crowd, data, faces
+from bnnfer import data
 from bnnfer.annotations import datasets
 from bnnfer.annotations.database import AnnotationsError, Ballot, VoteStore
 from bnnfer.constants import EMOTIONS, NUM_VOTE_COLUMNS, SPLITS, VOTE_COLUMNS
-from bnnfer.predict import predict_faces
+from bnnfer.data import crowd
+from bnnfer.media import faces
+from bnnfer.media.predict import predict_faces
 from bnnfer_dashboard import predictions, sidebar, sources
 
 # answer -> (button label, key): the eight emotions on 1-8, unknown on 9, not a face on 0

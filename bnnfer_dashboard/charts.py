@@ -169,9 +169,10 @@ def confusion_chart(matrix: np.ndarray, title: str) -> go.Figure:
 
 
 def annotators_chart(table: pd.DataFrame, colors: Sequence[str], title: str) -> go.Figure:
-    """Annotators and models ranked: each row of `bnnfer.annotators.AnnotatorScores.table` as
-    its agreement with the leave-one-out plurality and its 95% interval, top first; a person
-    a grey dot, a model a diamond in ``colors`` (one per row)."""
+    """Annotators and models ranked: each row of
+    `bnnfer.evaluation.annotators.AnnotatorScores.table` as its agreement with the leave-one-out
+    plurality and its 95% interval, top first; a person a grey dot, a model a diamond in ``colors``
+    (one per row)."""
     rows = table.reset_index(drop=True)
     model = (rows["kind"] == "model").to_numpy()
     names = [f"{n} (model)" if m else str(n) for n, m in zip(rows["annotator"], model, strict=True)]
@@ -262,7 +263,8 @@ def forest_chart(
     """A forest plot: per metric (one panel each, two panels a row; ``{name: panel title}``),
     every method's paired difference from ``reference`` as a point with its 95% interval, and a
     line at 0. Reads the ``{metric}_vs_{reference}`` columns of
-    `bnnfer.views.comparison_table`; rows without them (the reference itself) are left out."""
+    `bnnfer.evaluation.views.comparison_table`; rows without them (the reference itself) are left
+    out."""
     from plotly.subplots import make_subplots
 
     rows = table[table["key"] != reference]
@@ -307,7 +309,7 @@ def rate_sweep_chart(rows: Sequence[Mapping], ensemble: Mapping | None) -> go.Fi
     """Claim 1 against the stochastic-layer rate: per MC method (one line each), the paired JSD
     difference from the classical network at each block rate, with its 95% interval; a line at
     0 (no closer to the votes than the classical network) and, for scale, the ensemble's
-    difference as a shaded band. ``rows`` are `bnnfer.sweep` rows (``method``, ``rate``,
+    difference as a shaded band. ``rows`` are `bnnfer.evaluation.sweep` rows (``method``, ``rate``,
     ``jsd_minus_classical`` as ``[value, lo, hi]``)."""
     figure = go.Figure()
     for method in sorted({r["method"] for r in rows}):
@@ -346,9 +348,9 @@ def rate_sweep_chart(rows: Sequence[Mapping], ensemble: Mapping | None) -> go.Fi
 
 def crowd_of_k_chart(crowd: pd.DataFrame, rows: pd.DataFrame) -> go.Figure:
     """Agreement with a held-out annotator against the size k of the crowd predicting it
-    (`bnnfer.views.crowd_frame`: points with 95% intervals), and each model
-    (`bnnfer.views.placed_rows`) as a horizontal band over its own interval with a line at its
-    agreement, in its colour: where a line crosses the curve is what the model is worth."""
+    (`bnnfer.evaluation.views.crowd_frame`: points with 95% intervals), and each model
+    (`bnnfer.evaluation.views.placed_rows`) as a horizontal band over its own interval with a line
+    at its agreement, in its colour: where a line crosses the curve is what the model is worth."""
     figure = go.Figure()
     for row in rows.itertuples():
         figure.add_hrect(
@@ -397,7 +399,7 @@ def estimated_prior_chart(
 ) -> go.Figure:
     """Grouped bars per emotion: FER+ Train's class prior ``training`` ``(C,)`` (the share of
     faces at each plurality emotion) and each row's prior estimated from the faces being read
-    (``{key: bnnfer.priors.PriorEstimate}``), its 95% interval as error bars. A row whose
+    (``{key: bnnfer.evaluation.priors.PriorEstimate}``), its 95% interval as error bars. A row whose
     estimate is undefined is left out."""
     faces = next(iter(estimates.values())).faces if estimates else 0
     figure = go.Figure()

@@ -1,6 +1,6 @@
 """Faces laid out on a page: a grid of them with captions, and one face's detail (its votes
 against every method's distribution and uncertainty). Explore faces and Annotators share them;
-both take rows of `bnnfer.views.faces_frame`."""
+both take rows of `bnnfer.evaluation.views.faces_frame`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bnnfer import store
+from bnnfer.inference import store
 from bnnfer_dashboard import charts, images
 
 COLUMNS = 8  # faces a grid row
@@ -23,7 +23,8 @@ def face_grid(
     columns: int = COLUMNS,
     scale: int = 2,
 ) -> None:
-    """``faces`` (rows of `bnnfer.views.faces_frame`) as a grid, ``columns`` a row, each at
+    """``faces`` (rows of `bnnfer.evaluation.views.faces_frame`) as a grid, ``columns`` a row, each
+    at
     ``48 * scale`` px with ``caption(row)`` beneath."""
     for start in range(0, len(faces), columns):
         cells = st.columns(columns)
@@ -39,9 +40,9 @@ def face_detail(
     labels: dict[str, str],
     key: str,
 ) -> None:
-    """One face (a row of `bnnfer.views.faces_frame`): the face, the annotators' plurality and
-    agreement, a chart of the votes against every method's mean and MC spread, and a table of
-    each method's prediction and uncertainty. ``key`` prefixes the elements' keys."""
+    """One face (a row of `bnnfer.evaluation.views.faces_frame`): the face, the annotators'
+    plurality and agreement, a chart of the votes against every method's mean and MC spread, and a
+    table of each method's prediction and uncertainty. ``key`` prefixes the elements' keys."""
     index, name = int(face["index"]), face["name"]
     left, right = st.columns([1, 3])
     left.image(images.face_image(preds, index, 4), caption=name)

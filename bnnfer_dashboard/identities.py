@@ -14,8 +14,10 @@ import numpy as np
 import streamlit as st
 
 import bnnfer
-from bnnfer import annotators, data, store
-from bnnfer.crowd import Annotations
+from bnnfer import data
+from bnnfer.data.split import Annotations
+from bnnfer.evaluation import annotators
+from bnnfer.inference import store
 
 REFERENCE_KEY = "reference"  # session state: the sidebar's reference
 REFERENCE_LABELS = {"votes": "the votes", "dawid-skene": "the Dawid–Skene posterior"}
@@ -28,7 +30,8 @@ NO_IDENTITIES = (
 
 
 def chosen_reference() -> str:
-    """The sidebar's reference (`bnnfer.annotators.REFERENCES`); ``"votes"`` until chosen."""
+    """The sidebar's reference (`bnnfer.evaluation.annotators.REFERENCES`); ``"votes"`` until
+    chosen."""
     return st.session_state.get(REFERENCE_KEY, "votes")
 
 

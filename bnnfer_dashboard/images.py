@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 import bnnfer
-from bnnfer import store
+from bnnfer.inference import store
 
 NO_FACES_NOTE = (
     "Faces are drawn as placeholders: the built-in evaluation holds votes and model outputs, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnnfer import bundle
+from bnnfer.training import bundle
 from bnnfer_dashboard import sources
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnnfer.predict import PhotoPrediction, predict_photo
+from bnnfer.media.predict import PhotoPrediction, predict_photo
 from bnnfer_dashboard import serving, sources
 
 

@@ -2,10 +2,10 @@
 
 Where they come from, cheapest first:
 
-1. a FER+ folder is readable: ``bnnfer evaluate``'s file, the shipped evaluation or bnnfer's
-   cache when one matches the split, else a `bnnfer.computations.Computation` shared by every
-   session of this process, whose rows are shown as they finish (a progress bar per pending
-   row, refreshed each second by a fragment that also tells the computation someone waits);
+1. a FER+ folder is readable: ``bnnfer evaluate``'s file, the shipped evaluation or bnnfer's cache
+   when one matches the split, else a `bnnfer.inference.computations.Computation` shared by every
+   session of this process, whose rows are shown as they finish (a progress bar per pending row,
+   refreshed each second by a fragment that also tells the computation someone waits);
 2. no FER+ folder: the evaluation shipped in ``bnnfer/assets/evaluation`` (votes and samples of
    FER+ Valid, no images), shown with a placeholder where each face would be.
 
@@ -23,7 +23,9 @@ import numpy as np
 import streamlit as st
 
 import bnnfer
-from bnnfer import computations, data, external, store
+from bnnfer import data
+from bnnfer.evaluation import external
+from bnnfer.inference import computations, store
 from bnnfer_dashboard import identities, priorchoice, sidebar, sources, yourvotes
 from bnnfer_dashboard.sources import stamp
 
@@ -70,7 +72,7 @@ def _stored(choice: Choice) -> store.SplitPredictions | None:
         data.default_cache_dir(),
         sources.models_digest(),
         choice.split,
-        bnnfer.methods.placements(methods),
+        bnnfer.models.methods.placements(methods),
     )
     stamps = tuple(stamp(p) for p in [*files, cache])
     present = tuple(str(p) for p in files if p.is_file())

@@ -1,7 +1,7 @@
 """The class prior in the dashboard: the sidebar's choice of the population's prior
-(`bnnfer.priors.parse_prior`: ``fer+`` as trained, the default; ``uniform``; ``adapted``;
-explicit frequencies), every row's samples ``(S, N, C)`` read under it (`bnnfer.adapt`), the
-estimated prior drawn beside FER+'s, and each choice's metrics side by side.
+(`bnnfer.evaluation.priors.parse_prior`: ``fer+`` as trained, the default; ``uniform``; ``adapted``;
+explicit frequencies), every row's samples ``(S, N, C)`` read under it (`bnnfer.evaluation.adapt`),
+the estimated prior drawn beside FER+'s, and each choice's metrics side by side.
 
 What is adapted over: on a split's pages, the faces being read (after the votes the sidebar
 chose); on the photo page, every face of the uploaded photos together; on the video page, the
@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bnnfer import adapt, store
-from bnnfer.checkpoints import CheckpointError
 from bnnfer.constants import SPLITS
-from bnnfer.data import plurality_label, vote_distribution
-from bnnfer.predict import PhotoPrediction
-from bnnfer.priors import PriorChoice, PriorEstimate, RowPrior, SourceFit, parse_prior
+from bnnfer.data.votes import plurality_label, vote_distribution
+from bnnfer.evaluation import adapt
+from bnnfer.evaluation.priors import PriorChoice, PriorEstimate, RowPrior, SourceFit, parse_prior
+from bnnfer.inference import store
+from bnnfer.media.predict import PhotoPrediction
+from bnnfer.models.checkpoints import CheckpointError
 from bnnfer_dashboard import charts
 
 PRIOR_KEY = "prior"  # session state: the sidebar's choice
@@ -149,7 +150,8 @@ def _fits(
     preds: store.SplitPredictions, models: Path, evaluation: Path
 ) -> tuple[dict[str, SourceFit] | None, tuple]:
     """The fits ``adapted`` estimates with, and what identifies them: on FER+ Valid the rows
-    as sampled there (`bnnfer.adapt.source_fits`), elsewhere the built-in evaluation's."""
+    as sampled there (`bnnfer.evaluation.adapt.source_fits`), elsewhere the built-in
+    evaluation's."""
     if preds.split == "valid":
         return adapt.source_fits(preds.samples, preds.votes), ("own", _digest(preds.votes))
     return shipped_fits(models, evaluation), ("shipped", str(evaluation))
@@ -239,8 +241,8 @@ def reread_photos(
     photos: list[PhotoPrediction], labels: dict[str, str], models: Path, evaluation: Path
 ) -> list[PhotoPrediction]:
     """The photos' predictions read under the sidebar's choice, every face of every photo
-    together (`bnnfer.adapt.reread_photos`), the adapted estimate drawn; as they are, with the
-    reason, where they cannot be."""
+    together (`bnnfer.evaluation.adapt.reread_photos`), the adapted estimate drawn; as they are,
+    with the reason, where they cannot be."""
     choice = chosen()
     if choice is None or choice.kind == "fer+" or not photos:
         return photos
@@ -294,7 +296,7 @@ def side_by_side(
 ) -> pd.DataFrame | None:
     """The rows' accuracy, JSD and calibration as trained and under each of `SIDE_BY_SIDE`
     (``adapted`` where a fit on Valid is at hand), one row per method and prior, columns
-    ``key``, ``prior`` and `bnnfer.adapt.CHOICE_METRICS`'s headers; None where the rows'
+    ``key``, ``prior`` and `bnnfer.evaluation.adapt.CHOICE_METRICS`'s headers; None where the rows'
     training priors cannot be read."""
     preds = as_trained(preds)
     rows = row_priors(models)

@@ -10,17 +10,12 @@ import streamlit as st
 
 import bnnfer
 from bnnfer import data
-from bnnfer.constants import CROWD_SPLIT
+from bnnfer.constants import CROWD_SPLIT, PLACEMENT_LABELS
 from bnnfer_dashboard import identities, priorchoice, sources, yourvotes
 from bnnfer_dashboard.sources import Source
 
-# label in the sidebar -> the MC rows' placement (bnnfer.networks.with_placement)
-PLACEMENT_CHOICES = {
-    "every block": "all",
-    "last block + head": "last",
-    "head only": "head",
-}
-PLACEMENT_LABELS = {placement: label for label, placement in PLACEMENT_CHOICES.items()}
+# label in the sidebar -> the MC rows' placement (bnnfer.models.networks.with_placement)
+PLACEMENT_CHOICES = {label: placement for placement, label in PLACEMENT_LABELS.items()}
 
 
 def models() -> tuple[dict, dict[str, str], str] | None:

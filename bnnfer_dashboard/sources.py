@@ -16,8 +16,12 @@ from typing import NamedTuple
 import streamlit as st
 
 import bnnfer
-from bnnfer import bundle, data, evaluate, store, sweep
+from bnnfer import data
 from bnnfer import settings as environment
+from bnnfer.evaluation import predictions as evaluate
+from bnnfer.evaluation import sweep
+from bnnfer.inference import store
+from bnnfer.training import bundle
 
 
 def evaluation_dir() -> Path:
@@ -53,7 +57,7 @@ def load_models(folder: str, placement: str = "all") -> tuple[dict, dict[str, st
 @st.cache_resource
 def fast_placement() -> str:
     """The placement that keeps many faces quick on the models' device (`fast_placement`)."""
-    return bnnfer.inference.fast_placement(bnnfer.select_device("auto"))
+    return bnnfer.inference.mc.fast_placement(bnnfer.select_device("auto"))
 
 
 @st.cache_data(max_entries=4)

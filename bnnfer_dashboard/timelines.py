@@ -1,9 +1,9 @@
-"""What the "Your video" page shows of a `bnnfer.video.VideoPrediction` table: a summary row per
-track, the stretches where the methods disagree, and a track's emotions over time.
+"""What the "Your video" page shows of a `bnnfer.media.video.VideoPrediction` table: a summary row
+per track, the stretches where the methods disagree, and a track's emotions over time.
 
 The table has one row per (time_s, track, method) with the 8 emotion probabilities, the
 predictive entropy, the mutual information and the MC spread of the top emotion
-(`bnnfer.video.COLUMNS`). Pure pandas and plotly: no torch.
+(`bnnfer.media.video.COLUMNS`). Pure pandas and plotly: no torch.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from bnnfer import store as predictions
 from bnnfer.annotations import datasets, joined
 from bnnfer.annotations.database import AnnotationsError, VoteStore, resolve_url, shown
 from bnnfer.constants import SPLITS
+from bnnfer.inference import store as predictions
 
 JOIN_KEY = "your_votes"  # session state: the sidebar's choice
 JOIN_LABELS = {

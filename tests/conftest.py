@@ -64,7 +64,7 @@ def tiny_bundle(tmp_path_factory):
     from dataclasses import replace
 
     from bnnfer import NetworkConfig, load_ferplus
-    from bnnfer.bundle import BUNDLE_TRAINING, assemble_bundle, train_all
+    from bnnfer.training.bundle import BUNDLE_TRAINING, assemble_bundle, train_all
 
     root = tmp_path_factory.mktemp("tiny-data")
     write_folder_layout(root, {"train": 40, "valid": 24})

@@ -2,8 +2,8 @@
 
 `export_votes` writes one folder per dataset (``ferplus-valid``, ``folder-<digest>``,
 ``photos``; `bnnfer.annotations.datasets`) holding ``annotations.csv`` (one row per current
-vote: ``name,annotator,emotion``, the layout `bnnfer.crowd.read_annotations` reads), beside it
-``votes.csv`` (the same votes counted per face, for tools that want counts; `bnnfer.crowd`
+vote: ``name,annotator,emotion``, the layout `bnnfer.data.crowd.read_annotations` reads), beside it
+``votes.csv`` (the same votes counted per face, for tools that want counts; `bnnfer.data.crowd`
 checks the two agree), and a copy of each voted face's image where bnnfer has it: a FER+ face
 from the FER+ folder (``data``), a face of your own folder from that folder (``folders``: the
 folders to look in, matched by their digest). With the images, the folder is a dataset
@@ -13,13 +13,14 @@ counted, as are faces whose image was not found. With ``anonymous`` the folder h
 ``votes.csv``: no annotator's name leaves the database.
 
 `import_annotations` stores an ``annotations.csv`` in the database, in one transaction: it is
-read by `bnnfer.crowd.read_annotations`, so a bad row is the same `FerPlusError` naming the
+read by `bnnfer.data.crowd.read_annotations`, so a bad row is the same `FerPlusError` naming the
 file and the row, and then nothing is stored.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -29,15 +30,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..constants import VOTE_COLUMNS
-from ..crowd import ANNOTATION_COLUMNS, read_annotations
-from ..data import (
-    CROWD_ANNOTATIONS_CSV,
-    CROWD_VOTES_CSV,
-    SPLIT_FOLDERS,
-    load_ferplus,
-    resolve_data_dir,
-)
+from ..atomic import write_text_atomic
+from ..constants import CROWD_ANNOTATIONS_CSV, CROWD_VOTES_CSV, VOTE_COLUMNS
+from ..data.crowd import ANNOTATION_COLUMNS, read_annotations
+from ..data.ferplus import SPLIT_FOLDERS, load_ferplus, resolve_data_dir
 from . import datasets
 from .database import Ballot, VoteStore
 
@@ -109,17 +105,18 @@ def _copy_images(
 
 def write_annotations_csv(votes: pd.DataFrame, path: Path) -> None:
     """``votes`` (a `VoteStore.votes` frame) as ``annotations.csv``: ``name,annotator,emotion``."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(ANNOTATION_COLUMNS)
-        writer.writerows(zip(votes.face, votes.annotator, votes.emotion, strict=True))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(ANNOTATION_COLUMNS)
+    writer.writerows(zip(votes.face, votes.annotator, votes.emotion, strict=True))
+    write_text_atomic(path, text.getvalue())
 
 
 def write_votes_csv(votes: pd.DataFrame, path: Path) -> None:
     """``votes`` as ``votes.csv``: one row per face, its vote count per ``VOTE_COLUMNS``."""
     counts = pd.crosstab(votes.face, votes.emotion).reindex(columns=VOTE_COLUMNS, fill_value=0)
     order = list(dict.fromkeys(votes.face))
-    counts.loc[order].rename_axis("name").reset_index().to_csv(path, index=False)
+    write_text_atomic(path, counts.loc[order].rename_axis("name").reset_index().to_csv(index=False))
 
 
 def export_votes(
@@ -131,7 +128,7 @@ def export_votes(
     anonymous: bool = False,
 ) -> list[Exported]:
     """Write each dataset of ``store`` (or only ``dataset``) under ``out`` (see the module's
-    docstring). ``data`` is the FER+ folder (default: `bnnfer.data.resolve_data_dir`);
+    docstring). ``data`` is the FER+ folder (default: `bnnfer.data.ferplus.resolve_data_dir`);
     ``folders`` your own folders of images. ValueError where ``dataset`` holds no vote."""
     out = Path(out)
     wanted = [datasets.check_dataset(dataset)] if dataset else store.datasets()
@@ -154,7 +151,7 @@ def export_votes(
             named.unlink()
         missing = _copy_images(name, faces, folder, data, sources)
         if missing:
-            (folder / WITHOUT_IMAGES).write_text("\n".join(missing) + "\n", encoding="utf-8")
+            write_text_atomic(folder / WITHOUT_IMAGES, "\n".join(missing) + "\n")
         written.append(Exported(name, folder, len(faces), len(votes), tuple(missing)))
     return written
 

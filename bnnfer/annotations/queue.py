@@ -6,9 +6,9 @@ the models' MC samples ``{key: (S, N, C)}``:
 
 - ``random``: a permutation drawn from ``seed``;
 - ``vote entropy``: most ambiguous to people first, ``H(p_h)`` of the votes over the 8 emotions
-  (`bnnfer.data.vote_entropy`; faces without an emotion vote last);
+  (`bnnfer.data.votes.vote_entropy`; faces without an emotion vote last);
 - ``mutual information``: where the models are least sure, the mean over models of
-  ``I = H(mean_s p_s) - mean_s H(p_s)`` (`bnnfer.metrics.mutual_information`);
+  ``I = H(mean_s p_s) - mean_s H(p_s)`` (`bnnfer.evaluation.metrics.mutual_information`);
 - ``models vs people (JSD)``: where models and people disagree most, the mean over models of
   ``JSD(p_h, mean_s p_s)`` (faces without an emotion vote last);
 - ``fewest votes``: the faces with the fewest votes so far first (to build a crowd from
@@ -24,9 +24,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import metrics
 from ..constants import NUM_CLASSES
-from ..data import vote_distribution, vote_entropy
+from ..data.votes import vote_distribution, vote_entropy
+from ..evaluation import metrics
 
 STRATEGIES = (
     "random",

@@ -1,5 +1,5 @@
 """Where one annotator stands after voting: against the crowd, and beside each model on the same
-faces, from the human baselines (`bnnfer.humans`, `bnnfer.baselines`).
+faces, from the human baselines (`bnnfer.evaluation.humans`, `bnnfer.evaluation.baselines`).
 
 Inputs, on the ``N`` faces the annotator voted: ``others`` int ``(N, 10)``, the crowd's votes
 without the annotator's (the dataset's own and other annotators' in the database); ``mine``
@@ -7,18 +7,18 @@ int ``(N,)``, the annotator's answer per face (a column of ``VOTE_COLUMNS``); ``
 ``{key: (N, C)}``, each model's mean predictive distribution.
 
 - agreement with the crowd's plurality: ``[a in argmax o] / |argmax o|`` per face
-  (`bnnfer.humans.plurality_credit` with the annotator's vote added and held out);
+  (`bnnfer.evaluation.humans.plurality_credit` with the annotator's vote added and held out);
 - agreement with a held-out annotator: ``o_a / sum o``, the chance that one of the crowd named
-  the same answer (`bnnfer.humans.model_agreement` with the answer as a one-hot row), and for
-  each model its top answer likewise;
+  the same answer (`bnnfer.evaluation.humans.model_agreement` with the answer as a one-hot row), and
+  for each model its top answer likewise;
 - worth k annotators: where that agreement meets the crowd-of-k curve of these faces
-  (`bnnfer.humans.worth_annotators`), for the annotator and each model;
+  (`bnnfer.evaluation.humans.worth_annotators`), for the annotator and each model;
 - the confusion matrix ``(10, 10)``: row the crowd's plurality (the first of tied answers),
   column the annotator's answer; and the faces where the annotator stood alone
-  (`bnnfer.annotators.lone_dissent`).
+  (`bnnfer.evaluation.annotators.lone_dissent`).
 
-Intervals are 95% percentile bootstraps over faces (`bnnfer.baselines.place_row`); they are
-worth reading from `MIN_FACES_FOR_INTERVALS` faces on.
+Intervals are 95% percentile bootstraps over faces (`bnnfer.evaluation.baselines.place_row`); they
+are worth reading from `MIN_FACES_FOR_INTERVALS` faces on.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import baselines, humans, metrics
-from ..annotators import lone_dissent
 from ..constants import NUM_CLASSES, NUM_VOTE_COLUMNS
+from ..evaluation import baselines, humans, metrics
+from ..evaluation.annotators import lone_dissent
 
 MIN_FACES_FOR_INTERVALS = 10  # fewer faces: the page shows the point values only
 Interval = tuple[float, float, float]

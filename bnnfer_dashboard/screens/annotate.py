@@ -12,9 +12,9 @@ import streamlit as st
 
 from bnnfer.annotations import queue, scoreboard
 from bnnfer.annotations.database import Ballot
-from bnnfer.baselines import worth_range
 from bnnfer.constants import NUM_CLASSES, VOTE_COLUMNS
-from bnnfer.data import vote_distribution
+from bnnfer.data.votes import vote_distribution
+from bnnfer.evaluation.baselines import worth_range
 from bnnfer_dashboard import annotate, images, modelcard, yourvotes
 
 st.title("Annotate")

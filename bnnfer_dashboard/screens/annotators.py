@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bnnfer import annotators, store, views
 from bnnfer.constants import CROWD_SPLIT, METHOD_COLORS, VOTE_COLUMNS
-from bnnfer.crowd import Annotations
-from bnnfer.data import FerPlusError
+from bnnfer.data.split import Annotations, FerPlusError
+from bnnfer.evaluation import annotators, views
+from bnnfer.inference import store
 from bnnfer_dashboard import charts, facegrid, identities, images, predictions, sidebar, sources
 
 RESAMPLES = 200  # the agreement intervals' bootstrap resamples, computed here

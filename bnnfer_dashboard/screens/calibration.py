@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnnfer import views
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.evaluation import views
 from bnnfer_dashboard import charts, images, predictions
 
 st.title("Calibration")

@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from bnnfer import views
 from bnnfer.constants import EMOTIONS
+from bnnfer.evaluation import views
 from bnnfer_dashboard import facegrid, images, predictions
 
 PAGE_SIZE = 24

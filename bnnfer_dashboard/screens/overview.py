@@ -5,16 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer import sweep, views
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
-from bnnfer.evaluate import (
-    CALIBRATION_INTERVAL_NOTE,
-    METRICS,
-    PAIRED_METRICS,
-    REFERENCE,
-    format_interval,
-    not_computable,
-)
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, barsoum_majority
+from bnnfer.evaluation import sweep, views
+from bnnfer.evaluation.registry import METRICS, PAIRED_METRICS, REFERENCE, not_computable
+from bnnfer.evaluation.reporting import CALIBRATION_INTERVAL_NOTE, format_interval
 from bnnfer_dashboard import charts, predictions, priorchoice, sources
 
 st.title("bnnfer: facial emotions, with the uncertainty people have")

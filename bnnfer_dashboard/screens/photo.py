@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from bnnfer.faces import (
+from bnnfer.media.faces import (
     MAX_FACES,
     MAX_PHOTO_BYTES,
     MAX_PHOTOS_PER_UPLOAD,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
-from bnnfer.data import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE, single_annotator
+from bnnfer.evaluation import metrics, views
 from bnnfer_dashboard import charts, images, predictions
 
 st.title("Uncertainty")

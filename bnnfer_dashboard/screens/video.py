@@ -9,10 +9,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from bnnfer import adapt
-from bnnfer.constants import EMOTIONS
-from bnnfer.priors import parse_prior
-from bnnfer.video import DEFAULT_FPS, MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, predict_video
+from bnnfer.constants import EMOTIONS, PLACEMENT_LABELS
+from bnnfer.evaluation import adapt
+from bnnfer.evaluation.priors import parse_prior
+from bnnfer.media.video import (
+    DEFAULT_FPS,
+    MAX_VIDEO_BYTES,
+    MAX_VIDEO_SECONDS,
+    VideoError,
+    predict_video,
+)
 from bnnfer_dashboard import images, modelcard, priorchoice, serving, sidebar, sources, timelines
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "videos"  # the clips shipped with the dashboard
@@ -104,7 +110,7 @@ if loaded is not None:
         layers.selectbox(
             "MC layers sampled (this page)",
             list(sidebar.PLACEMENT_CHOICES),
-            index=list(sidebar.PLACEMENT_CHOICES).index(sidebar.PLACEMENT_LABELS[fast]),
+            index=list(sidebar.PLACEMENT_CHOICES).index(PLACEMENT_LABELS[fast]),
             key="video_placement",
             help="Which of the MC rows' stochastic layers are sampled for this video. It "
             "starts at the cheapest that is nearly as accurate on this device, since every "

@@ -15,9 +15,9 @@ from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
 
-from bnnfer import computations
 from bnnfer.annotations import datasets
 from bnnfer.annotations.database import VoteStore
+from bnnfer.inference import computations
 from bnnfer_dashboard import annotate
 
 ROOT = Path(__file__).resolve().parents[2]

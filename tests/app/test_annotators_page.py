@@ -12,8 +12,9 @@ import pytest
 from helpers.crowds import PEOPLE, needs_crowd_kit, write_annotated_folder
 from streamlit.testing.v1 import AppTest
 
-from bnnfer import annotators, computations
-from bnnfer.bundle import read_registry
+from bnnfer.evaluation import annotators
+from bnnfer.inference import computations
+from bnnfer.training.bundle import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW_COUNT = len(read_registry())

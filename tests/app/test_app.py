@@ -14,8 +14,8 @@ from PIL import Image
 from skimage import data as skimage_data
 from streamlit.testing.v1 import AppTest
 
-from bnnfer import computations
-from bnnfer.bundle import read_registry
+from bnnfer.inference import computations
+from bnnfer.training.bundle import read_registry
 from bnnfer_dashboard import photos
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,7 +260,7 @@ def test_two_sessions_wait_for_one_computation(app_env, monkeypatch):
 
 
 def test_an_uncached_split_starts_with_the_device_default_placement(app_env):
-    from bnnfer.inference import select_device
+    from bnnfer.inference.mc import select_device
 
     at = _new_session().run()
     expected = "head only" if select_device("auto").type == "cpu" else "every block"
@@ -274,7 +274,7 @@ def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monke
 
     from bnnfer.cli import main
     from bnnfer.constants import EMOTIONS
-    from bnnfer.data import SEVERAL_ANNOTATORS_NOTE
+    from bnnfer.data.votes import SEVERAL_ANNOTATORS_NOTE
 
     _, models, _ = app_env
     folder = tmp_path / "mine"

@@ -13,8 +13,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from bnnfer import computations, views
-from bnnfer.bundle import read_registry
+from bnnfer.evaluation import views
+from bnnfer.inference import computations
+from bnnfer.training.bundle import read_registry
 from bnnfer_dashboard.serving import WorkQueue, ordinal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -94,7 +94,7 @@ def test_mc_inference_script_writes_the_documented_records(tmp_path, capsys):
 def test_compile_vs_eager_records(monkeypatch):
     # the compiler is replaced by the identity so the test checks the records, not inductor
     # (tests/library/test_inference.py compiles for real)
-    from bnnfer.methods import MCDropConnect, MCDropout
+    from bnnfer.models.methods import MCDropConnect, MCDropout
 
     monkeypatch.setattr(torch, "compile", lambda fn: fn)
     methods = {
@@ -111,7 +111,7 @@ def test_compile_vs_eager_records(monkeypatch):
 
 def test_end_to_end_times_one_face_and_the_split_through_the_cache(tiny_bundle):
     """The whole-split figure goes through the dashboard's path: computed, then from the cache."""
-    from bnnfer.bundle import load_bundle
+    from bnnfer.training.bundle import load_bundle
 
     _, models, splits = tiny_bundle
     valid = splits["valid"]

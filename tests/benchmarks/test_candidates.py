@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from bnnfer import build_method
-from bnnfer.checkpoints import load_networks
-from bnnfer.inference import mc_predict
+from bnnfer.inference.mc import mc_predict
+from bnnfer.models.checkpoints import load_networks
 
 # 8 emotion columns, then unknown and NF
 VOTES = np.array(
@@ -126,8 +126,8 @@ def test_stems_joined_by_plus_are_scored_as_one_ensemble(tiny_bundle, tmp_path):
 
 def test_an_ensemble_of_two_architectures_is_refused(tiny_bundle, tmp_path):
     from bnnfer import NetworkConfig
-    from bnnfer.checkpoints import save_checkpoint
-    from bnnfer.networks import FaceCNN
+    from bnnfer.models.checkpoints import save_checkpoint
+    from bnnfer.models.networks import FaceCNN
 
     _, models, _ = tiny_bundle
     other = tmp_path / "wider"

@@ -9,7 +9,7 @@ import json
 import pytest
 import width_budget
 
-from bnnfer.bundle import BUNDLE_NETWORK, ROWS
+from bnnfer.training.bundle import BUNDLE_NETWORK, ROWS
 
 
 def test_scaled_widths_round_to_multiples_of_eight():

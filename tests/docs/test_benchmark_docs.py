@@ -534,7 +534,7 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "**FER's own detector.** not measured (opencv-python-headless<5 is not installed)",
         # engine settings: the default in bold, its pass size within 3% of the fastest
         "| fp32 | 64 | **1,500 (97%)** |",
-        "passes of 64 rows (`bnnfer.engine.MAX_ROWS`) came within 3% of the fastest",
+        "passes of 64 rows (`bnnfer.models.engine.MAX_ROWS`) came within 3% of the fastest",
         "DropConnect runs looped for 1,024 images a batch",
         # training on the CPU: the layouts, the ratio, and the hours they mean: one process
         # 114 x 28,000 / 150 / 3600 = 5.9 h; per core the busier share, 4 x 15 epochs (the other

@@ -66,8 +66,11 @@ def _resolve(dotted: str, modules: list[str]) -> tuple[object, object]:
     first, *rest = dotted.split(".")
     owners = [bnnfer, *(importlib.import_module(m) for m in modules)]
     found = [o for o in owners if hasattr(o, first)]
+    named = {m.rsplit(".", 1)[-1]: m for m in modules}  # `store.x`: bnnfer.inference.store's x
     if found:
         owner, obj = found[0], getattr(found[0], first)
+    elif rest and first in named:
+        owner, obj = bnnfer, importlib.import_module(named[first])
     elif rest:
         owner, obj = bnnfer, _module(first)
     else:
@@ -151,14 +154,14 @@ def test_the_api_doc_parser_reads_sections_and_parameters() -> None:
     """The parser itself: section modules, bare names, dotted names and parameter lists."""
     rows = {cell: modules for _, modules, cell, _ in _api_rows()}
     assert rows["`load_ferplus(data=None, splits=None, cache_dir=None, detect=True)`"][0] == (
-        "bnnfer.data"
+        "bnnfer.data.ferplus"
     )
     assert _parameter_names("x, samples=None, *, n=3, **kw") == ["x", "samples", "n", "kw"]
     assert _parameter_names("...") == []
     with pytest.raises(AttributeError):
-        _resolve("no_such_name", ["bnnfer.data"])
-    with_placement, owner = _resolve("networks.with_placement", [])
-    assert owner.__name__ == "bnnfer.networks"
+        _resolve("no_such_name", ["bnnfer.data.ferplus"])
+    with_placement, owner = _resolve("networks.with_placement", ["bnnfer.models.networks"])
+    assert owner.__name__ == "bnnfer.models.networks"
     assert _check_parameters(with_placement, "net, where", "w") == [
         "w: no parameter 'net' (it has ['network', 'placement'])",
         "w: no parameter 'where' (it has ['network', 'placement'])",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bnnfer import baselines
-from bnnfer.evaluate import format_interval
+from bnnfer.evaluation import baselines
+from bnnfer.evaluation.reporting import format_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALUATION = json.loads((ROOT / "bnnfer/assets/evaluation/metrics.json").read_text())

@@ -392,7 +392,7 @@ def annotated_server(tiny_bundle, tmp_path):
 
 
 def test_the_annotators_page_ranks_people_and_opens_a_face(annotated_server):
-    from bnnfer.annotators import crowd_kit_available
+    from bnnfer.evaluation.annotators import crowd_kit_available
 
     url, chromium = annotated_server
     expect.set_options(timeout=180_000)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bnnfer import computations
 from bnnfer.cli import main
+from bnnfer.inference import computations
 
 ROOT = Path(__file__).resolve().parents[2]
 

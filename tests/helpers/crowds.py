@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnnfer import annotators
 from bnnfer.constants import NUM_CLASSES, VOTE_COLUMNS
-from bnnfer.crowd import Annotations
+from bnnfer.data.split import Annotations
+from bnnfer.evaluation import annotators
 
 needs_crowd_kit = pytest.mark.skipif(
     not annotators.crowd_kit_available(),

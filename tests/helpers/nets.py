@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from bnnfer.networks import FaceCNN, NetworkConfig
+from bnnfer.models.networks import FaceCNN, NetworkConfig
 
 TINY = {"widths": (4, 8), "convs_per_stage": 1, "head_width": 8}
 

@@ -16,8 +16,11 @@ from helpers import clips
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import bundle, load_ferplus, metrics
-from bnnfer.adapt import (
+from bnnfer import load_ferplus
+from bnnfer.cli import main
+from bnnfer.data.votes import plurality_label, vote_distribution
+from bnnfer.evaluation import metrics
+from bnnfer.evaluation.adapt import (
     CHOICE_METRICS,
     choice_table,
     describe_estimates,
@@ -26,11 +29,11 @@ from bnnfer.adapt import (
     shipped_source_fits,
     source_fits,
 )
-from bnnfer.checkpoints import CheckpointError, write_manifest
-from bnnfer.cli import main
-from bnnfer.data import plurality_label, vote_distribution
-from bnnfer.evaluate import Evaluation, read_predictions
-from bnnfer.priors import parse_prior, training_priors_document
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.priors import parse_prior, training_priors_document
+from bnnfer.evaluation.runner import Evaluation
+from bnnfer.models.checkpoints import CheckpointError, write_manifest
+from bnnfer.training import bundle
 
 SHIPPED = bundle.DEFAULT_EVALUATION_DIR / "predictions-valid.npz"
 

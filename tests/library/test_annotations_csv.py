@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnnfer import crowd, data
+from bnnfer import data
 from bnnfer.constants import VOTE_COLUMNS
-from bnnfer.crowd import Annotations, read_annotations
-from bnnfer.data import FerPlusError, load_ferplus
+from bnnfer.data import crowd
+from bnnfer.data.crowd import read_annotations
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import Annotations, FerPlusError
 
 GOOD = """name,annotator,emotion
 a.png,ann,happiness

@@ -15,7 +15,7 @@ from bnnfer.annotations.database import Ballot, VoteStore
 from bnnfer.annotations.exchange import WITHOUT_IMAGES
 from bnnfer.cli import main
 from bnnfer.constants import VOTE_COLUMNS
-from bnnfer.crowd import read_annotations, read_votes
+from bnnfer.data.crowd import read_annotations, read_votes
 
 PEOPLE = ("ada", "bob", "cy")
 

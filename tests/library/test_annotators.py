@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from helpers.crowds import ACCURACY, PEOPLE, kind, needs_crowd_kit, simulate
 
-from bnnfer import annotators, humans
-from bnnfer.annotators import (
+from bnnfer.constants import NUM_CLASSES
+from bnnfer.data.split import Annotations, FerPlusSplit
+from bnnfer.data.votes import vote_distribution
+from bnnfer.evaluation import annotators, humans
+from bnnfer.evaluation.annotators import (
     COLUMNS,
     lone_dissent,
     posterior_confusion,
     reference_distribution,
     score_annotators,
 )
-from bnnfer.constants import NUM_CLASSES
-from bnnfer.crowd import Annotations
-from bnnfer.data import FerPlusSplit, vote_distribution
 
 
 @pytest.fixture(scope="module")

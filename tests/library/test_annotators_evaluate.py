@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 from helpers.crowds import FACES, PEOPLE, needs_crowd_kit, write_annotated_folder
 
-from bnnfer import annotators, metrics
-from bnnfer.annotators import COLUMNS, DS_COLUMNS
-from bnnfer.bundle import read_registry
 from bnnfer.cli import main
-from bnnfer.data import load_ferplus
-from bnnfer.evaluate import models_digest, score_samples
-from bnnfer.store import evaluation_predictions
-from bnnfer.views import comparison_from_evaluation
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.evaluation import annotators, metrics
+from bnnfer.evaluation.annotators import COLUMNS, DS_COLUMNS
+from bnnfer.evaluation.predictions import models_digest
+from bnnfer.evaluation.runner import score_samples
+from bnnfer.evaluation.views import comparison_from_evaluation
+from bnnfer.inference.store import evaluation_predictions
+from bnnfer.training.bundle import read_registry
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
-from bnnfer.bundle import (
+from bnnfer.training.bundle import (
     BUNDLE_TRAINING,
     ROWS,
     SOFT_ENSEMBLE_SIZE,
@@ -187,7 +187,7 @@ def test_every_row_has_its_own_colour():
 def test_the_recipe_uses_bf16_only_where_the_hardware_computes_it(monkeypatch):
     import torch
 
-    from bnnfer import inference
+    from bnnfer.inference import mc as inference
 
     assert BUNDLE_TRAINING.precision == "auto"
     cpu = torch.device("cpu")

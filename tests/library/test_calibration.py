@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnfer.calibration import fit_temperature, scale_probabilities
-from bnnfer.metrics import nll
+from bnnfer.evaluation.calibration import fit_temperature, scale_probabilities
+from bnnfer.evaluation.metrics import nll
 
 
 def test_temperature_scaling_finds_the_nll_minimum():

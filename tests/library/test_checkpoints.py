@@ -16,7 +16,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bnnfer.checkpoints import (
+from bnnfer.inference.mc import mc_predict
+from bnnfer.models.checkpoints import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     CheckpointError,
@@ -29,9 +30,8 @@ from bnnfer.checkpoints import (
     verify_manifest,
     write_manifest,
 )
-from bnnfer.inference import mc_predict
-from bnnfer.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout
-from bnnfer.networks import FaceCNN
+from bnnfer.models.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout
+from bnnfer.models.networks import FaceCNN
 
 C = 8
 

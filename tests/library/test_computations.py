@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from bnnfer import computations
-from bnnfer.bundle import load_bundle
-from bnnfer.computations import Computation, cost_order, make_request, shared_computation
-from bnnfer.inference import mc_predict
-from bnnfer.store import find_predictions
+from bnnfer.inference import computations
+from bnnfer.inference.computations import Computation, cost_order, make_request, shared_computation
+from bnnfer.inference.mc import mc_predict
+from bnnfer.inference.store import find_predictions
+from bnnfer.training.bundle import load_bundle
 
 SAMPLES = 4
 BATCH = 8  # the tiny valid split keeps 17-24 faces: three batches per row
@@ -73,7 +73,7 @@ def test_a_head_only_mc_dropout_row_shares_the_classical_trunk(tiny_bundle, monk
     """Sampling the head only, MC-Dropout's trunk is every convolution of the classical
     network's weights: the classical pass runs it once per batch for both rows, and the MC row
     draws the very samples it draws alone."""
-    from bnnfer import engine
+    from bnnfer.models import engine
 
     head = load_bundle(tiny_bundle[1], placement="head")
     calls = []  # every pass through the convolutions: a whole network's, or a trunk's
@@ -177,10 +177,10 @@ def test_bad_requests_are_refused(tiny_bundle, methods, tmp_path):
 
 KILLED_RUN = """
 import time
-from bnnfer import computations
-from bnnfer.bundle import load_bundle
-from bnnfer.computations import Computation, make_request
-from bnnfer.data import load_ferplus
+from bnnfer.inference import computations
+from bnnfer.training.bundle import load_bundle
+from bnnfer.inference.computations import Computation, make_request
+from bnnfer.data.ferplus import load_ferplus
 
 real = computations.mc_batches
 

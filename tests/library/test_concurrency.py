@@ -11,7 +11,7 @@ import torch
 from helpers.nets import tiny_network
 
 from bnnfer import build_method, mc_predict
-from bnnfer.predict import predict_faces
+from bnnfer.media.predict import predict_faces
 
 
 def _shared_methods() -> dict:

@@ -18,15 +18,20 @@ from helpers.nets import tiny_network
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import crowd, data, metrics, views
+from bnnfer import data
 from bnnfer.cli import main
 from bnnfer.constants import EMOTIONS
-from bnnfer.data import FerPlusError, load_ferplus
-from bnnfer.evaluate import ANNOTATOR_METRICS, score_samples, write_evaluation
-from bnnfer.faces import decode_photo, detect_faces
-from bnnfer.inference import mc_predict
-from bnnfer.methods import from_module
-from bnnfer.store import SplitPredictions
+from bnnfer.data import crowd
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import FerPlusError
+from bnnfer.evaluation import metrics, views
+from bnnfer.evaluation.registry import ANNOTATOR_METRICS
+from bnnfer.evaluation.reporting import write_evaluation
+from bnnfer.evaluation.runner import score_samples
+from bnnfer.inference.cache import SplitPredictions
+from bnnfer.inference.mc import mc_predict
+from bnnfer.media.faces import decode_photo, detect_faces
+from bnnfer.models.wrappers import from_module
 
 # votes.csv leaves out disgust, fear, contempt and NF: absent columns are 0 votes
 COLUMNS = ["name", "neutral", "happiness", "surprise", "sadness", "anger", "unknown"]
@@ -323,7 +328,8 @@ def test_split_all_of_a_fer_plus_folder_says_which_splits_are_there(fake_ferplus
 
 def test_predictions_stored_for_one_folder_are_not_served_for_another(tiny_bundle, tmp_path):
     # two folders of your own faces: the same split name and image names, other pixels
-    from bnnfer import bundle, store
+    from bnnfer.inference import store
+    from bnnfer.training import bundle
 
     _, models, _ = tiny_bundle
     methods = bundle.load_bundle(models, "cpu", ["classical", "mc_dropout"])

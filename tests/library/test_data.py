@@ -15,7 +15,8 @@ from helpers.fakeferplus import write_folder_layout, write_kaggle_layout
 from PIL import Image
 
 from bnnfer import data
-from bnnfer.data import FerPlusError, load_ferplus
+from bnnfer.data.ferplus import load_ferplus
+from bnnfer.data.split import FerPlusError
 
 
 def test_folder_layout_loads_every_split_with_drops_reported(fake_ferplus):
@@ -306,7 +307,7 @@ def _ferplus_majority(counts: list[int]) -> int | None:
 
 
 def test_barsoum_majority_matches_the_ferplus_rule():
-    from bnnfer.data import barsoum_majority
+    from bnnfer.data.votes import barsoum_majority
 
     hand_made = np.array([
         [10, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # unanimous neutral: kept

@@ -9,9 +9,9 @@ import pytest
 import torch
 from helpers.nets import tiny_network
 
-from bnnfer import engine
-from bnnfer.layers import DropConnectConv2d
-from bnnfer.networks import FaceCNN
+from bnnfer.models import engine
+from bnnfer.models.layers import DropConnectConv2d
+from bnnfer.models.networks import FaceCNN
 
 
 def _net(kind: str, placement: str, seed: int = 0, family: str = "vgg") -> FaceCNN:

@@ -13,10 +13,10 @@ import pytest
 import torch
 from helpers.nets import tiny_network
 
-from bnnfer import engine
-from bnnfer.inference import mc_predict, native_bf16
-from bnnfer.methods import build_method
-from bnnfer.networks import FaceCNN
+from bnnfer.inference.mc import mc_predict, native_bf16
+from bnnfer.models import engine
+from bnnfer.models.methods import build_method
+from bnnfer.models.networks import FaceCNN
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 CUDA = torch.device("cuda")

@@ -12,21 +12,14 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import metrics
-from bnnfer.bundle import ROWS, load_bundle
 from bnnfer.cli import main
-from bnnfer.data import barsoum_majority
-from bnnfer.evaluate import (
-    CALIBRATION_INTERVAL_NOTE,
-    METRICS,
-    PAIRED_METRICS,
-    evaluate_methods,
-    format_interval,
-    per_face,
-    read_predictions,
-    summarise,
-    write_evaluation,
-)
+from bnnfer.data.votes import barsoum_majority
+from bnnfer.evaluation import metrics
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.registry import METRICS, PAIRED_METRICS, per_face, summarise
+from bnnfer.evaluation.reporting import CALIBRATION_INTERVAL_NOTE, format_interval, write_evaluation
+from bnnfer.evaluation.runner import evaluate_methods
+from bnnfer.training.bundle import ROWS, load_bundle
 
 
 def test_format_interval_writes_value_and_interval_or_missing():
@@ -149,8 +142,8 @@ def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bun
     serves that file to head-placed methods and not to methods sampled as trained."""
     import json
 
-    from bnnfer.bundle import load_bundle
-    from bnnfer.store import find_predictions
+    from bnnfer.inference.store import find_predictions
+    from bnnfer.training.bundle import load_bundle
 
     root, models, splits = tiny_bundle
     out = tmp_path / "eval"

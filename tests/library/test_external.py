@@ -10,10 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from bnnfer import metrics
 from bnnfer.cli import main
 from bnnfer.constants import EMOTIONS
-from bnnfer.external import PredictionsFileError, added_rows, read_predictions_file
+from bnnfer.evaluation import metrics
+from bnnfer.evaluation.external import PredictionsFileError, added_rows, read_predictions_file
 
 
 def _probs(n: int, seed: int = 0) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer.faces import (
+from bnnfer.media.faces import (
     FRAME_SIDE_PER_BOX_HEIGHT,
     PhotoError,
     crop_square,

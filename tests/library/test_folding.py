@@ -10,10 +10,10 @@ import torch
 from helpers.nets import tiny_network
 from torch import nn
 
-from bnnfer import engine
-from bnnfer.folding import fold_conv_batchnorm, inference_layers
-from bnnfer.layers import DropConnectConv2d
-from bnnfer.networks import FaceCNN
+from bnnfer.models import engine
+from bnnfer.models.folding import fold_conv_batchnorm, inference_layers
+from bnnfer.models.layers import DropConnectConv2d
+from bnnfer.models.networks import FaceCNN
 
 
 def _randomise(norm: nn.BatchNorm2d, seed: int) -> None:
@@ -131,7 +131,7 @@ def test_refuses_training_mode_and_mismatched_or_statless_batchnorm() -> None:
 
 def test_layers_folded_in_inference_mode_still_pass_gradients_to_the_input() -> None:
     """A method first used by mc_predict (inference mode) still serves a saliency map."""
-    from bnnfer.methods import Classical
+    from bnnfer.models.methods import Classical
 
     method = Classical(_net("dropout"))
     x = torch.rand(2, 1, 48, 48)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bnnfer import from_module, mc_predict
-from bnnfer.methods import placements
+from bnnfer.models.methods import placements
 
 C = 8
 

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from bnnfer import baselines, humans, metrics
+from bnnfer.evaluation import baselines, humans, metrics
 
 
 def _annotators(counts) -> list[int]:

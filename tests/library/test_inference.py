@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers.nets import tiny_network
 
-from bnnfer.inference import (
+from bnnfer.inference.mc import (
     describe_device,
     make_generator,
     mc_predict,
@@ -18,8 +18,8 @@ from bnnfer.inference import (
     resolve_precision,
     select_device,
 )
-from bnnfer.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method
-from bnnfer.networks import FaceCNN
+from bnnfer.models.methods import Classical, DeepEnsemble, MCDropConnect, MCDropout, Method
+from bnnfer.models.networks import FaceCNN
 
 C = 8
 HAS_CUDA = torch.cuda.is_available()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict, metrics
-from bnnfer.train import class_prior_accuracy
+from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
+from bnnfer.evaluation import metrics
+from bnnfer.training.train import class_prior_accuracy
 
 pytestmark = [pytest.mark.slow, pytest.mark.ferplus]
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnnfer.layers import (
+from bnnfer.models.layers import (
     DropConnectConv2d,
     DropConnectLinear,
     SampledChannelDropout,

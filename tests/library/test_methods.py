@@ -7,9 +7,9 @@ import torch
 from helpers.nets import tiny_config, tiny_network
 from torch import nn
 
-from bnnfer import engine
-from bnnfer.inference import mc_predict
-from bnnfer.methods import (
+from bnnfer.inference.mc import mc_predict
+from bnnfer.models import engine
+from bnnfer.models.methods import (
     Classical,
     DeepEnsemble,
     MCDropConnect,
@@ -18,7 +18,7 @@ from bnnfer.methods import (
     build_method,
     network_config_for,
 )
-from bnnfer.networks import FaceCNN
+from bnnfer.models.networks import FaceCNN
 
 C = 8
 

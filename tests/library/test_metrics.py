@@ -41,7 +41,7 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from bnnfer import metrics
+from bnnfer.evaluation import metrics
 
 LN2 = math.log(2.0)
 

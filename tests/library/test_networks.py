@@ -10,16 +10,16 @@ import torch
 from helpers.nets import randomise_batchnorm, tiny_config, tiny_network
 from torch import nn
 
-from bnnfer import networks
 from bnnfer.constants import NUM_CLASSES
-from bnnfer.layers import (
+from bnnfer.models import networks
+from bnnfer.models.layers import (
     DropConnectConv2d,
     DropConnectLinear,
     SampledChannelDropout,
     SampledDropout,
     StochasticLayer,
 )
-from bnnfer.networks import (
+from bnnfer.models.networks import (
     FaceCNN,
     NetworkConfig,
     count_parameters,

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from framing import iou, simulate_photo
 
-from bnnfer import bundle, load_ferplus, mc_predict
-from bnnfer.faces import crop_square, detect_faces, framing_square
+from bnnfer import load_ferplus, mc_predict
+from bnnfer.media.faces import crop_square, detect_faces, framing_square
+from bnnfer.training import bundle
 
 pytestmark = [pytest.mark.ferplus]
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from bnnfer.faces import MAX_PHOTO_BYTES, PhotoError, decode_photo, detect_faces
+from bnnfer.media.faces import MAX_PHOTO_BYTES, PhotoError, decode_photo, detect_faces
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from bnnfer import build_method
-from bnnfer.predict import MethodPrediction, predict_faces, predict_photo, reading
+from bnnfer.media.predict import MethodPrediction, predict_faces, predict_photo, reading
 
 
 def _jpeg(image: Image.Image) -> bytes:

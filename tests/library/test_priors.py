@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from bnnfer import bundle, metrics
-from bnnfer.adapt import read_row_priors
 from bnnfer.constants import EMOTIONS, NUM_CLASSES
-from bnnfer.data import plurality_label, vote_distribution
-from bnnfer.evaluate import read_predictions
-from bnnfer.priors import (
+from bnnfer.data.votes import plurality_label, vote_distribution
+from bnnfer.evaluation import metrics
+from bnnfer.evaluation.adapt import read_row_priors
+from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.priors import (
     MIN_FACES,
     Calibration,
     PriorChoice,
@@ -36,6 +36,7 @@ from bnnfer.priors import (
     training_priors_document,
     vote_profiles,
 )
+from bnnfer.training import bundle
 
 FER_PLUS = np.array([0.36, 0.27, 0.12, 0.12, 0.09, 0.01, 0.02, 0.01])
 

@@ -19,10 +19,10 @@ from helpers.notrace import snapshot, traces
 from PIL import Image
 from skimage import data as skimage_data
 
-from bnnfer import bundle
 from bnnfer.cli import main
-from bnnfer.faces import MAX_PHOTOS_PER_UPLOAD, PhotoError, check_photo_count
-from bnnfer.predict import predict_photo
+from bnnfer.media.faces import MAX_PHOTOS_PER_UPLOAD, PhotoError, check_photo_count
+from bnnfer.media.predict import predict_photo
+from bnnfer.training import bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 

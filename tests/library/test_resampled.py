@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bnnfer import metrics, resampled
-from bnnfer.evaluate import METRICS, paired_difference, per_face, summarise
+from bnnfer.evaluation import metrics, resampled
+from bnnfer.evaluation.registry import METRICS, paired_difference, per_face, summarise
 
 N = 90
 

@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from bnnfer import baselines, bundle, humans, metrics
-from bnnfer.data import plurality_label, vote_distribution
-from bnnfer.evaluate import models_digest, read_predictions
-from bnnfer.store import evaluation_predictions
+from bnnfer.data.votes import plurality_label, vote_distribution
+from bnnfer.evaluation import baselines, humans, metrics
+from bnnfer.evaluation.predictions import models_digest, read_predictions
+from bnnfer.inference.store import evaluation_predictions
+from bnnfer.training import bundle
 
 FOLDER = bundle.DEFAULT_EVALUATION_DIR
 MAX_BYTES = 15 * 2**20

@@ -9,10 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from bnnfer.bundle import load_bundle
-from bnnfer.evaluate import evaluate_methods, write_evaluation
-from bnnfer.inference import mc_predict
-from bnnfer.store import find_predictions, get_predictions
+from bnnfer.evaluation.reporting import write_evaluation
+from bnnfer.evaluation.runner import evaluate_methods
+from bnnfer.inference.mc import mc_predict
+from bnnfer.inference.store import find_predictions, get_predictions
+from bnnfer.training.bundle import load_bundle
 
 
 @pytest.fixture(scope="module")

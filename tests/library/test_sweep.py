@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from helpers.nets import tiny_network
 
-from bnnfer import metrics, sweep
-from bnnfer.checkpoints import save_checkpoint
 from bnnfer.cli import main
+from bnnfer.evaluation import metrics, sweep
+from bnnfer.models.checkpoints import save_checkpoint
 
 
 @pytest.fixture

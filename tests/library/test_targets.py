@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bnnfer.data import FerPlusSplit
-from bnnfer.targets import FerPlusTargets, majority_mask, mix_batch, smooth_targets
-from bnnfer.transforms import AugmentConfig, eval_transform, to_input, train_transform
+from bnnfer.data.split import FerPlusSplit
+from bnnfer.data.targets import FerPlusTargets, majority_mask, mix_batch, smooth_targets
+from bnnfer.data.transforms import AugmentConfig, eval_transform, to_input, train_transform
 
 
 def _split() -> FerPlusSplit:
@@ -137,10 +137,13 @@ def test_augmentation_moves_faces_and_evaluation_does_not():
 def test_importing_bnnfer_for_inference_leaves_torchvision_unimported():
     """torchvision imports torch._dynamo (about 1 s): only building a transform may import it,
     so the dashboard, the CLI and inference start without it."""
-    modules = "bnnfer, bnnfer.cli, bnnfer.store, bnnfer.evaluate, bnnfer.views, bnnfer.faces"
+    modules = (
+        "bnnfer, bnnfer.cli, bnnfer.inference.store, bnnfer.evaluation.reporting, "
+        "bnnfer.evaluation.views, bnnfer.media.faces"
+    )
     code = (
         f"import sys, {modules}\n"
-        "from bnnfer.transforms import to_input\n"
+        "from bnnfer.data.transforms import to_input\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

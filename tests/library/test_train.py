@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
-from bnnfer.inference import resolve_precision
-from bnnfer.train import soft_cross_entropy
+from bnnfer.inference.mc import resolve_precision
+from bnnfer.training.train import soft_cross_entropy
 
 TINY = NetworkConfig(widths=(4, 8), convs_per_stage=1, head_width=8)
 
@@ -195,7 +195,7 @@ class _Interrupt(Exception):
 
 def _interrupt_at_evaluation(monkeypatch, after: int) -> None:
     """Make the (after+1)-th Valid evaluation raise, as if the run were killed mid-training."""
-    from bnnfer import train as train_module
+    from bnnfer.training import train as train_module
 
     real = train_module.evaluate_network
     calls = {"n": 0}

@@ -23,9 +23,9 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from bnnfer import EMOTIONS, build_method
-from bnnfer.predict import predict_photo
-from bnnfer.tracking import Tracker, iou
-from bnnfer.video import (
+from bnnfer.media.predict import predict_photo
+from bnnfer.media.tracking import Tracker, iou
+from bnnfer.media.video import (
     COLUMNS,
     VideoError,
     VideoLimits,

@@ -50,10 +50,10 @@ def test_predict_video_samples_the_fast_placement_by_default(tmp_path, monkeypat
     import torch
 
     import bnnfer.cli
-    import bnnfer.inference
+    import bnnfer.inference.mc
 
-    assert bnnfer.inference.fast_placement(torch.device("cuda")) == "all"
-    monkeypatch.setattr(bnnfer.inference, "native_bf16", lambda device: bf16)
+    assert bnnfer.inference.mc.fast_placement(torch.device("cuda")) == "all"
+    monkeypatch.setattr(bnnfer.inference.mc, "native_bf16", lambda device: bf16)
     monkeypatch.setattr(bnnfer.cli, "select_device", lambda preference: torch.device("cpu"))
     expected = "head"
     asked = []

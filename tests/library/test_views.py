@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnnfer import metrics, views
 from bnnfer.constants import EMOTIONS
-from bnnfer.evaluate import METRICS, paired_difference, per_face, summarise
-from bnnfer.store import SplitPredictions
+from bnnfer.evaluation import metrics, views
+from bnnfer.evaluation.registry import METRICS, paired_difference, per_face, summarise
+from bnnfer.inference.cache import SplitPredictions
 
 N, C = 60, 8
 

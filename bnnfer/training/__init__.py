@@ -1,0 +1,2 @@
+"""Training: the config and loop (`train`), resumable state (`trainstate`) and the bundled model
+set (`bundle`)."""
