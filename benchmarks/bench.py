@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bnnfer.allocator import _glibc
+from bnnfer.allocator import release_freed_memory
 from bnnfer.evaluation import metrics
 from bnnfer.models import engine
 from bnnfer.models.networks import FaceCNN, NetworkConfig, with_placement
@@ -116,18 +116,6 @@ def _matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: i
         torch.mm(a, b)
     _sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
-
-
-def release_freed_memory() -> bool:
-    """Hand the free memory glibc is keeping back to the kernel now (``malloc_trim(0)``): a
-    peak-memory measurement calls it first, so that what earlier passes freed and the process
-    kept (`bnnfer.keep_freed_memory`) does not count as the next pass's. False where the C
-    library is not glibc."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
 
 
 def _sync(device: torch.device) -> None:

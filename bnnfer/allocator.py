@@ -46,7 +46,7 @@ def keep_freed_memory() -> bool:
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library where it is glibc (``mallopt`` and ``malloc_trim`` typed), else None.
-    `benchmarks/bench.py` calls ``malloc_trim`` through it before measuring peak memory."""
+    `release_freed_memory` calls ``malloc_trim`` through it."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -72,3 +72,15 @@ def _set_thresholds() -> bool:
     if libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) != 1:
         return False
     return libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD) == 1
+
+
+def release_freed_memory() -> bool:
+    """Hand the free memory glibc is keeping back to the kernel now (``malloc_trim(0)``): a
+    peak-memory measurement (`benchmarks/bench.py`) calls it first, so that what earlier passes
+    freed and the process kept (`keep_freed_memory`) does not count as the next pass's. False
+    where the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -1,5 +1,6 @@
-"""bnnfer's layers hold: no import cycle among its modules, no private (underscore) name imported
-from another module, and no Python file over 650 lines.
+"""bnnfer's layers hold: no import cycle among its modules or the dashboard's, no private
+(underscore) name imported from another module (the dashboard and the benchmarks take bnnfer's
+public names only), and no Python file outside tests/ over 650 lines.
 
 Imports are read with `ast`, so the ones inside functions and under ``TYPE_CHECKING`` count too:
 a cycle that only a lazy import keeps from failing is still a cycle.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "bnnfer"
+DASHBOARD = ROOT / "bnnfer_dashboard"
 MAX_LINES = 650
 
 
@@ -112,10 +114,37 @@ def test_no_private_name_is_imported_across_bnnfer_modules() -> None:
     assert private == [], "make these public or keep them in their module:\n" + "\n".join(private)
 
 
-def test_no_bnnfer_file_is_over_650_lines() -> None:
+def test_the_dashboard_has_no_import_cycle_and_takes_no_private_name() -> None:
+    graph, private = import_graph(DASHBOARD)
+    assert len(graph) > 10, "the dashboard's modules were not found"
+    assert cycles(graph) == []
+    assert private == []
+
+
+def test_the_dashboard_and_benchmarks_import_no_private_bnnfer_name() -> None:
+    taken = []
+    for path in [*DASHBOARD.rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py"), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bnnfer"):
+                taken += [
+                    f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert taken == []
+
+
+def test_no_python_file_outside_tests_is_over_650_lines() -> None:
+    files = [
+        path
+        for path in ROOT.rglob("*.py")
+        if path.relative_to(ROOT).parts[0] not in {"tests", ".venv", "build"}
+        and not path.relative_to(ROOT).parts[0].startswith(".")
+    ]
+    assert len(files) > 50, "the sources were not found"
     long = {
         str(path.relative_to(ROOT)): n
-        for path in PACKAGE.rglob("*.py")
+        for path in files
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}, f"split these files (at most {MAX_LINES} lines each)"

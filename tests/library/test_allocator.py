@@ -1,6 +1,6 @@
 """bnnfer.allocator: on glibc the thresholds are accepted; elsewhere nothing changes; the call is
-idempotent and allocation still works after it. The benchmarks' `release_freed_memory` hands the
-kept memory back."""
+idempotent and allocation still works after it. `release_freed_memory` hands the kept memory
+back."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import platform
 
 import pytest
 import torch
-from bench import release_freed_memory
 
 from bnnfer import keep_freed_memory
+from bnnfer.allocator import release_freed_memory
 
 
 def test_keep_freed_memory_applies_on_glibc_only_and_is_idempotent() -> None:
