@@ -176,7 +176,7 @@ def train_workers(doc: Doc) -> Context:
 
     def hours(layout: dict) -> float:
         # each process trains its share of the networks one after the other, at its own rate;
-        # the shares are train-all's (`bnnfer.bundle.share_jobs`, longest jobs first)
+        # the shares are train-all's (`bnnfer.training.bundle.share_jobs`, longest jobs first)
         processes = layout["processes"]
         busiest = max(processes_epochs(epochs, processes))
         each = layout["images_per_s"] / processes

@@ -13,9 +13,9 @@ from bnnfer_dashboard import serving, sources
 def analyse(
     data: bytes, samples: int, keys: tuple[str, ...], models_folder: str, placement: str
 ) -> PhotoPrediction:
-    """`bnnfer.predict.predict_photo` of the photo's bytes ``data`` by the methods ``keys`` of
+    """`bnnfer.media.predict.predict_photo` of the photo's bytes ``data`` by the methods ``keys`` of
     the bundle in ``models_folder`` (MC rows sampled at ``placement``), ``samples`` draws each;
-    raises `bnnfer.faces.PhotoError` for a photo that cannot be read."""
+    raises `bnnfer.media.faces.PhotoError` for a photo that cannot be read."""
     methods, _, _ = sources.load_models(models_folder, placement)
     with serving.in_line("photo"):  # a turn in the process's queue, its place shown meanwhile
         return predict_photo({k: methods[k] for k in keys}, data, samples=samples)

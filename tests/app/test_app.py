@@ -269,7 +269,7 @@ def test_an_uncached_split_starts_with_the_device_default_placement(app_env):
 
 
 def test_your_faces_with_one_vote_each_show_the_note_not_a_number(app_env, monkeypatch, tmp_path):
-    # a votes.csv folder (bnnfer.crowd), one annotator per face, with bnnfer evaluate's files
+    # a votes.csv folder (bnnfer.data.crowd), one annotator per face, with bnnfer evaluate's files
     import numpy as np
 
     from bnnfer.cli import main

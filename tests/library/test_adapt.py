@@ -1,6 +1,6 @@
-"""bnnfer.adapt and ``--prior``: the training priors recorded beside the bundle (checked, and on
-the real data the FER+ Train figures), the estimators' fits on the shipped Valid evaluation, the
-comparison ``bnnfer evaluate --prior`` reports beside fer+, and photos and videos read under a
+"""bnnfer.evaluation.adapt and ``--prior``: the training priors recorded beside the bundle (checked,
+and on the real data the FER+ Train figures), the estimators' fits on the shipped Valid evaluation,
+the comparison ``bnnfer evaluate --prior`` reports beside fer+, and photos and videos read under a
 prior, every face of the photos (or the clip) together."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""bnnfer.crowd's annotations.csv: one row per vote with its annotator, read into the split's
+"""bnnfer.data.crowd's annotations.csv: one row per vote with its annotator, read into the split's
 counts and `Annotations` (kept through filtering, subsets and the cache), and every mistake in
 the file one `FerPlusError` naming the file and the row."""
 

@@ -1,7 +1,7 @@
-"""bnnfer.annotators on simulated crowds: annotators with known confusion matrices (careful,
-sloppy, answering at random) on synthetic faces are ranked in that order, Dawid–Skene
-(crowd-kit) recovers their matrices and accuracies, models take their place among them, and
-the Dawid–Skene posterior serves as the reference of the metrics against people."""
+"""bnnfer.evaluation.annotators on simulated crowds: annotators with known confusion matrices
+(careful, sloppy, answering at random) on synthetic faces are ranked in that order, Dawid–Skene
+(crowd-kit) recovers their matrices and accuracies, models take their place among them, and the
+Dawid–Skene posterior serves as the reference of the metrics against people."""
 
 from __future__ import annotations
 

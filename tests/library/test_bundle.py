@@ -1,6 +1,6 @@
-"""bnnfer.bundle: train-all trains each job once (skipping finished ones), assembling writes the
-eight comparison rows with a manifest, and loading verifies checksums. The temperature fit
-itself is tested in test_calibration.py."""
+"""bnnfer.training.bundle: train-all trains each job once (skipping finished ones), assembling
+writes the eight comparison rows with a manifest, and loading verifies checksums. The temperature
+fit itself is tested in test_calibration.py."""
 
 from __future__ import annotations
 

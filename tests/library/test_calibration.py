@@ -1,5 +1,5 @@
-"""bnnfer.calibration: temperature scaling finds the NLL-optimal temperature, and T = 1 leaves
-the probabilities as they are."""
+"""bnnfer.evaluation.calibration: temperature scaling finds the NLL-optimal temperature, and T = 1
+leaves the probabilities as they are."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""bnnfer.computations: the shared background computation of a split's predictions. Its rows
-equal `mc_predict`'s, the cheapest come first, a computation stopped halfway resumes from its
-last finished batch with the same samples, one request runs once however many ask for it, and
-a computation nobody touches stops."""
+"""bnnfer.inference.computations: the shared background computation of a split's predictions. Its
+rows equal `mc_predict`'s, the cheapest come first, a computation stopped halfway resumes from its
+last finished batch with the same samples, one request runs once however many ask for it, and a
+computation nobody touches stops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bnnfer.crowd: a folder of your own annotated faces (``votes.csv`` + images of any size) read
+"""bnnfer.data.crowd: a folder of your own annotated faces (``votes.csv`` + images of any size) read
 as one split ``all``: faces prepared like photos (or resized with ``detect=False``), images
 without a face reported, every bad input a `FerPlusError` naming the file and row, the cache
 keyed by the files and options, single-annotator votes marked, and ``bnnfer evaluate --add``

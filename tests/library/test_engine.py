@@ -1,4 +1,4 @@
-"""bnnfer.engine: both DropConnect layouts (grouped, looped) give exactly the samples of S
+"""bnnfer.models.engine: both DropConnect layouts (grouped, looped) give exactly the samples of S
 separate passes for the same seed (every placement, with and without batch chunking, both network
 families), and the batched dropout path is reproducible and agrees in its moments with the naive
 loop."""

@@ -1,4 +1,4 @@
-"""bnnfer.evaluate and the `evaluate` / `predict` commands on a tiny synthetic bundle: the output
+"""bnnfer.evaluation and the `evaluate` / `predict` commands on a tiny synthetic bundle: the output
 schema (metrics.json, metrics.md, predictions npz), interval ordering, an absent split, and
 predict's JSON and its error for a file that is not an image."""
 

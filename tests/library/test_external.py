@@ -1,6 +1,6 @@
-"""bnnfer.external and `bnnfer evaluate --add`: a model's predictions from a CSV or NPZ file
-become a row scored exactly as its probabilities would be directly, and every way a file can
-be wrong gets an error naming the file, the row and what was expected."""
+"""bnnfer.evaluation.external and `bnnfer evaluate --add`: a model's predictions from a CSV or NPZ
+file become a row scored exactly as its probabilities would be directly, and every way a file can be
+wrong gets an error naming the file, the row and what was expected."""
 
 from __future__ import annotations
 

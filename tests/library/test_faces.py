@@ -1,4 +1,4 @@
-"""bnnfer.faces: photo decoding (modes, EXIF, bad bytes), MTCNN detection on a real face photo
+"""bnnfer.media.faces: photo decoding (modes, EXIF, bad bytes), MTCNN detection on a real face photo
 (scikit-image's astronaut), FER's framing and the crops, and the face cap."""
 
 from __future__ import annotations

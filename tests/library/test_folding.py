@@ -1,7 +1,7 @@
-"""bnnfer.folding: a folded conv computes BatchNorm(conv(x)) (against the two torch modules, with
-and without a conv bias and BatchNorm affine parameters), the folded layer list computes the
-network, DropConnect draws the same samples on it, the cache follows weight changes, and bad
-input is refused."""
+"""bnnfer.models.folding: a folded conv computes BatchNorm(conv(x)) (against the two torch modules,
+with and without a conv bias and BatchNorm affine parameters), the folded layer list computes the
+network, DropConnect draws the same samples on it, the cache follows weight changes, and bad input
+is refused."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def test_classical_is_the_softmax_of_one_pass_exactly():
 
 
 def test_mc_dropout_draws_its_masks_from_the_generator_it_is_given():
-    """Each pass drops the hidden units the way `bnnfer.layers.drop` does, drawing from the
+    """Each pass drops the hidden units the way `bnnfer.models.layers.drop` does, drawing from the
     call's generator in order: the samples are reproducible by hand."""
     module, x = tiny(), inputs(3)
     probs = call(from_module(module, "mc_dropout"), x, samples=4, seed=11)

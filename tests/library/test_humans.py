@@ -1,6 +1,6 @@
-"""The human baselines (`bnnfer.humans`, `bnnfer.baselines`): each per-face function against a
-brute-force enumeration over the annotators of small vote vectors, analytic values, the
-reliability coefficients against their formulas, and bad arguments."""
+"""The human baselines (`bnnfer.evaluation.humans`, `bnnfer.evaluation.baselines`): each per-face
+function against a brute-force enumeration over the annotators of small vote vectors, analytic
+values, the reliability coefficients against their formulas, and bad arguments."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of ``bnnfer.metrics``: the pure NumPy metric functions.
+"""Tests of ``bnnfer.evaluation.metrics``: the pure NumPy metric functions.
 
 What is checked:
 

@@ -1,4 +1,4 @@
-"""bnnfer.predict: faces to every method's distribution, and the reading in plain words."""
+"""bnnfer.media.predict: faces to every method's distribution, and the reading in plain words."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""bnnfer.priors: prior choices and their errors, re-weighting (the identity at the training
-prior, Bayes' rule per sample), bias-corrected temperature scaling against SciPy, EM against a
-known prior and the likelihood's maximum, BBSE against a hand-computed case, the intervals and
-warnings; and, on the shipped evaluation of Valid, why a soft-trained row needs its own prior
+"""bnnfer.evaluation.priors: prior choices and their errors, re-weighting (the identity at the
+training prior, Bayes' rule per sample), bias-corrected temperature scaling against SciPy, EM
+against a known prior and the likelihood's maximum, BBSE against a hand-computed case, the intervals
+and warnings; and, on the shipped evaluation of Valid, why a soft-trained row needs its own prior
 and the calibration step."""
 
 from __future__ import annotations

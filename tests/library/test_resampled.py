@@ -1,16 +1,16 @@
-"""Tests of ``bnnfer.resampled``: metrics of many bootstrap resamples at once.
+"""Tests of ``bnnfer.evaluation.resampled``: metrics of many bootstrap resamples at once.
 
 What is checked:
 
 * the identity resample (every image drawn once) gives the plain metric of
-  ``bnnfer.metrics`` (mean, ratio, the three calibration errors, Spearman, AUROC);
+  ``bnnfer.evaluation.metrics`` (mean, ratio, the three calibration errors, Spearman, AUROC);
 * cross-check against the per-resample reference: for the resamples ``resample_indices``
-  draws, each row of the vectorised result equals the ``bnnfer.metrics`` function called on
-  that resample's images, on data full of ties (discrete scores, repeated images);
+  draws, each row of the vectorised result equals the ``bnnfer.evaluation.metrics`` function
+  called on that resample's images, on data full of ties (discrete scores, repeated images);
 * ``average_ranks`` against SciPy's ``rankdata`` of each resample;
 * ``bootstrap_counts`` holds exactly the multiplicities of ``resample_indices``;
-* every `bnnfer.evaluate.METRICS` entry with a resampled form gives the same interval, alone
-  and paired, as resampling its plain function one call at a time;
+* every `bnnfer.evaluation.registry.METRICS` entry with a resampled form gives the same interval,
+  alone and paired, as resampling its plain function one call at a time;
 * analytic cases (a perfect ranking, one class absent, a constant variable) and bad arguments.
 """
 
@@ -73,7 +73,7 @@ def test_the_identity_resample_gives_the_plain_metric(data):
 
 
 def test_each_resample_equals_the_metric_of_its_images(data):
-    """Reference: the bnnfer.metrics function on the resample's images, one call each."""
+    """Reference: the bnnfer.evaluation.metrics function on the resample's images, one call each."""
     indices, counts = resamples()
     c, o, a, x, y = (data[k] for k in ("confidence", "outcome", "agreement", "x", "y"))
     subset = (x > 1).astype(np.float64)

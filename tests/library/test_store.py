@@ -1,6 +1,6 @@
-"""bnnfer.store: where a split's predictions come from (the evaluate file, the disk cache, or
-fresh inference) and when a file is not trusted (other models, another split, too few samples,
-a damaged file)."""
+"""bnnfer.inference.store: where a split's predictions come from (the evaluate file, the disk cache,
+or fresh inference) and when a file is not trusted (other models, another split, too few samples, a
+damaged file)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""bnnfer.targets and bnnfer.transforms: the three training targets, label smoothing and mixup,
-the augmentation, and torchvision kept out of the inference path's imports."""
+"""bnnfer.data.targets and bnnfer.data.transforms: the three training targets, label smoothing and
+mixup, the augmentation, and torchvision kept out of the inference path's imports."""
 
 from __future__ import annotations
 

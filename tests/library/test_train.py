@@ -1,5 +1,5 @@
-"""bnnfer.train on synthetic faces: fit writes a loadable checkpoint for each method, keeps the
-best Valid epoch, logs every epoch, and refuses bad configs."""
+"""bnnfer.training.train on synthetic faces: fit writes a loadable checkpoint for each method, keeps
+the best Valid epoch, logs every epoch, and refuses bad configs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""bnnfer.video and bnnfer.tracking: sampling by timestamp, tracks that keep their identity, the
-same distributions as the photo path, and every refusal a `VideoError`.
+"""bnnfer.media.video and bnnfer.media.tracking: sampling by timestamp, tracks that keep their
+identity, the same distributions as the photo path, and every refusal a `VideoError`.
 
 Clips are made with PyAV from scikit-image's astronaut (tests/helpers/clips.py): a few seconds at
 small sizes, so that MTCNN, which dominates, sees about ten frames per test.

@@ -1,6 +1,6 @@
-"""bnnfer.views and the paired comparison of bnnfer.evaluate, on hand-made predictions: the face
-table against direct computation, filters, the rejection curve and confusion matrix on cases
-with known answers, the paired intervals, and the paper-claim verdicts."""
+"""bnnfer.evaluation.views and the paired comparison of bnnfer.evaluation, on hand-made predictions:
+the face table against direct computation, filters, the rejection curve and confusion matrix on
+cases with known answers, the paired intervals, and the paper-claim verdicts."""
 
 from __future__ import annotations
 
