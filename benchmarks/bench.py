@@ -381,6 +381,7 @@ def end_to_end(
     into an empty cache, then the same call served from that cache."""
     import tempfile
 
+    from bnnfer.inference.computations import make_request
     from bnnfer.inference.mc import mc_predict
     from bnnfer.inference.store import get_predictions
 
@@ -399,12 +400,11 @@ def end_to_end(
         "one_face_all_methods_s": median,
     }
     if split is not None and models_folder is not None:
+        request = make_request(methods, models_folder, split, None, samples, precision=precision)
         with tempfile.TemporaryDirectory() as cache:
             for key in ("split_all_methods_s", "split_from_cache_s"):
                 started = time.perf_counter()
-                served = get_predictions(
-                    methods, models_folder, split, samples, cache_dir=cache, precision=precision
-                )
+                served = get_predictions(methods, split, request, cache_dir=cache)
                 result[key] = time.perf_counter() - started
             result["split_cache_source"] = served.source
         result["split_images"] = len(split)

@@ -51,13 +51,10 @@ def _stored_predictions(
 ) -> store.SplitPredictions | None:
     methods, _, _ = sources.load_models(choice.models_folder, choice.placement)
     faces = sources.load_split(choice.data_folder, choice.split)
-    return store.find_predictions(
-        methods,
-        choice.models_folder,
-        faces,
-        samples=choice.samples,
-        evaluation_file=list(files),
+    request = computations.make_request(
+        methods, choice.models_folder, faces, list(methods), choice.samples
     )
+    return store.find_predictions(request, faces, evaluation_file=list(files))
 
 
 def _stored(choice: Choice) -> store.SplitPredictions | None:

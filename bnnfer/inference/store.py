@@ -29,7 +29,7 @@ from ..data.split import FerPlusSplit
 from ..evaluation.predictions import read_predictions
 from ..models.methods import Method
 from .cache import UNREADABLE, Request, SplitPredictions, cache_path, stored_samples
-from .computations import Computation, make_request
+from .computations import Computation
 
 Progress = Callable[[float, str], None]
 # an evaluate file, several tried in order, or none
@@ -103,39 +103,34 @@ def _first_usable(
 
 
 def find_predictions(
-    methods: Mapping[str, Method],
-    models_folder: str | os.PathLike[str],
+    request: Request,
     split: FerPlusSplit,
-    samples: int = 30,
-    keys: Sequence[str] | None = None,
     evaluation_file: EvaluationFiles = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> SplitPredictions | None:
-    """The predictions from the evaluate file or the cache when one fits, else None (no
-    inference is run)."""
-    request = make_request(methods, models_folder, split, keys, samples)
+    """The predictions of ``request`` (made by `bnnfer.inference.computations.make_request`) on
+    ``split`` from the evaluate file or the cache when one fits, else None (no inference is
+    run)."""
     return _first_usable(request, _locations(request, evaluation_file, cache_dir), split)
 
 
 def get_predictions(
     methods: Mapping[str, Method],
-    models_folder: str | os.PathLike[str],
     split: FerPlusSplit,
-    samples: int = 30,
-    keys: Sequence[str] | None = None,
+    request: Request,
     evaluation_file: EvaluationFiles = None,
     cache_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
     progress: Progress | None = None,
-    precision: str = "auto",
 ) -> SplitPredictions:
-    """Every requested method's samples on ``split``, from a file when one fits, else computed
-    (in ``precision``, see `bnnfer.mc_predict`) and cached: a `Computation` of the same request
+    """Every row of ``request`` on ``split``, from a file when one fits, else computed by
+    ``methods`` (in the request's precision) and cached: a `Computation` of the same request
     run in the calling thread, so that it draws the samples the dashboard's would and resumes
     what a stopped one left on disk. ``progress(fraction, text)`` is called as each batch of
     faces is done."""
-    request = make_request(methods, models_folder, split, keys, samples, seed, precision)
-    found = _first_usable(request, _locations(request, evaluation_file, cache_dir), split)
+    missing = [key for key in request.keys if key not in methods]
+    if missing:
+        raise ValueError(f"the request's rows {missing} are not among the methods {list(methods)}")
+    found = find_predictions(request, split, evaluation_file, cache_dir)
     if found is not None:
         return found
     computation = Computation(methods, split, request, cache_dir, idle_timeout=None)

@@ -64,7 +64,9 @@ def test_rows_equal_mc_predict_and_land_in_the_cache(tiny_bundle, methods, tmp_p
         computations.network_key(n) for m in methods.values() for n in m.networks if not m.sampled
     }
     assert len(done._logits) == len(distinct) * 3
-    served = find_predictions(methods, models, valid, SAMPLES, cache_dir=tmp_path)
+    served = find_predictions(
+        make_request(methods, models, valid, None, SAMPLES), valid, cache_dir=tmp_path
+    )
     assert served is not None and served.source == "cache"
     assert not (tmp_path / "partial" / done.partial_dir.name / "mc_dropout").exists()
 

@@ -329,6 +329,7 @@ def test_split_all_of_a_fer_plus_folder_says_which_splits_are_there(fake_ferplus
 def test_predictions_stored_for_one_folder_are_not_served_for_another(tiny_bundle, tmp_path):
     # two folders of your own faces: the same split name and image names, other pixels
     from bnnfer.inference import store
+    from bnnfer.inference.computations import make_request
     from bnnfer.training import bundle
 
     _, models, _ = tiny_bundle
@@ -342,13 +343,26 @@ def test_predictions_stored_for_one_folder_are_not_served_for_another(tiny_bundl
     b = load_ferplus(second, cache_dir=False)["all"]
     assert a.names.tolist() == b.names.tolist() and a.faces_digest != b.faces_digest
     cache = tmp_path / "predictions"
-    store.get_predictions(methods, models, a, samples=2, cache_dir=cache)
-    assert store.find_predictions(methods, models, a, samples=2, cache_dir=cache) is not None
-    assert store.find_predictions(methods, models, b, samples=2, cache_dir=cache) is None
+    store.get_predictions(methods, a, make_request(methods, models, a, None, 2), cache_dir=cache)
+    assert (
+        store.find_predictions(make_request(methods, models, a, None, 2), a, cache_dir=cache)
+        is not None
+    )
+    assert (
+        store.find_predictions(make_request(methods, models, b, None, 2), b, cache_dir=cache)
+        is None
+    )
     # bnnfer evaluate's file of the first folder is not the second's either
     uniform = {"classical": np.full((1, len(a), 8), 0.125)}
     evaluation = score_samples(uniform, a, n_boot=5, settings={"samples": 2})
     written = write_evaluation(evaluation, tmp_path / "evaluation", models)["predictions"]
-    found = store.find_predictions(methods, models, a, 2, ["classical"], written, cache)
+    found = store.find_predictions(
+        make_request(methods, models, a, ["classical"], 2), a, written, cache
+    )
     assert found is not None and found.source == "evaluate file"
-    assert store.find_predictions(methods, models, b, 2, ["classical"], written, cache) is None
+    assert (
+        store.find_predictions(
+            make_request(methods, models, b, ["classical"], 2), b, written, cache
+        )
+        is None
+    )

@@ -142,6 +142,7 @@ def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bun
     serves that file to head-placed methods and not to methods sampled as trained."""
     import json
 
+    from bnnfer.inference.computations import make_request
     from bnnfer.inference.store import find_predictions
     from bnnfer.training.bundle import load_bundle
 
@@ -159,12 +160,20 @@ def test_evaluate_placement_option_is_recorded_and_matched_by_the_store(tiny_bun
     keys = ["classical", "mc_dropout", "mc_dropconnect"]
     valid = splits["valid"]
     head = load_bundle(models, placement="head")
-    served = find_predictions(head, models, valid, 4, keys, file, tmp_path)
+    served = find_predictions(make_request(head, models, valid, keys, 4), valid, file, tmp_path)
     assert served is not None and served.source == "evaluate file"
     trained = load_bundle(models)
-    assert find_predictions(trained, models, valid, 4, keys, file, tmp_path) is None
+    assert (
+        find_predictions(make_request(trained, models, valid, keys, 4), valid, file, tmp_path)
+        is None
+    )
     # a key without MC sampling is served whatever the placement
-    assert find_predictions(trained, models, valid, 4, ["classical"], file, tmp_path) is not None
+    assert (
+        find_predictions(
+            make_request(trained, models, valid, ["classical"], 4), valid, file, tmp_path
+        )
+        is not None
+    )
 
 
 def test_evaluate_refuses_an_absent_split(tiny_bundle, tmp_path, capsys):
