@@ -205,9 +205,10 @@ def _last_face(page) -> bool:
     return page.get_by_text(f"Face {FACES_PER_PHOTO}:").count() > 0
 
 
-def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
+def photo_uploads(pages, url: str, folder: Path, limit: float, pid: int) -> dict:
     """One warm-up upload, then every tab uploads its own photo at once: seconds until each
-    tab shows its last face's reading."""
+    tab shows its last face's reading, and the server's CPU seconds from the first upload to
+    the last reading."""
     files = []
     for i, data in enumerate(photos(len(pages))):
         files.append(folder / f"faces-{i}.jpg")
@@ -220,7 +221,7 @@ def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
     pages[0].get_by_text(f"Face {FACES_PER_PHOTO}:").wait_for(timeout=limit * 1000)
     pages[0].goto(f"{url}/photo")
     _uploader(pages[0]).wait_for(state="attached", timeout=120_000)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds(pid)
     for page, file in zip(pages, files, strict=False):
         _uploader(page).set_input_files(str(file))
     done: dict[int, float] = {}
@@ -234,6 +235,7 @@ def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
             elif page.get_by_text(re.compile(r"in line")).count():
                 queued.add(i)
         time.sleep(0.1)
+    cpu = cpu_seconds(pid) - cpu_start
     latencies = [done.get(i) for i in range(len(pages))]
     finished = [s for s in latencies if s is not None]
     return {
@@ -241,6 +243,7 @@ def photo_uploads(pages, url: str, folder: Path, limit: float) -> dict:
         "median_s": statistics.median(finished) if finished else None,
         "worst_s": max(finished) if len(finished) == len(pages) else None,
         "tabs_shown_a_place_in_line": len(queued),
+        "server_cpu_s": round(cpu, 2),
     }
 
 
@@ -296,7 +299,7 @@ def run(
             print(f"{tabs} tab(s): every row after {opened['all_rows_s']} s", flush=True)
             overview_cpu = cpu_seconds(pid) - before
             exceptions = _exceptions(opened["pages"])
-            photo = photo_uploads(opened["pages"], url, Path(scratch), limit)
+            photo = photo_uploads(opened["pages"], url, Path(scratch), limit, pid)
             exceptions += _exceptions(opened["pages"])
             total_cpu = cpu_seconds(pid) - before
             browser.close()

@@ -40,6 +40,7 @@ from .data.ferplus import available_splits, describe, load_ferplus, resolve_data
 from .data.split import FerPlusError
 from .evaluation import adapt, annotators, sweep
 from .evaluation.external import added_rows
+from .evaluation.predictions import models_digest
 from .evaluation.priors import PRIOR_WORDS, PriorChoice, parse_prior
 from .evaluation.reporting import report, write_evaluation
 from .evaluation.runner import evaluate_methods
@@ -50,6 +51,7 @@ from .media.video import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, VideoError, VideoLi
 from .models.checkpoints import CheckpointError, checkpoint_paths
 from .models.networks import NetworkConfig
 from .training import bundle
+from .training.distill import teacher_distribution
 from .training.train import TrainConfig, fit
 
 MODELS_HELP = "bundle folder (default: $BNNFER_MODELS, else the bundled models)"
@@ -108,8 +110,22 @@ def _train(args: argparse.Namespace) -> int:
     network = NetworkConfig(**{k: values[k] for k in network_fields if k in values})
     config = TrainConfig(network=network, **{k: values[k] for k in train_fields})
     splits = load_ferplus(args.data, splits=["train", "valid"])
+    teacher = None
+    if config.teacher:
+        folder = args.teacher_models or bundle.DEFAULT_BUNDLE_DIR
+        methods = bundle.load_bundle(folder, select_device(config.device), [config.teacher])
+        print(f"teaching {config.teacher}'s distributions from {folder}")
+        teacher = teacher_distribution(
+            config.teacher, methods, splits["train"], models_digest(folder)
+        )
     weights = fit(
-        config, splits["train"], splits["valid"], args.out, half=args.half, resume=args.resume
+        config,
+        splits["train"],
+        splits["valid"],
+        args.out,
+        half=args.half,
+        resume=args.resume,
+        teacher=teacher,
     )
     print(f"wrote {weights} and {checkpoint_paths(weights)[1]}")
     return 0
@@ -400,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue from STEM.state/ (the last finished epoch) instead of starting afresh",
+    )
+    train.add_argument(
+        "--teacher-models",
+        help="with --teacher: the bundle folder the teacher row is read from "
+        "(default: the bundled models)",
     )
     _add_dataclass_options(train, TrainConfig, skip=("network",))
     _add_dataclass_options(train, NetworkConfig, skip=("stochastic", "num_classes"))

@@ -9,6 +9,9 @@ cross-entropy loss ``-sum_c t[c] log q[c]`` trains them all):
 * ``pld``: a label drawn from the vote distribution each time the face is seen (probabilistic
   label drawing), so an ambiguous face is taught as ambiguous over the epochs.
 
+The distribution behind ``soft`` and ``pld`` is the votes' unless another is given: a teacher's
+predictive distribution per face, for distillation (`bnnfer.training.distill`).
+
 Two batch-level changes apply to any of them (`bnnfer.training.train` options, off by default):
 
 * `smooth_targets`: label smoothing, ``(1 - e) t + e / C``;
@@ -56,6 +59,20 @@ def mix_batch(
     return mixed_images, targets * weight + targets[perm] * (1.0 - weight)
 
 
+def check_distribution(distribution: np.ndarray, faces: int) -> None:
+    """A ValueError unless ``distribution`` is ``(faces, C)``, finite, non-negative, and each row
+    sums to 1 (within 1e-3)."""
+    shape = (faces, NUM_CLASSES)
+    if np.shape(distribution) != shape:
+        raise ValueError(f"distribution must be {shape}, got {np.shape(distribution)}")
+    values = np.asarray(distribution, np.float64)
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError("distribution holds negative or non-finite values")
+    worst = float(np.abs(values.sum(axis=1) - 1.0).max()) if faces else 0.0
+    if worst > 1e-3:
+        raise ValueError(f"each row of distribution must sum to 1; one is off by {worst:.3g}")
+
+
 def majority_mask(votes: np.ndarray) -> np.ndarray:
     """bool ``(N,)``: the top emotion holds strictly more than half the emotion votes."""
     return vote_distribution(votes).max(axis=1) > 0.5
@@ -69,6 +86,8 @@ class FerPlusTargets(Dataset):
         target: ``"soft"``, ``"majority"`` or ``"pld"``.
         transform: applied to each float face (augmentation); None for none.
         strict_majority: with ``target="majority"``, keep only faces with a >50% top class.
+        distribution: float ``(N, C)``, one distribution per face of ``split``, taught by
+            ``soft`` and ``pld`` in place of the votes' (a teacher's, for distillation).
     """
 
     def __init__(
@@ -77,16 +96,22 @@ class FerPlusTargets(Dataset):
         target: TargetKind = "soft",
         transform: torch.nn.Module | None = None,
         strict_majority: bool = False,
+        distribution: np.ndarray | None = None,
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         if strict_majority and target != "majority":
             raise ValueError("strict_majority applies to target='majority' only")
+        if distribution is not None:
+            check_distribution(distribution, len(split))
+            if target == "majority":
+                raise ValueError("a given distribution is taught by target 'soft' or 'pld' only")
         keep = majority_mask(split.votes) if strict_majority else np.ones(len(split), bool)
         self.target = target
         self.transform = transform
         self.images = to_input(split.images[keep])  # (N, 1, 48, 48), about 9 KB a face
-        self.distribution = torch.from_numpy(vote_distribution(split.votes[keep])).float()
+        taught = vote_distribution(split.votes[keep]) if distribution is None else distribution
+        self.distribution = torch.from_numpy(np.asarray(taught, np.float32))
         self.labels = torch.from_numpy(plurality_label(split.votes[keep]))
         self.dropped_by_majority_rule = int((~keep).sum())
 

@@ -36,6 +36,7 @@ from ..inference.mc import PRECISIONS, autocast_dtype, mc_predict, resolve_preci
 from ..models.checkpoints import checkpoint_paths, save_checkpoint, stem_file
 from ..models.methods import Classical, network_config_for
 from ..models.networks import FaceCNN, NetworkConfig
+from .distill import Teacher
 from .trainstate import TrainState, capture_rng, load_state, restore_rng, save_state
 
 # TrainConfig fields that earlier checkpoints do not record, with the value those runs had
@@ -44,6 +45,7 @@ LATER_FIELDS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "mixup": 0.0,
     "ema": 0.0,
+    "teacher": "",
 }
 # at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
 MAX_AUGMENT_STRENGTH = 3.0
@@ -110,6 +112,13 @@ class TrainConfig:
             "statistics, updated every step; Valid scores it and it is what is kept; 0: off"
         },
     )
+    teacher: str = field(
+        default="",
+        metadata={
+            "help": "distillation: the bundle row (e.g. ensemble_soft) whose predictive mean on "
+            "each training face, unaugmented, is taught in place of the votes; empty: off"
+        },
+    )
     select_by: Literal["accuracy", "nll"] = field(
         default="accuracy", metadata={"help": "which Valid figure picks the best epoch"}
     )
@@ -151,6 +160,8 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.teacher and self.target == "majority":
+            raise ValueError("a teacher is taught by target 'soft' or 'pld', not 'majority'")
         if not 0 <= self.mixup < math.inf:
             raise ValueError(f"mixup must be >= 0 and finite, got {self.mixup}")
         if not 0 <= self.augment_strength <= MAX_AUGMENT_STRENGTH:
@@ -392,6 +403,7 @@ def fit(
     out: str | Path,
     half: bool = False,
     resume: bool = False,
+    teacher: Teacher | None = None,
 ) -> Path:
     """Train every network ``config.method`` needs and write the checkpoint ``out``.
 
@@ -403,16 +415,26 @@ def fit(
         resume: continue from the per-epoch state in ``out.state/`` (members already finished
             are loaded, an interrupted one continues after its last saved epoch); the result
             equals an uninterrupted run with the same config.
+        teacher: with ``config.teacher``, that row's distributions on ``train``
+            (`bnnfer.training.distill.teacher_distribution`), taught in place of the votes.
 
     Returns:
         The path of the ``.safetensors`` file.
     """
+    if bool(config.teacher) != (teacher is not None):
+        raise ValueError("config.teacher and the teacher's distributions go together")
+    if teacher is not None and teacher.row != config.teacher:
+        raise ValueError(f"config.teacher is {config.teacher!r} but the teacher is {teacher.row!r}")
     device = select_device(config.device)
     transform = (
         train_transform(AugmentConfig().scaled(config.augment_strength)) if config.augment else None
     )
     train_set = FerPlusTargets(
-        train, config.target, transform=transform, strict_majority=config.strict_majority
+        train,
+        config.target,
+        transform=transform,
+        strict_majority=config.strict_majority,
+        distribution=None if teacher is None else teacher.distribution,
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -440,6 +462,8 @@ def fit(
         # what precision="auto" ran as here (bf16 where the device computes it in hardware)
         "precision": resolve_precision(config.precision, device),
     }
+    if teacher is not None:
+        metadata["teacher"] = teacher.describe()
     if valid is not None:
         metadata["valid_accuracy"] = [h["valid_accuracy"] for h in best]
         metadata["valid_nll"] = [h["valid_nll"] for h in best]
