@@ -129,6 +129,7 @@ def load(doc: Doc) -> Context:
                 **record,
                 "label": name,
                 "faces": record.get("faces"),
+                "browser_nice": record.get("browser_nice", 0),
                 "began": record["load_average_before"][0],
                 "ended": record["load_average_after"][0],
                 "rows": load_rows(record),
@@ -163,11 +164,40 @@ def load_rows(record: dict) -> list[list[str]]:
                 f"{secs(min(rows_s, default=None))} / {secs(run['all_rows_worst_s'])}",
                 f"{secs(photo['median_s'])} / {secs(photo['worst_s'])}",
                 ratio(photo["worst_s"], one and one["photo"]["worst_s"]),
+                " / ".join(
+                    secs(photo[key]) if key in photo else "-"  # runs before it was recorded
+                    for key in ("server_cpu_s", "machine_cpu_s")
+                ),
                 str(photo["tabs_shown_a_place_in_line"]),
                 f"{run['exceptions']} / {run['tracebacks']}",
             ]
         )
     return rows
+
+
+def photo_floor(doc: Doc) -> Context:
+    one, threads = doc["one_photo"], doc["torch_threads"]
+    runs = [
+        ("one photo, 1 thread", doc["one_photo_1_thread"]),
+        (f"one photo, {threads} threads", one),
+        (
+            f"{doc['photos']} photos one after another, {threads} threads",
+            doc["photos_one_after_another"],
+        ),
+        (f"{doc['photos']} photos batched, {threads} threads", doc["photos_batched"]),
+        (f"{doc['photos']} photos batched, 1 thread", doc["photos_batched_1_thread"]),
+    ]
+    rows = [
+        [name, secs(run["wall_s"]), secs(run["cpu_s"]), times(run["wall_s"] / one["wall_s"])]
+        for name, run in runs
+    ]
+    return {
+        **doc,
+        "rows": rows,
+        "least_cpu_s": doc["floor_worst_s"] * doc["cores"],
+        "saving": doc["batching_cpu_saving"],
+        "possible": doc["floor_worst_ratio"] <= 2.5,
+    }
 
 
 def train_workers(doc: Doc) -> Context:

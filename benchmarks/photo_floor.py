@@ -6,12 +6,15 @@ server, the work one upload stands for, so that the load benchmark's ratio can b
 the least it could be:
 
 * **one photo** through `bnnfer.predict_photo` (face detection, then every bundled row at S = 30
-  in one batch of its faces), with torch on 1 thread and on all threads: wall and CPU seconds;
+  in one batch of its faces, the MC rows sampled where the dashboard samples them on this
+  device: `bnnfer.inference.mc.fast_placement`), with torch on 1 thread and on all threads:
+  wall and CPU seconds;
 * **N photos one after another** against **N photos batched**: detection per photo, then each
-  row once over all N photos' faces (the batching a serving queue could do), all threads.
+  row once over all N photos' faces (the batching a serving queue could do), on all threads and
+  (batched) on one.
 
-The floor: the N uploads need at least ``N x W1`` CPU seconds, ``W1`` being one photo's CPU on
-one thread (the least CPU it takes), or the batched run's CPU when that is less; on ``P`` cores
+The floor: the N uploads need at least the least CPU seconds measured for them: ``N x W1``, ``W1``
+being one photo's CPU on one thread, or a batched run's (on one thread or all); on ``P`` cores
 the last of them cannot finish before ``that / P``. Divided by one upload's wall time on all
 threads, that is the least worst-latency ratio any queue can reach. Results go to
 ``benchmarks/results/photo_floor.json``:
@@ -31,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from first_run import cpu_model
 from load import FACES_PER_PHOTO, photos
 
@@ -56,15 +58,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precision", default="auto", help="auto (the dashboard's), fp32, bf16")
+    parser.add_argument(
+        "--placement", help="where the MC rows sample (default: the dashboard's on this device)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "photo_floor.json"))
     args = parser.parse_args()
 
-    from bnnfer.inference.mc import native_bf16
+    from bnnfer.inference.mc import fast_placement, native_bf16
     from bnnfer.media.faces import decode_photo, detect_faces
     from bnnfer.media.predict import predict_faces, predict_photo
     from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR, load_bundle
 
-    methods = load_bundle(DEFAULT_BUNDLE_DIR)
+    placement = args.placement or fast_placement(torch.device("cpu"))
+    methods = load_bundle(DEFAULT_BUNDLE_DIR, placement=placement)
     uploads = photos(args.photos)[: args.photos]
     cores = os.cpu_count() or 1
     threads = torch.get_num_threads()
@@ -86,12 +92,15 @@ def main() -> None:
 
     torch.set_num_threads(1)
     single_thread = timed(one, args.repeats)
+    together_one_thread = timed(batched, args.repeats)
     torch.set_num_threads(threads)
     single = timed(one, args.repeats)
     sequential = timed(one_after_another, args.repeats)
     together = timed(batched, args.repeats)
 
-    least_cpu = min(args.photos * single_thread["cpu_s"], together["cpu_s"])
+    least_cpu = min(
+        args.photos * single_thread["cpu_s"], together["cpu_s"], together_one_thread["cpu_s"]
+    )
     floor_s = least_cpu / cores
     record = {
         "cpu": cpu_model(),
@@ -106,10 +115,12 @@ def main() -> None:
         "photos": args.photos,
         "samples": args.samples,
         "precision": args.precision,
+        "placement": placement,
         "one_photo_1_thread": single_thread,
         "one_photo": single,
         "photos_one_after_another": sequential,
         "photos_batched": together,
+        "photos_batched_1_thread": together_one_thread,
         "batching_cpu_saving": round(1 - together["cpu_s"] / sequential["cpu_s"], 3),
         "floor_worst_s": round(floor_s, 3),
         "floor_worst_ratio": round(floor_s / single["wall_s"], 3),

@@ -112,6 +112,12 @@ SECTIONS: list[Section] = [
     Section("Dashboard render times", ("page_render.json",), "page_render", workloads.page_render),
     Section("Many sessions at once", ("load.json",), "load", workloads.load),
     Section(
+        "The CPU floor under simultaneous photos",
+        ("photo_floor.json",),
+        "photo_floor",
+        workloads.photo_floor,
+    ),
+    Section(
         "Training on the CPU", ("train_workers.json",), "train_workers", workloads.train_workers
     ),
     Section(

@@ -409,6 +409,8 @@ RESULTS = {
                         "median_s": 3.5,
                         "worst_s": 6.0,
                         "tabs_shown_a_place_in_line": 3,
+                        "server_cpu_s": 8.0,
+                        "machine_cpu_s": 12.0,
                     },
                     "exceptions": 0,
                     "tracebacks": 1,
@@ -416,7 +418,29 @@ RESULTS = {
             ],
             "ratios": {"cpu_ratio_4": 1.2, "photo_worst_ratio_4": 3.0},
             "targets": {"cpu_ratio_4": 1.3, "cpu_ratio_8": 1.6, "photo_worst_ratio_4": 2.5},
+            "browser_nice": 19,
         }
+    },
+    "photo_floor.json": {
+        "cpu": "Test CPU 9000",
+        "bf16_in_hardware": False,
+        "commit": "abc1234",
+        "cores": 2,
+        "torch_threads": 2,
+        "rows": ["classical", "mc_dropout"],
+        "faces_per_photo": 6,
+        "photos": 4,
+        "samples": 30,
+        "precision": "auto",
+        "placement": "head",
+        "one_photo_1_thread": {"wall_s": 0.9, "cpu_s": 0.9},
+        "one_photo": {"wall_s": 0.6, "cpu_s": 1.2},
+        "photos_one_after_another": {"wall_s": 2.4, "cpu_s": 4.8},
+        "photos_batched": {"wall_s": 2.1, "cpu_s": 4.2},
+        "photos_batched_1_thread": {"wall_s": 3.2, "cpu_s": 3.2},
+        "batching_cpu_saving": 0.125,
+        "floor_worst_s": 1.6,
+        "floor_worst_ratio": 2.667,
     },
     "framing.json": {
         "fit_on_train": {
@@ -548,7 +572,13 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
         "without bf16 in hardware, 0.80 s): **1.5x**; within the 40 MB bundle: **1x**.",
         # many sessions at once: the CPU ratio and photo latencies against one tab's, judged
-        "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 3 | 0 / 1 |",
+        "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 8.0 s / 12 s | 3 | 0 / 1 |",
+        "| 1 | 20 s | 1.00x | 30 s / 30 s | 2.0 s / 2.0 s | 1.00x | - / - | 0 | 0 / 0 |",
+        "the browsers at nice 19",
+        # the CPU floor under simultaneous photos: the least CPU over the cores, against one
+        "| 4 photos batched, 1 thread | 3.2 s | 3.2 s | 5.33x |",
+        "the last upload cannot finish before 1.6 s, **2.67x** one upload's 0.60 s",
+        "**below that floor: no queue meets it on this machine**",
         "### After (commit abc1234)",
         "Test CPU 9000 (bf16 in hardware: yes), 2 cores, torch on 2 threads, FER+ Valid (its "
         "first 256 faces); the machine was shared with other work (load average 3.2 when the run "
