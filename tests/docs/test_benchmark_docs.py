@@ -574,13 +574,13 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         # many sessions at once: the CPU ratio and photo latencies against one tab's, judged
         "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 8.0 s / 12 s | 3 | 0 / 1 |",
         "| 1 | 20 s | 1.00x | 30 s / 30 s | 2.0 s / 2.0 s | 1.00x | - / - | 0 | 0 / 0 |",
-        "the browsers at nice 19",
         # the CPU floor under simultaneous photos: the least CPU over the cores, against one
         "| 4 photos batched, 1 thread | 3.2 s | 3.2 s | 5.33x |",
         "the last upload cannot finish before 1.6 s, **2.67x** one upload's 0.60 s",
         "**below that floor: no queue meets it on this machine**",
         "### After (commit abc1234)",
-        "Test CPU 9000 (bf16 in hardware: yes), 2 cores, torch on 2 threads, FER+ Valid (its "
+        "Test CPU 9000 (bf16 in hardware: yes), 2 cores, torch on 2 threads, the browsers at nice "
+        "19, FER+ Valid (its "
         "first 256 faces); the machine was shared with other work (load average 3.2 when the run "
         "began, 3.0 when it ended, on 2 cores)",
         "server CPU with 4 tabs ≤ 1.3x one's: **met (1.20x)**",
