@@ -21,6 +21,10 @@ still rising. Writes
         --candidate runs/longer/soft_e24 --against classical_soft mc_dropout_soft
     python benchmarks/candidates.py --data ../shared/data/ferplus --against ensemble \\
         --candidate runs/longer/soft_e24+runs/longer/soft_e24_s301 --out OTHER.json
+
+``ROW=METHOD`` compares the candidate's ``METHOD`` with bundled row ``ROW`` whatever row would
+serve it: ``--against ensemble_soft=classical`` sets a distilled network's single pass beside
+the ensemble it learnt from.
 """
 
 from __future__ import annotations
@@ -81,6 +85,20 @@ def row_scores(
     return scores
 
 
+def against(spec: str) -> tuple[str, str]:
+    """``(bundled row, candidate method)`` of an ``--against`` value: ``ROW`` (the method that
+    serves that row) or ``ROW=METHOD``."""
+    row, _, method = spec.partition("=")
+    if row not in ROW_METHOD:
+        raise argparse.ArgumentTypeError(
+            f"unknown bundled row {row!r}; known: {sorted(ROW_METHOD)}"
+        )
+    methods = sorted(set(ROW_METHOD.values()))
+    if method and method not in methods:
+        raise argparse.ArgumentTypeError(f"unknown method {method!r}; known: {methods}")
+    return row, method or ROW_METHOD[row]
+
+
 def epochs(document: dict) -> list[dict[str, float]]:
     """``[{epoch, valid_accuracy}]`` of the first network in a checkpoint's training history
     (its deterministic pass on Valid after each epoch, as `bnnfer.training.train` logs it)."""
@@ -122,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         "--candidate", nargs="+", required=True, help="checkpoint stems (A+B: an ensemble)"
     )
     parser.add_argument(
-        "--against", nargs="+", required=True, choices=sorted(ROW_METHOD), help="bundled rows"
+        "--against",
+        nargs="+",
+        required=True,
+        type=against,
+        help=f"bundled rows ({', '.join(sorted(ROW_METHOD))}), each ROW or ROW=METHOD",
     )
     parser.add_argument("--evaluation", default=str(SHIPPED), help="the bundle's predictions")
     parser.add_argument("--samples", type=int, default=30, help="S of the MC rows")
@@ -133,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     # every candidate must serve every row asked for: checked before any face is read
     loaded = {spec: load_candidate(spec) for spec in args.candidate}
     for spec, (_, _, document) in loaded.items():
-        for row in args.against:
-            if ROW_METHOD[row] not in document["methods"]:
-                raise SystemExit(f"{spec} does not serve {ROW_METHOD[row]} (bundled row {row})")
+        for row, method in args.against:
+            if method not in document["methods"]:
+                raise SystemExit(f"{spec} does not serve {method} (bundled row {row})")
     meta, shipped = read_predictions(args.evaluation)
     split = load_ferplus(args.data, splits=["valid"])["valid"]
     if list(shipped["names"]) != list(split.names):
@@ -145,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     candidates = {}
     for name, nets, document in loaded.values():
         rows = {}
-        for row in args.against:
-            method = ROW_METHOD[row]
+        for row, method in args.against:
             started = time.perf_counter()
             predictor = build_method(method, nets, samples=args.samples).eval()
             samples = mc_predict(
@@ -157,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                 precision="fp32",
             ).numpy()  # (S, N, C)
             reference = shipped[f"{row}.samples"].astype(np.float32).mean(0)  # (N, C)
-            rows[row] = {
+            key = row if method == ROW_METHOD[row] else f"{row}={method}"
+            rows[key] = {
                 "method": method,
                 **row_scores(samples.mean(0), split.votes, reference, args.n_boot),
                 "seconds": round(time.perf_counter() - started, 1),
             }
-            print(name, row, json.dumps(rows[row]), flush=True)
+            print(name, key, json.dumps(rows[key]), flush=True)
         metadata = document.get("metadata", {})
         candidates[name] = {
             "train": metadata.get("train"),

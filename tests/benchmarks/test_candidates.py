@@ -98,6 +98,27 @@ def test_the_script_scores_a_candidate_against_its_own_predictions(tiny_bundle, 
     assert row["jsd_minus_bundled"][0] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_row_equals_method_sets_a_single_pass_beside_another_row(tiny_bundle, tmp_path, capsys):
+    """ensemble=classical scores the candidate's deterministic pass against the bundled
+    ensemble: against its own pass stored under that row's name, they differ by nothing."""
+    root, models, splits = tiny_bundle
+    nets, _ = load_networks(models / "soft")
+    predictions = _own_predictions(
+        tmp_path / "predictions-valid.npz", splits["valid"], "ensemble", "classical", nets
+    )
+    out = tmp_path / "candidates.json"
+    argv = ["--data", str(root), "--candidate", str(models / "soft"), "--evaluation"]
+    argv += [str(predictions), "--against", "ensemble=classical", "--n-boot", "20"]
+    assert candidates.main([*argv, "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["candidates"]["soft"]["rows"]["ensemble=classical"]
+    assert row["method"] == "classical" and row["accuracy_minus_bundled"] == [0.0, 0.0, 0.0]
+    for bad, message in (("nope=classical", "unknown bundled row 'nope'"),
+                         ("ensemble=bayes", "unknown method 'bayes'")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            candidates.main([*argv[:6], "--against", bad, "--out", str(out)])
+        assert message in capsys.readouterr().err
+
+
 def test_the_script_refuses_a_row_the_checkpoint_cannot_serve(tiny_bundle, tmp_path):
     root, models, _ = tiny_bundle
     argv = ["--data", str(root), "--candidate", str(models / "soft"), "--against", "ensemble"]

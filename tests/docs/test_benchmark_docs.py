@@ -572,7 +572,8 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
         "without bf16 in hardware, 0.80 s): **1.5x**; within the 40 MB bundle: **1x**.",
         # many sessions at once: the CPU ratio and photo latencies against one tab's, judged
-        "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 8.0 s / 12 s | 3 | 0 / 1 |",
+        "| 4 | 24 s | 1.20x | 40 s / not reached | 3.5 s / 6.0 s | 3.00x | 8.0 s / 12 s | 3 "
+        "| 0 / 1 |",
         "| 1 | 20 s | 1.00x | 30 s / 30 s | 2.0 s / 2.0 s | 1.00x | - / - | 0 | 0 / 0 |",
         # the CPU floor under simultaneous photos: the least CPU over the cores, against one
         "| 4 photos batched, 1 thread | 3.2 s | 3.2 s | 5.33x |",
