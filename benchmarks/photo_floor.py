@@ -52,8 +52,9 @@ def timed(work, repeats: int) -> dict[str, float]:
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", help="bundle folder (default: the bundled models)")
     parser.add_argument("--photos", type=int, default=4, help="simultaneous uploads (N)")
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
@@ -62,7 +63,7 @@ def main() -> None:
         "--placement", help="where the MC rows sample (default: the dashboard's on this device)"
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "photo_floor.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from bnnfer.inference.mc import fast_placement, native_bf16
     from bnnfer.media.faces import decode_photo, detect_faces
@@ -70,7 +71,7 @@ def main() -> None:
     from bnnfer.training.bundle import DEFAULT_BUNDLE_DIR, load_bundle
 
     placement = args.placement or fast_placement(torch.device("cpu"))
-    methods = load_bundle(DEFAULT_BUNDLE_DIR, placement=placement)
+    methods = load_bundle(args.models or DEFAULT_BUNDLE_DIR, placement=placement)
     uploads = photos(args.photos)[: args.photos]
     cores = os.cpu_count() or 1
     threads = torch.get_num_threads()
