@@ -110,7 +110,12 @@ def find_predictions(
 ) -> SplitPredictions | None:
     """The predictions of ``request`` (made by `bnnfer.inference.computations.make_request`) on
     ``split`` from the evaluate file or the cache when one fits, else None (no inference is
-    run)."""
+    run). A ValueError when ``split`` is not the split the request was made for."""
+    if (split.split, split.faces_digest) != (request.split, request.faces_digest):
+        raise ValueError(
+            f"the request was made for other faces than these ({request.split!r} split asked, "
+            f"{split.split!r} given, or the same split with other images)"
+        )
     return _first_usable(request, _locations(request, evaluation_file, cache_dir), split)
 
 

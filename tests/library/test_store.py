@@ -188,6 +188,9 @@ def test_unknown_keys_and_bad_samples_are_refused(tiny_bundle, methods, tmp_path
     with pytest.raises(ValueError, match=r"rows \['mc_dropout'\] are not among the methods"):
         get_predictions(fewer, valid, request, cache_dir=tmp_path)
     assert not list(tmp_path.iterdir())
+    # a request made for one split is not asked of another
+    with pytest.raises(ValueError, match="made for other faces than these"):
+        find_predictions(request, splits["train"], cache_dir=tmp_path)
 
 
 def test_each_placement_has_its_own_cache(tiny_bundle, methods, tmp_path):
