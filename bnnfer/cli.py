@@ -52,7 +52,7 @@ from .models.checkpoints import CheckpointError, checkpoint_paths
 from .models.networks import NetworkConfig
 from .training import bundle
 from .training.distill import teacher_distribution
-from .training.train import TrainConfig, fit
+from .training.train import TrainConfig, check_resumable, fit
 
 MODELS_HELP = "bundle folder (default: $BNNFER_MODELS, else the bundled models)"
 DATA_HELP = (
@@ -109,6 +109,8 @@ def _train(args: argparse.Namespace) -> int:
     values = vars(args)
     network = NetworkConfig(**{k: values[k] for k in network_fields if k in values})
     config = TrainConfig(network=network, **{k: values[k] for k in train_fields})
+    if args.resume:
+        check_resumable(config, args.out)
     splits = load_ferplus(args.data, splits=["train", "valid"])
     teacher = None
     if config.teacher:

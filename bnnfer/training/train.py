@@ -37,7 +37,7 @@ from ..models.checkpoints import checkpoint_paths, save_checkpoint, stem_file
 from ..models.methods import Classical, network_config_for
 from ..models.networks import FaceCNN, NetworkConfig
 from .distill import Teacher
-from .trainstate import TrainState, capture_rng, load_state, restore_rng, save_state
+from .trainstate import TrainState, capture_rng, check_states, load_state, restore_rng, save_state
 
 # TrainConfig fields that earlier checkpoints do not record, with the value those runs had
 LATER_FIELDS: dict[str, Any] = {
@@ -396,6 +396,13 @@ def _train_one(
     return network.eval(), history
 
 
+def check_resumable(config: TrainConfig, out: str | Path) -> None:
+    """Raise ValueError, naming the options that differ, when ``out.state/`` holds a state of
+    another config: before a teacher's predictions or a first member are spent on a run that
+    could not resume."""
+    check_states(stem_file(Path(out), ".state"), config.resume_key())
+
+
 def fit(
     config: TrainConfig,
     train: FerPlusSplit,
@@ -425,6 +432,10 @@ def fit(
         raise ValueError("config.teacher and the teacher's distributions go together")
     if teacher is not None and teacher.row != config.teacher:
         raise ValueError(f"config.teacher is {config.teacher!r} but the teacher is {teacher.row!r}")
+    out = Path(out)
+    state_dir = stem_file(out, ".state")
+    if resume:
+        check_resumable(config, out)
     device = select_device(config.device)
     transform = (
         train_transform(AugmentConfig().scaled(config.augment_strength)) if config.augment else None
@@ -436,11 +447,9 @@ def fit(
         strict_majority=config.strict_majority,
         distribution=None if teacher is None else teacher.distribution,
     )
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     networks, history = [], []
-    state_dir = stem_file(out, ".state")
     with open(stem_file(out, ".log.jsonl"), "w") as log:
         for member in range(config.network_count):
             network, member_history = _train_one(

@@ -82,6 +82,39 @@ def save_state(stem: Path, state: TrainState, config: dict[str, Any]) -> None:
     write_text_atomic(json_path, json.dumps(document))
 
 
+def _refuse_another_config(json_path: Path, saved: Any, config: dict[str, Any]) -> None:
+    """Raise, naming the options that differ, when ``saved`` is not ``config``."""
+    if saved == config:
+        return
+    saved = saved if isinstance(saved, dict) else {}
+    differ = [
+        f"{name} (saved {saved.get(name)!r}, now {config.get(name)!r})"
+        for name in sorted(set(saved) | set(config))
+        if saved.get(name) != config.get(name)
+    ]
+    raise ValueError(
+        f"{json_path}: this training state was written by a different config: "
+        f"{', '.join(differ)}; use the same options to resume, or delete the state folder to "
+        "start afresh"
+    )
+
+
+def check_states(state_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse, before any work, a state folder holding a state of another config.
+
+    A resumed run may spend long on what comes before its first member (a teacher's predictions
+    on every training face); a mismatch found only then would waste it.
+    """
+    for json_path in sorted(Path(state_dir).glob("member*.json")):
+        try:
+            saved = json.loads(json_path.read_text()).get("config")
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+            raise ValueError(
+                f"{json_path}: training state is unreadable ({error}); delete it to start afresh"
+            ) from None
+        _refuse_another_config(json_path, saved, config)
+
+
 def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
     """The saved state, or None when there is none; refuses one from a different config."""
     tensor_path, json_path = checkpoint_paths(stem)
@@ -94,11 +127,7 @@ def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
         raise ValueError(
             f"{stem}: training state is unreadable ({error}); delete it to start afresh"
         ) from None
-    if document.get("config") != config:
-        raise ValueError(
-            f"{json_path}: this training state was written by a different config; use the same "
-            "options to resume, or delete the state folder to start afresh"
-        )
+    _refuse_another_config(json_path, document.get("config"), config)
     groups: dict[str, dict[str, torch.Tensor]] = {
         "model": {},
         "best": {},

@@ -132,3 +132,25 @@ def test_train_teacher_option_distils_a_bundle_row(tiny_bundle, tmp_path, capsys
     assert metadata["teacher"]["models_digest"] == models_digest(models)
     assert main([*argv[:7], "--teacher", "nope", *argv[9:]]) != 0
     assert "unknown row(s) ['nope']" in capsys.readouterr().err
+
+
+def test_a_resume_of_another_config_is_refused_before_the_teacher_runs(
+    tiny_bundle, tmp_path, capsys, monkeypatch
+):
+    """The teacher's predictions on every training face take many minutes on the real data: a
+    state that cannot be resumed is refused before they are spent, naming what differs."""
+    root, models, _ = tiny_bundle
+    state = tmp_path / "student.state"
+    state.mkdir()
+    config = TrainConfig(method="classical", network=TINY, teacher="ensemble", precision="fp32")
+    (state / "member0.last.json").write_text(json.dumps({"config": config.resume_key()}))
+    taught = []
+    monkeypatch.setattr("bnnfer.cli.teacher_distribution", lambda *a: taught.append(a))
+    argv = [
+        "train", "--data", str(root), "--out", str(tmp_path / "student"), "--resume",
+        "--method", "classical", "--teacher", "ensemble", "--teacher-models", str(models),
+        "--widths", "4", "8", "--convs-per-stage", "1", "--head-width", "8",
+    ]  # fmt: skip  # options beside their values
+    assert main(argv) != 0
+    error = capsys.readouterr().err
+    assert "precision (saved 'fp32', now 'auto')" in error and not taught
