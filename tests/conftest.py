@@ -7,9 +7,45 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers.cores import worker_cores, worker_count
 from helpers.fakeferplus import write_folder_layout
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ferplus"
+
+
+# the longest files, started first so that the parallel workers finish together (pytest-xdist hands
+# out whole files, ``--dist loadfile``, in collection order); each takes a minute or more on 2 cores
+LONGEST_FIRST = (
+    "tests/library/test_integration_ferplus.py",
+    "tests/e2e/test_browser.py",
+    "tests/e2e/test_annotate_browser.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core, at most 4. Each worker holds its own torch, and an
+    end-to-end test a dashboard server and a Chromium beside it, so more workers than that buy
+    memory pressure rather than speed."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def pytest_configure(config) -> None:
+    """Under xdist, what this worker starts (dashboard servers, the command line) keeps to the
+    worker's share of the cores too (helpers/cores.py says why)."""
+    if worker_count() > 1:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, str(worker_cores()))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run the longest files first (stable: every other test keeps its place)."""
+
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parents[1])
+        name = path.as_posix()
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True, scope="session")

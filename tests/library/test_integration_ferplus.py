@@ -23,13 +23,13 @@ MARGIN = 0.08  # "clearly above": at least 8 accuracy points over always answeri
 
 @pytest.fixture(autouse=True, scope="module")
 def _all_cores():
-    """Training wants every core (the suite runs tiny tests on one thread)."""
-    import os
-
+    """Training wants every core this process may use (the suite runs tiny tests on one
+    thread; under xdist, the worker's share: helpers/cores.py)."""
     import torch
+    from helpers.cores import worker_cores
 
     before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(worker_cores())
     yield
     torch.set_num_threads(before)
 
