@@ -175,7 +175,12 @@ def load_rows(record: dict) -> list[list[str]]:
     return rows
 
 
-def photo_floor(doc: Doc) -> Context:
+def photo_floor(*docs: Doc) -> Context:
+    """One machine per results file (without bf16 hardware, then with it), the same fields each."""
+    return {"machines": [photo_floor_machine(doc) for doc in docs]}
+
+
+def photo_floor_machine(doc: Doc) -> Context:
     one, threads = doc["one_photo"], doc["torch_threads"]
     runs = [
         ("one photo, 1 thread", doc["one_photo_1_thread"]),

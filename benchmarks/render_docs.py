@@ -113,7 +113,7 @@ SECTIONS: list[Section] = [
     Section("Many sessions at once", ("load.json",), "load", workloads.load),
     Section(
         "The CPU floor under simultaneous photos",
-        ("photo_floor.json",),
+        ("photo_floor.json", "photo_floor-cpu-bf16.json"),
         "photo_floor",
         workloads.photo_floor,
     ),
