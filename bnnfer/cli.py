@@ -137,8 +137,6 @@ def _train_all(args: argparse.Namespace) -> int:
     chosen = {"precision": args.precision, "epochs": args.epochs}
     overrides = {key: value for key, value in chosen.items() if value is not None}
     base = dataclasses.replace(bundle.BUNDLE_TRAINING, device=args.device, **overrides)
-    # --epochs sets every network's; the recipe otherwise trains the soft one longer
-    soft_epochs = None if args.epochs is not None else bundle.SOFT_EPOCHS
     splits = load_ferplus(args.data, splits=["train", "valid"])
     bundle.train_all(
         args.out,
@@ -147,9 +145,8 @@ def _train_all(args: argparse.Namespace) -> int:
         base=base,
         only=args.only,
         workers=args.workers,
-        soft_epochs=soft_epochs,
     )
-    jobs = bundle.bundle_jobs(base, soft_epochs)
+    jobs = bundle.bundle_jobs(base)
     unfinished = [j.name for j in jobs if not bundle.job_finished(Path(args.out), j)]
     if unfinished:
         print(f"not yet trained: {', '.join(unfinished)}; run train-all again to continue")
@@ -441,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--epochs",
         type=int,
-        help="every network's epochs (default: the recipe's, 15 and 24 for the soft-trained ones)",
+        help="every network's epochs (default: the recipe's, 24)",
     )
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(

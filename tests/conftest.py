@@ -114,7 +114,7 @@ def tiny_bundle(tmp_path_factory):
         augment=False,
         precision="fp32",
     )
-    train_all(out, splits["train"], splits["valid"], base=base, soft_epochs=None)
+    train_all(out, splits["train"], splits["valid"], base=base)
     assemble_bundle(out, splits["valid"], splits["train"])
     return root, out, splits
 

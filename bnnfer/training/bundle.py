@@ -12,8 +12,9 @@ The comparison the paper is about, plus two rows that ask whether Bayesian infer
     mc_dropout_soft  soft           mc_dropout      vote distributions
     ensemble_soft    soft_ensemble  ensemble        3 soft-trained networks (the first is `soft`)
 
-Every network trains `BUNDLE_TRAINING`'s 15 epochs but the soft-trained ones, which train
-`SOFT_EPOCHS` (24): chosen on Valid, where the soft network was still improving at 15.
+Every network trains on one budget, `BUNDLE_TRAINING` (24 epochs, the same recipe and
+augmentation), whatever its method or target, so that the rows compare methods, not budgets;
+each row of ``models.json`` records the recipe its networks were trained with (`row_training`).
 
 Training runs one network per job into ``DIR/runs/<job>`` (fp32, resumable, skipped once
 finished); assembling writes the bundle checkpoints into ``DIR`` (fp16 where Valid accuracy and
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,13 @@ BUNDLE_NETWORK = NetworkConfig(
     block_rate=0.1,
     head_rate=0.5,
 )
-# the recipe the shipped networks were trained with (all but the soft one ran in bf16 on an
-# AMX CPU; the soft one in fp32 on a CPU without bf16)
+# the one recipe every shipped network was trained with (all nine in bf16 on a CPU with AVX-512
+# BF16). 24 epochs, not 15: at 15 the soft network's Valid accuracy was still rising, and the
+# plurality-trained ones gained about a point Barsoum from the same 24 (docs/results.md, "One
+# budget for every row")
 BUNDLE_TRAINING = TrainConfig(
     network=BUNDLE_NETWORK,
-    epochs=15,
+    epochs=24,
     batch_size=128,
     lr=3e-3,
     weight_decay=5e-4,
@@ -81,10 +84,6 @@ BUNDLE_TRAINING = TrainConfig(
     # forced bf16 is emulated on a CPU without it, many times slower than fp32
     precision="auto",
 )
-# The soft-trained network trains longer than the rest, chosen on Valid: at 15 epochs its Valid
-# accuracy was still rising; over 24 it peaked at epoch 22 and gained 0.5 point Barsoum
-# (docs/results.md, "Toward sharper networks")
-SOFT_EPOCHS = 24
 # The soft-trained ensemble: the soft network and SOFT_ENSEMBLE_SIZE - 1 more seeds of its
 # recipe. On 2 cores without bf16 the whole bundle then trains in about 7 h of the 8 allowed; a
 # fourth member would take it to 7.8 h for the few tenths of a point the third added, a fifth to 9 h
@@ -96,13 +95,15 @@ SOFT_SEED = 300
 
 @dataclass(frozen=True)
 class ModelRow:
-    """One row of the comparison: a method served by a bundled checkpoint."""
+    """One row of the comparison: a method served by a bundled checkpoint, and (in an assembled
+    bundle's ``models.json``) the recipe its networks were trained with (`row_training`)."""
 
     key: str
     label: str
     checkpoint: str
     method: str
     target: str
+    training: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, str]:
         return dict(self.__dict__)
@@ -149,15 +150,11 @@ class Job:
     config: TrainConfig
 
 
-def bundle_jobs(
-    base: TrainConfig = BUNDLE_TRAINING, soft_epochs: int | None = SOFT_EPOCHS
-) -> list[Job]:
-    """The networks the bundle needs, most important first (each a separate resumable run).
-    The soft-trained one runs ``soft_epochs`` epochs (None: ``base.epochs``, as the rest)."""
+def bundle_jobs(base: TrainConfig = BUNDLE_TRAINING) -> list[Job]:
+    """The networks the bundle needs, most important first (each a separate resumable run),
+    all on ``base``'s recipe: only the method, the target and the seed differ."""
     majority = replace(base, target="majority", method="mc_dropout")
     soft = replace(base, target="soft", method="mc_dropout", seed=SOFT_SEED)
-    if soft_epochs is not None:
-        soft = replace(soft, epochs=soft_epochs)
     jobs = [
         Job("dropout", replace(majority, seed=0)),
         Job("dropconnect", replace(majority, method="mc_dropconnect", seed=100)),
@@ -244,14 +241,13 @@ def train_all(
     base: TrainConfig = BUNDLE_TRAINING,
     only: Sequence[str] | None = None,
     workers: int | None = 1,
-    soft_epochs: int | None = SOFT_EPOCHS,
 ) -> list[Job]:
     """Train every unfinished job of the bundle (`bundle_jobs`) into ``out/runs``. Several
     GPUs: one process per GPU (``torch.multiprocessing``). Otherwise ``workers`` processes on
     the CPU, each training its share of the jobs (`share_jobs`) one after the other with the
     cores shared out (None: one per core, `cpu_workers`); 1 trains them here, in order."""
     out = Path(out)
-    every = bundle_jobs(base, soft_epochs)
+    every = bundle_jobs(base)
     jobs = [j for j in every if only is None or j.name in only]
     if only is not None and len(jobs) != len(set(only)):
         known = [j.name for j in every]
@@ -366,7 +362,11 @@ def assemble_bundle(
         )
         report["temperature"] = temperature
         written.add("dropout_ts")
+    runs_of = {stem: runs for stem, runs, _ in plan}
+    runs_of["dropout_ts"] = ["dropout"]
     rows = [row.to_dict() for row in ROWS if row.checkpoint in written]
+    for row in rows:
+        row["training"] = row_training({r: meta[r] for r in runs_of[row["checkpoint"]]})
     for row in rows:
         if row["checkpoint"] in ensembles:  # the label counts the members it got
             row["label"] = (
@@ -389,6 +389,34 @@ def _trained(loaded: dict[str, Any], first: str, prefix: str, size: int) -> list
     ``loaded``; empty when fewer than two are."""
     members = [m for m in [first, *(f"{prefix}{i}" for i in range(1, size))] if m in loaded]
     return members if len(members) >= 2 else []
+
+
+# what tells a bundle's networks apart by design (their row's method and target, the seed) or
+# says nothing about how they were trained (the device); the rest of a train config is the recipe
+_NOT_RECIPE = ("method", "target", "seed", "device")
+
+
+def row_training(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The recipe a row's networks were trained with, from their runs' metadata (``{run name:
+    {"train": TrainConfig.to_dict(), ...}}``, as a checkpoint's ``metadata["runs"]`` holds it):
+    every train-config field but the method, target, seed and device, and the network without
+    its stochastic-layer kind (the method's), plus ``runs`` and their ``seeds``. An ensemble's
+    members must share the recipe: ValueError names the run that does not."""
+    if not runs:
+        raise ValueError("a row needs at least one trained run")
+    recipes = {}
+    for name, meta in runs.items():
+        train = meta["train"]
+        recipe = {k: v for k, v in train.items() if k not in _NOT_RECIPE}
+        recipe["network"] = {k: v for k, v in train["network"].items() if k != "stochastic"}
+        recipes[name] = recipe
+    first, *rest = runs
+    for name in rest:
+        if recipes[name] != recipes[first]:
+            differ = sorted(k for k in recipes[first] if recipes[first][k] != recipes[name].get(k))
+            raise ValueError(f"run {name} was trained differently from {first}: {differ}")
+    seeds = [meta["train"]["seed"] for meta in runs.values()]
+    return {**recipes[first], "runs": list(runs), "seeds": seeds}
 
 
 def job_finished_any(out: Path, name: str) -> bool:

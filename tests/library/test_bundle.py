@@ -1,5 +1,6 @@
-"""bnnfer.training.bundle: train-all trains each job once (skipping finished ones), assembling
-writes the eight comparison rows with a manifest, and loading verifies checksums. The temperature
+"""bnnfer.training.bundle: train-all trains each job once (skipping finished ones) on one recipe,
+assembling writes the eight comparison rows, each with the recipe it was trained with, and a
+manifest, and loading verifies checksums. The temperature
 fit itself is tested in test_calibration.py."""
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from bnnfer.training.bundle import (
     BUNDLE_TRAINING,
     ROWS,
     SOFT_ENSEMBLE_SIZE,
-    SOFT_EPOCHS,
     assemble_bundle,
     bundle_jobs,
     cpu_workers,
     job_finished,
     load_bundle,
     read_registry,
+    row_training,
     share_jobs,
     train_all,
 )
@@ -42,12 +43,10 @@ def bundle(tmp_path_factory):
     write_folder_layout(root, {"train": 40, "valid": 24})
     splits = load_ferplus(root, cache_dir=False)
     out = tmp_path_factory.mktemp("bundle")
-    partial = train_all(
-        out, splits["train"], splits["valid"], base=TINY_BASE, only=["dropout"], soft_epochs=None
-    )
+    partial = train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=["dropout"])
     report_partial = assemble_bundle(out, splits["valid"])
     rows_partial = [r.key for r in read_registry(out)]
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, soft_epochs=None)
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
     report = assemble_bundle(out, splits["valid"], splits["train"])
     return out, splits, report, (partial, report_partial, rows_partial)
 
@@ -64,13 +63,18 @@ def test_jobs_cover_the_comparison():
     assert len(set(seeds)) == len(seeds)  # independently initialised networks
 
 
-def test_the_soft_network_trains_longer_unless_told_otherwise():
-    epochs = {job.name: job.config.epochs for job in bundle_jobs()}
-    assert [epochs.pop(n) for n in ("soft", "soft_member1", "soft_member2")] == [24] * 3
-    assert SOFT_EPOCHS == 24
-    assert set(epochs.values()) == {BUNDLE_TRAINING.epochs} == {15}
-    same = {job.config.epochs for job in bundle_jobs(TINY_BASE, soft_epochs=None)}
-    assert same == {TINY_BASE.epochs}
+def test_every_network_trains_on_one_budget():
+    """Claim 1 compares methods, not budgets: the nine jobs differ in method, target and seed
+    only, whatever the base."""
+    assert BUNDLE_TRAINING.epochs == 24
+    for base in (BUNDLE_TRAINING, TINY_BASE):
+        recipes = [
+            {k: v for k, v in j.config.to_dict().items() if k not in ("method", "target", "seed")}
+            for j in bundle_jobs(base)
+        ]
+        assert all(recipe == recipes[0] for recipe in recipes) and len(recipes) == 9
+        assert recipes[0]["epochs"] == base.epochs
+        assert {j.config.target for j in bundle_jobs(base)} == {"majority", "soft"}
 
 
 def test_a_partial_bundle_serves_the_rows_it_can(bundle):
@@ -82,9 +86,9 @@ def test_a_partial_bundle_serves_the_rows_it_can(bundle):
 
 def test_train_all_skips_finished_jobs(bundle, capsys):
     out, splits, _, _ = bundle
-    assert all(job_finished(out, job) for job in bundle_jobs(TINY_BASE, soft_epochs=None))
+    assert all(job_finished(out, job) for job in bundle_jobs(TINY_BASE))
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, soft_epochs=None)
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE)
     after = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.safetensors")}
     assert before == after
     assert "finished earlier, skipped" in capsys.readouterr().out
@@ -104,6 +108,43 @@ def test_full_bundle_loads_every_row(bundle):
     manifest = json.loads((out / "manifest.json").read_text())["files"]
     assert "models.json" in manifest and "ensemble.safetensors" in manifest
     assert "priors.json" in manifest  # each row's training prior, guarded as the rest
+
+
+def test_every_row_records_its_recipe(bundle):
+    """Each row of models.json carries the recipe its networks were trained with: the same for
+    every row of a bundle trained on one base, with its own runs and their seeds."""
+    out, _, _, _ = bundle
+    rows = {row.key: row for row in read_registry(out)}
+    recipes = [
+        {k: v for k, v in row.training.items() if k not in ("runs", "seeds")}
+        for row in rows.values()
+    ]
+    assert all(recipe == recipes[0] for recipe in recipes)
+    assert recipes[0]["epochs"] == TINY_BASE.epochs and recipes[0]["batch_size"] == 8
+    assert "seed" not in recipes[0] and "stochastic" not in recipes[0]["network"]
+    assert rows["ensemble"].training["runs"] == [
+        "dropout",
+        "member1",
+        "member2",
+        "member3",
+        "member4",
+    ]
+    assert rows["ensemble"].training["seeds"] == [0, 1, 2, 3, 4]
+    assert rows["classical_ts"].training["runs"] == ["dropout"]
+    assert rows["mc_dropconnect"].training["seeds"] == [100]
+
+
+def test_row_training_refuses_members_trained_differently():
+    config = replace(TINY_BASE, method="mc_dropout", target="majority").to_dict()
+    runs = {"dropout": {"train": config}, "member1": {"train": {**config, "seed": 1}}}
+    assert row_training(runs)["seeds"] == [0, 1]
+    runs["member1"] = {"train": {**config, "seed": 1, "epochs": 7, "lr": 0.1}}
+    with pytest.raises(
+        ValueError, match=r"member1 was trained differently from dropout: \['epochs', 'lr'\]"
+    ):
+        row_training(runs)
+    with pytest.raises(ValueError, match="at least one trained run"):
+        row_training({})
 
 
 def test_placement_narrows_the_mc_rows_only(bundle):
@@ -150,7 +191,7 @@ def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
     splits = load_ferplus(root, cache_dir=False)
     out = tmp_path / "bundle"
     only = ["dropout", "member1", "member2", "soft"]
-    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=only, soft_epochs=None)
+    train_all(out, splits["train"], splits["valid"], base=TINY_BASE, only=only)
     report = assemble_bundle(out, splits["valid"])
     assert report["ensemble_members"] == only[:3]
     assert report["soft_ensemble_members"] == [] and "soft_member1" in report["missing"]
@@ -164,7 +205,6 @@ def test_an_ensemble_of_the_members_trained_so_far(tmp_path):
         splits["valid"],
         base=TINY_BASE,
         only=["soft_member1"],
-        soft_epochs=None,
     )
     report = assemble_bundle(out, splits["valid"])
     assert report["soft_ensemble_members"] == ["soft", "soft_member1"]
@@ -209,13 +249,20 @@ def test_cpu_workers_share_the_cores_out():
 
 
 def test_jobs_are_dealt_out_by_epochs():
-    shares = share_jobs(bundle_jobs(), 2)
+    # jobs of unequal length (the soft ones 24 epochs, the rest 15, as an earlier recipe had)
+    jobs = [
+        replace(j, config=replace(j.config, epochs=24 if "soft" in j.name else 15))
+        for j in bundle_jobs()
+    ]
+    shares = share_jobs(jobs, 2)
     names = [[job.name for job in share] for share in shares]
     # 2 x 24 + 2 x 15 against 24 + 4 x 15: the busier process has 84 epochs, where dealing
     # the nine jobs in turn would give one 3 x 24 + 15 = 93
     assert sorted(sum(j.config.epochs for j in share) for share in shares) == [78, 84]
-    assert sorted(n for share in names for n in share) == sorted(job.name for job in bundle_jobs())
-    assert all(n == [j.name for j in bundle_jobs() if j.name in n] for n in names)  # in order
+    assert sorted(n for share in names for n in share) == sorted(job.name for job in jobs)
+    assert all(n == [j.name for j in jobs if j.name in n] for n in names)  # in order
+    # equal jobs: five to one process, four to the other
+    assert sorted(len(share) for share in share_jobs(bundle_jobs(), 2)) == [4, 5]
     assert [len(share) for share in share_jobs(bundle_jobs()[:1], 3)] == [1, 0, 0]
     with pytest.raises(ValueError, match="workers must be at least 1"):
         share_jobs(bundle_jobs(), 0)
