@@ -69,10 +69,9 @@ BUNDLE_NETWORK = NetworkConfig(
     block_rate=0.1,
     head_rate=0.5,
 )
-# the one recipe every shipped network was trained with (all nine in bf16 on a CPU with AVX-512
-# BF16). 24 epochs, not 15: at 15 the soft network's Valid accuracy was still rising, and the
-# plurality-trained ones gained about a point Barsoum from the same 24 (docs/results.md, "One
-# budget for every row")
+# the one recipe every network of the bundle trains with. 24 epochs, not 15: at 15 the soft
+# network's Valid accuracy was still rising, and the classical network gained a point of accuracy
+# under both protocols from the same 24 (docs/results.md, "One budget for every row")
 BUNDLE_TRAINING = TrainConfig(
     network=BUNDLE_NETWORK,
     epochs=24,
