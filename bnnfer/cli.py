@@ -65,14 +65,19 @@ NO_DETECT_HELP = (
 
 
 def _add_dataclass_options(
-    parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = ()
+    parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] = (), defaults: object = None
 ) -> None:
+    """One option per field of the dataclass ``cls``, defaulting to the field's value in the
+    instance ``defaults`` (else to the field's own default)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         hint = hints[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else None
+        if defaults is not None:
+            default = getattr(defaults, f.name)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else None
         flag = "--" + f.name.replace("_", "-")
         # argparse %-formats help strings, so a literal "%" must be doubled
         help_text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")
@@ -103,12 +108,17 @@ def _data_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` of ``bnnfer train``'s parsed options."""
     network_fields = {f.name for f in dataclasses.fields(NetworkConfig)} - {"stochastic"}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"network"}
     values = vars(args)
     network = NetworkConfig(**{k: values[k] for k in network_fields if k in values})
-    config = TrainConfig(network=network, **{k: values[k] for k in train_fields})
+    return TrainConfig(network=network, **{k: values[k] for k in train_fields})
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = train_config(args)
     if args.resume:
         check_resumable(config, args.out)
     splits = load_ferplus(args.data, splits=["train", "valid"])
@@ -406,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train the network(s) of one method",
         description="Train the network(s) a method needs on FER+ Train, keep the best epoch on "
-        "Valid, and write STEM.safetensors + STEM.json + STEM.log.jsonl.",
+        "Valid, and write STEM.safetensors + STEM.json + STEM.log.jsonl. The defaults are the "
+        "bundled networks' recipe.",
     )
     train.add_argument("--data", help=DATA_HELP)
     train.add_argument("--out", required=True, help="checkpoint stem, e.g. runs/mc_dropout")
@@ -421,8 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --teacher: the bundle folder the teacher row is read from "
         "(default: the bundled models)",
     )
-    _add_dataclass_options(train, TrainConfig, skip=("network",))
-    _add_dataclass_options(train, NetworkConfig, skip=("stochastic", "num_classes"))
+    # the bundle's recipe by default, so that `bnnfer train` reproduces a bundled network with
+    # only --method, --target and --seed given
+    _add_dataclass_options(train, TrainConfig, skip=("network",), defaults=bundle.BUNDLE_TRAINING)
+    network_skip = ("stochastic", "num_classes")
+    _add_dataclass_options(train, NetworkConfig, skip=network_skip, defaults=bundle.BUNDLE_NETWORK)
     train.set_defaults(handler=_train)
 
     train_all = commands.add_parser(

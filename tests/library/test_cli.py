@@ -101,6 +101,25 @@ def test_train_command_writes_a_checkpoint(fake_ferplus, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_train_defaults_are_the_bundle_recipe():
+    """`bnnfer train` with no option trains the bundled dropout network's recipe, and with the
+    soft job's target and seed its config is that job's: a bundled row is reproduced without
+    restating the recipe."""
+    from dataclasses import replace
+
+    from bnnfer.cli import build_parser, train_config
+    from bnnfer.training.bundle import BUNDLE_TRAINING, bundle_jobs
+
+    parser = build_parser()
+    assert train_config(parser.parse_args(["train", "--out", "x"])) == BUNDLE_TRAINING
+    jobs = {job.name: job.config for job in bundle_jobs()}
+    argv = ["train", "--out", "x", "--method", "mc_dropout"]
+    soft = train_config(parser.parse_args([*argv, "--target", "soft", "--seed", "300"]))
+    assert soft == jobs["soft"]
+    majority = train_config(parser.parse_args([*argv, "--target", "majority", "--seed", "3"]))
+    assert majority == jobs["member3"] == replace(BUNDLE_TRAINING, target="majority", seed=3)
+
+
 def test_train_command_builds_a_separable_network(fake_ferplus, tmp_path):
     root, _ = fake_ferplus
     out = tmp_path / "sep"
