@@ -186,6 +186,9 @@ def run_sweep(
         for r in rows
     ]
     result = {
+        # the bundle its p = 0.1 rows came from, so that a reader can tell a sweep scored with
+        # an earlier bundle from one of the bundle it ships beside
+        "models_digest": models_digest(models),
         "split": split.split,
         "faces": len(split),
         "faces_majority": scored.settings["faces_majority"],

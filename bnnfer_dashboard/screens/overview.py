@@ -190,4 +190,10 @@ if swept is not None:
         f"on the rate. On FER+ {swept['split']} ({swept['faces']} faces, S = "
         f"{swept['samples']}, {swept['n_boot']} paired resamples):"
     )
+    if swept.get("models_digest") != sources.models_digest():
+        st.caption(
+            "This sweep was scored with an earlier bundle than the one loaded: its rows at "
+            "p = 0.1 and its ensemble are that bundle's networks, not the table's above. It shows "
+            "how claim 1 moves with the rate, not the loaded rows' values."
+        )
     st.code(sweep.verdict(swept), language=None)

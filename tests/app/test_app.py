@@ -338,3 +338,12 @@ def test_overview_shows_claim_1_against_the_rate_when_a_sweep_ships(app_env, tmp
     (line,) = sweep_figure["data"]
     assert line["x"] == [0.1, 0.5] and line["name"] == "mc_dropout"
     assert "p = 0.5: closer (-0.0030" in at.code[0].value
+    # no digest of the loaded bundle: the sweep is read as an earlier bundle's
+    earlier = "scored with an earlier bundle than the one loaded"
+    assert any(earlier in c.value for c in at.caption)
+    from bnnfer.evaluation.predictions import models_digest
+
+    _, models, _ = app_env
+    result["models_digest"] = models_digest(models)
+    (builtin / "rate-sweep.json").write_text(json.dumps(result))
+    assert not any(earlier in c.value for c in _app().caption)

@@ -60,6 +60,10 @@ def test_sweep_rows_are_scored_beside_the_bundle_on_the_same_faces(
         "mc_dropconnect_p0.25",
     ]
     assert result["faces"] == len(valid)
+    # the bundle its p = 0.1 rows came from, for the Overview to tell an earlier one's sweep
+    from bnnfer.evaluation.predictions import models_digest
+
+    assert result["models_digest"] == models_digest(models)
     by_key = {r["key"]: r for r in result["rows"]}
     assert by_key["classical"]["rate"] is None and "jsd_minus_classical" not in by_key["classical"]
     assert by_key["mc_dropout"]["rate"] == pytest.approx(0.2)  # NetworkConfig default, as trained
