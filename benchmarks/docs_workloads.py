@@ -205,9 +205,21 @@ def photo_floor_machine(doc: Doc) -> Context:
     }
 
 
-def train_workers(doc: Doc) -> Context:
-    layouts, bundle = doc["layouts"], doc["bundle"]
-    epochs = bundle["epochs"]  # each network's, in train-all's order
+def train_workers(*docs: Doc) -> Context:
+    """One machine per results file (without bf16 hardware, then with it), each with the hours
+    the bundle's current recipe (`bnnfer.training.bundle.bundle_jobs`) takes at its rates."""
+    from bnnfer.training.bundle import bundle_jobs
+
+    epochs = [job.config.epochs for job in bundle_jobs()]  # each network's, in train-all's order
+    files = ("train_workers.json", "train_workers-cpu-bf16.json")
+    machines = [
+        train_workers_machine(doc, epochs, file) for doc, file in zip(docs, files, strict=True)
+    ]
+    return {"epochs": epochs, "machines": machines}
+
+
+def train_workers_machine(doc: Doc, epochs: list[int], file: str) -> Context:
+    layouts, train_faces = doc["layouts"], doc["bundle"]["train_faces"]
 
     def hours(layout: dict) -> float:
         # each process trains its share of the networks one after the other, at its own rate;
@@ -215,7 +227,7 @@ def train_workers(doc: Doc) -> Context:
         processes = layout["processes"]
         busiest = max(processes_epochs(epochs, processes))
         each = layout["images_per_s"] / processes
-        return busiest * bundle["train_faces"] / each / 3600
+        return busiest * train_faces / each / 3600
 
     rows = [
         [
@@ -229,8 +241,8 @@ def train_workers(doc: Doc) -> Context:
     return {
         **doc,
         "rows": rows,
-        "epochs": epochs,
-        "train_faces": bundle["train_faces"],
+        "file": file,
+        "train_faces": train_faces,
         "hours_one": hours(layouts["one process"]),
         "hours_per_core": hours(layouts["one per core"]),
     }

@@ -118,7 +118,10 @@ SECTIONS: list[Section] = [
         workloads.photo_floor,
     ),
     Section(
-        "Training on the CPU", ("train_workers.json",), "train_workers", workloads.train_workers
+        "Training on the CPU",
+        ("train_workers.json", "train_workers-cpu-bf16.json"),
+        "train_workers",
+        workloads.train_workers,
     ),
     Section(
         "How wide the network may grow",
