@@ -97,3 +97,11 @@ def test_the_script_writes_json_and_the_table(tmp_path, capsys):
     cells = [cell.strip() for cell in table[2].strip("|").split("|")]
     assert cells[:2] == ["Classical", "100.0"] and cells[2].startswith("+25.0 [")
     assert "wrote" in capsys.readouterr().out
+
+
+def test_results_md_quotes_the_committed_comparison():
+    root = Path(__file__).resolve().parents[2]
+    table = (root / "benchmarks/results/bundle_compare.md").read_text().strip()
+    assert table in (root / "docs/results.md").read_text(), (
+        "docs/results.md must quote benchmarks/results/bundle_compare.md as it stands"
+    )

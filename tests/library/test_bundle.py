@@ -286,3 +286,16 @@ def test_two_cpu_workers_train_every_job_once(tmp_path):
     assert all(job_finished(out, job) for job in jobs)
     trained = {p.stem for p in (out / "runs").glob("*.safetensors")}
     assert trained == set(only)
+
+
+def test_every_shipped_row_records_the_one_recipe():
+    """The shipped bundle compares methods on one budget: every row's networks were trained
+    with the same recipe, the current `BUNDLE_TRAINING`'s."""
+    rows = read_registry()
+    recipes = [
+        {k: v for k, v in row.training.items() if k not in ("runs", "seeds")} for row in rows
+    ]
+    assert len(rows) == len(ROWS) and all(recipe == recipes[0] for recipe in recipes)
+    for field in ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "augment"):
+        assert recipes[0][field] == getattr(BUNDLE_TRAINING, field), field
+    assert recipes[0]["network"]["block_rate"] == BUNDLE_TRAINING.network.block_rate
