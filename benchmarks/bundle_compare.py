@@ -26,6 +26,7 @@ from candidates import SHIPPED, row_scores
 
 from bnnfer.atomic import write_text_atomic
 from bnnfer.evaluation.predictions import read_predictions
+from bnnfer.evaluation.reporting import format_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/bundle_compare.json"
@@ -92,11 +93,9 @@ def markdown(document: dict) -> str:
         cells = [document["labels"].get(row, row)]
         for name, _, digits in FIGURES:
             scale = 100 if name.startswith("accuracy") else 1
-            value = scores[name][0] * scale
-            low, high = (x * scale for x in scores[f"{name}_minus_bundled"][1:])
-            diff = scores[f"{name}_minus_bundled"][0] * scale
-            cells.append(f"{value:.{digits}f}")
-            cells.append(f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]")
+            diff, low, high = (x * scale for x in scores[f"{name}_minus_bundled"])
+            cells.append(f"{scores[name][0] * scale:.{digits}f}")
+            cells.append(format_interval(diff, low, high, digits, signed=True))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -125,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         **bench.machine(),
         "rows": compare(current, previous, args.n_boot),
     }
+    table = markdown(document)
     bench.write_json(args.out, document)
-    write_text_atomic(Path(args.out).with_suffix(".md"), markdown(document))
-    print(markdown(document))
+    write_text_atomic(Path(args.out).with_suffix(".md"), table)
+    print(table)
     print(f"wrote {args.out}")
     return 0
 

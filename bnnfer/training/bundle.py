@@ -366,7 +366,6 @@ def assemble_bundle(
     rows = [row.to_dict() for row in ROWS if row.checkpoint in written]
     for row in rows:
         row["training"] = row_training({r: meta[r] for r in runs_of[row["checkpoint"]]})
-    for row in rows:
         if row["checkpoint"] in ensembles:  # the label counts the members it got
             row["label"] = (
                 row["label"].rsplit(" (", 1)[0] + f" ({len(ensembles[row['checkpoint']])})"

@@ -28,6 +28,38 @@ def test_committed_page_is_the_rendering_of_the_committed_results(tmp_path):
 CPU = {"cpu": "Test CPU 9000", "threads": 4, "torch": "9.9.9", "cuda": None}
 GPU = {"cpu": "Host CPU", "threads": 16, "torch": "9.9.9+cu", "cuda": "Test GPU X1"}
 
+
+def _train_workers_result(
+    machine: dict, precision: str, one: list[float], per_core: list[float], epochs: list[int]
+) -> dict:
+    """A train_workers.py results document: one 2-thread process at the rate in ``one``, then
+    one single-threaded process per core at the rates in ``per_core``."""
+    return {
+        "machine": machine,
+        "bf16_in_hardware": precision == "bf16",
+        "cores": 2,
+        "precision": precision,
+        "steps": 40,
+        "batch_size": 128,
+        "layouts": {
+            "one process": {
+                "processes": 1,
+                "threads_each": 2,
+                "images_per_s_each": one,
+                "images_per_s": sum(one),
+            },
+            "one per core": {
+                "processes": 2,
+                "threads_each": 1,
+                "images_per_s_each": per_core,
+                "images_per_s": sum(per_core),
+            },
+        },
+        "per_core_over_one": round(sum(per_core) / sum(one), 3),
+        "bundle": {"epochs": epochs, "train_faces": 28000},
+    }
+
+
 # one record of each kind, with figures chosen to format unambiguously
 RESULTS = {
     "first_run.json": {
@@ -277,54 +309,12 @@ RESULTS = {
     "page_render.json": [
         {"page": "explore", "first_s": 0.6386, "cached_s": 0.0256, "errors": []},
     ],
-    "train_workers.json": {
-        "machine": {**CPU, "threads": 2},
-        "bf16_in_hardware": False,
-        "cores": 2,
-        "precision": "fp32",
-        "steps": 40,
-        "batch_size": 128,
-        "layouts": {
-            "one process": {
-                "processes": 1,
-                "threads_each": 2,
-                "images_per_s_each": [150.0],
-                "images_per_s": 150.0,
-            },
-            "one per core": {
-                "processes": 2,
-                "threads_each": 1,
-                "images_per_s_each": [100.0, 110.0],
-                "images_per_s": 210.0,
-            },
-        },
-        "per_core_over_one": 1.4,
-        "bundle": {"epochs": [15, 15, 24, 15, 15, 15, 15], "train_faces": 28000},
-    },
-    "train_workers-cpu-bf16.json": {
-        "machine": {**CPU, "cpu": "Test CPU 9500", "threads": 2},
-        "bf16_in_hardware": True,
-        "cores": 2,
-        "precision": "bf16",
-        "steps": 40,
-        "batch_size": 128,
-        "layouts": {
-            "one process": {
-                "processes": 1,
-                "threads_each": 2,
-                "images_per_s_each": [300.0],
-                "images_per_s": 300.0,
-            },
-            "one per core": {
-                "processes": 2,
-                "threads_each": 1,
-                "images_per_s_each": [240.0, 240.0],
-                "images_per_s": 480.0,
-            },
-        },
-        "per_core_over_one": 1.6,
-        "bundle": {"epochs": [24] * 9, "train_faces": 28000},
-    },
+    "train_workers.json": _train_workers_result(
+        {**CPU, "threads": 2}, "fp32", [150.0], [100.0, 110.0], [15, 15, 24, 15, 15, 15, 15]
+    ),
+    "train_workers-cpu-bf16.json": _train_workers_result(
+        {**CPU, "cpu": "Test CPU 9500", "threads": 2}, "bf16", [300.0], [240.0, 240.0], [24] * 9
+    ),
     "width_budget.json": {
         "machine": CPU,
         "bf16_in_hardware": False,
