@@ -4,8 +4,9 @@
 ``mc_dropout``; one DropConnect network serves ``mc_dropconnect``; ``members`` independently
 seeded dropout networks make an ``ensemble``) with a soft cross-entropy
 ``-sum_c t[c] log softmax(z)[c]`` against the chosen target (optionally label-smoothed and
-mixed up, `bnnfer.data.targets`), AdamW or SGD, a one-cycle or cosine schedule, and keeps each
-network's best epoch on Valid (of its weights, or with ``ema`` of their moving average). It
+mixed up, `bnnfer.data.targets`), AdamW or SGD, a one-cycle or cosine schedule, optionally
+followed by ``swa_epochs`` of stochastic weight averaging, and keeps each network's best epoch on
+Valid (of its weights, or of their average: the ``ema`` moving one or SWA's equal one). It
 writes ``OUT.safetensors``, ``OUT.json`` (network config, training config, per-epoch history)
 and ``OUT.log.jsonl``.
 """
@@ -22,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -46,6 +47,8 @@ LATER_FIELDS: dict[str, Any] = {
     "mixup": 0.0,
     "ema": 0.0,
     "teacher": "",
+    "swa_epochs": 0,
+    "swa_lr": 3e-4,
 }
 # at 3, faces turn by up to 30 degrees and move by up to 30%: past that they leave the frame
 MAX_AUGMENT_STRENGTH = 3.0
@@ -112,6 +115,17 @@ class TrainConfig:
             "statistics, updated every step; Valid scores it and it is what is kept; 0: off"
         },
     )
+    swa_epochs: int = field(
+        default=0,
+        metadata={
+            "help": "stochastic weight averaging: epochs after the schedule at the constant "
+            "learning rate swa_lr, the weights averaged equally at each one's end and BatchNorm "
+            "statistics recomputed on Train; Valid scores the average; 0: off"
+        },
+    )
+    swa_lr: float = field(
+        default=3e-4, metadata={"help": "the constant learning rate of the SWA epochs"}
+    )
     teacher: str = field(
         default="",
         metadata={
@@ -160,6 +174,12 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.swa_epochs < 0 or not self.swa_lr > 0:
+            raise ValueError(
+                f"need swa_epochs >= 0 and swa_lr > 0, got {self.swa_epochs}, {self.swa_lr}"
+            )
+        if self.swa_epochs and self.ema:
+            raise ValueError("ema and swa_epochs are two weight averages: choose one")
         if self.teacher and self.target == "majority":
             raise ValueError("a teacher is taught by target 'soft' or 'pld', not 'majority'")
         if not 0 <= self.mixup < math.inf:
@@ -262,19 +282,23 @@ def _train_one(
         raise ValueError(
             f"{len(train_set)} training faces do not fill one batch of {config.batch_size}"
         )
-    total_steps = config.epochs * steps_per_epoch
+    # the schedule spans the first `schedule_steps`; SWA's epochs follow at a constant rate
+    schedule_steps = config.epochs * steps_per_epoch
+    total_steps = schedule_steps + config.swa_epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
+        schedule_steps = min(schedule_steps, total_steps)
     epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = _make_optimizer(config, network)
-    schedule = _make_schedule(config, optimizer, total_steps)
-    # the weights Valid scores and the checkpoint keeps: the network's own, or their average
+    schedule = _make_schedule(config, optimizer, schedule_steps)
+    # the weights Valid scores and the checkpoint keeps: the network's own, or their average;
+    # SWA's equal average starts with its first epoch (BatchNorm statistics recomputed, not
+    # averaged), the moving one with the first step
     averaged = (
         AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         if config.ema > 0
         else None
     )
-    kept = network if averaged is None else averaged.module
     autocast = autocast_dtype(config.precision, device)
 
     # Resume: a finished member is loaded as it is; an interrupted one continues after the
@@ -295,6 +319,8 @@ def _train_one(
         state = load_state(last_stem, key)
         if state is not None:
             network.load_state_dict(state.model)
+            if config.swa_epochs and state.averaged:
+                averaged = AveragedModel(network)
             if averaged is not None:
                 averaged.load_state_dict(state.averaged)
             optimizer.load_state_dict(state.optimizer)
@@ -308,6 +334,10 @@ def _train_one(
 
     for epoch in range(first_epoch, epochs + 1):
         network.train()
+        averaging = step >= schedule_steps  # an SWA epoch
+        if averaging:
+            for group in optimizer.param_groups:
+                group["lr"] = config.swa_lr
         started = time.perf_counter()
         running, seen = 0.0, 0
         bar = tqdm(
@@ -330,8 +360,9 @@ def _train_one(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
-            if averaged is not None:
+            if not averaging:
+                schedule.step()
+            if config.ema > 0:
                 averaged.update_parameters(network)
             running += loss.item() * len(images)
             seen += len(images)
@@ -340,12 +371,20 @@ def _train_one(
             if step >= total_steps:
                 break
         bar.close()
+        if averaging:
+            if averaged is None:
+                averaged = AveragedModel(network)
+            averaged.update_parameters(network)
+            # the average's BatchNorm statistics are those of its own activations on Train
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                update_bn(loader, averaged.module, device)
+        kept = network if averaged is None else averaged.module
         seconds = time.perf_counter() - started
         record: dict[str, Any] = {
             "member": member,
             "epoch": epoch,
             "step": step,
-            "lr": schedule.get_last_lr()[0],
+            "lr": optimizer.param_groups[0]["lr"],
             "train_loss": running / max(1, seen),
             "seconds": round(seconds, 2),
             "images_per_s": round(seen / max(seconds, 1e-9), 1),

@@ -122,6 +122,9 @@ def test_soft_cross_entropy_by_hand():
         ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
         ({"mixup": -1.0}, "mixup must be >= 0 and finite"),
         ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
+        ({"swa_epochs": -1}, "need swa_epochs >= 0 and swa_lr > 0"),
+        ({"swa_epochs": 2, "swa_lr": 0.0}, "need swa_epochs >= 0 and swa_lr > 0"),
+        ({"swa_epochs": 2, "ema": 0.9}, "ema and swa_epochs are two weight averages"),
         ({"mixup": float("nan")}, "mixup must be >= 0 and finite"),
     ],
 )
@@ -137,6 +140,8 @@ def test_bad_train_configs_are_refused(kwargs, message):
         ("label_smoothing", 0.0, 0.1),
         ("mixup", 0.0, 0.2),
         ("ema", 0.0, 0.99),
+        ("swa_epochs", 0, 4),
+        ("swa_lr", 3e-4, 1e-3),
     ],
 )
 def test_a_later_field_is_recorded_only_away_from_its_default(name, default, other):
@@ -183,6 +188,51 @@ def test_ema_keeps_and_scores_the_moving_average(splits, tmp_path):
     assert metadata["valid_accuracy"][0] == pytest.approx((probs.argmax(1) == labels).mean())
 
 
+def test_swa_keeps_the_equal_average_of_its_epochs(splits, tmp_path, monkeypatch):
+    """Two SWA epochs after the schedule: they run at swa_lr, and the kept weights are the plain
+    mean of the network's weights at the end of each (read from the per-epoch training state),
+    with BatchNorm statistics of their own rather than the last network's."""
+    from safetensors.torch import load_file
+
+    from bnnfer.training.trainstate import load_state
+
+    config = TrainConfig(
+        network=TINY, epochs=2, swa_epochs=2, swa_lr=0.01, batch_size=8, augment=False, lr=0.05
+    )
+    stem = tmp_path / "swa"
+    from bnnfer.training import train as train_module
+
+    def save_then_stop(stem_, state, key_):
+        train_module_save(stem_, state, key_)
+        if state.epoch == 3:  # killed right after the first SWA epoch was saved
+            raise _Interrupt
+
+    train_module_save = train_module.save_state
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "save_state", save_then_stop)
+        with pytest.raises(_Interrupt):
+            fit(config, splits["train"], None, stem)
+    key = config.resume_key()
+    first = load_state(tmp_path / "swa.state" / "member0.last", key)
+    assert first is not None and first.epoch == 3
+    weights = fit(config, splits["train"], None, stem, resume=True)
+    second = load_state(tmp_path / "swa.state" / "member0.done", key)
+    assert second is not None and second.epoch == 4
+
+    kept = {k.removeprefix("member0."): v for k, v in load_file(weights).items()}
+    assert kept.keys() == second.model.keys()
+    statistics = [k for k in kept if k.endswith(("running_mean", "running_var"))]
+    parameters = [k for k in kept if k not in statistics and not k.endswith("batches_tracked")]
+    for name in parameters:
+        mean = (first.model[name] + second.model[name]) / 2
+        torch.testing.assert_close(kept[name], mean, msg=name)
+    assert statistics
+    assert all(not torch.equal(kept[k], second.model[k]) for k in statistics)
+    history = json.loads(weights.with_suffix(".json").read_text())["metadata"]["history"]
+    assert [h["lr"] for h in history[2:]] == [0.01, 0.01]
+    assert history[1]["lr"] != 0.01
+
+
 def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
     config = TrainConfig(network=TINY, batch_size=1000)
     with pytest.raises(ValueError, match="do not fill one batch of 1000"):
@@ -215,6 +265,7 @@ def _interrupt_at_evaluation(monkeypatch, after: int) -> None:
         ("mc_dropout", 1, {}),
         ("ensemble", 3, {}),
         ("mc_dropout", 1, {"mixup": 0.4, "label_smoothing": 0.1, "ema": 0.9}),
+        ("mc_dropout", 4, {"swa_epochs": 2}),
     ],
 )
 def test_resume_equals_an_uninterrupted_run(
@@ -254,7 +305,7 @@ def test_resume_equals_an_uninterrupted_run(
     ]
     assert history(whole) == history(resumed)
     log = (tmp_path / "split.log.jsonl").read_text().splitlines()
-    assert len(log) == 3 * config.network_count
+    assert len(log) == (3 + config.swa_epochs) * config.network_count
 
 
 def test_resume_refuses_a_state_from_another_config(splits, tmp_path, monkeypatch):
