@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -239,6 +240,37 @@ def evaluate_network(
     return {"accuracy": metrics.accuracy(probs, labels), "nll": metrics.nll(probs, labels)}
 
 
+def recompute_batchnorm(
+    network: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    autocast: torch.dtype | None = None,
+) -> None:
+    """Set every BatchNorm's running statistics to those of ``network``'s own activations over
+    one pass of ``loader`` (batches of faces ``(B, 1, H, W)`` and targets), in train mode as
+    training computes them: the mean over batches of each batch's mean and unbiased variance.
+
+    A weight average needs this: averaged weights produce other activations than any of the
+    networks averaged. Unlike `torch.optim.swa_utils.update_bn` under autocast, the loader runs
+    outside it: augmentation computed in bf16 would blur the faces and inflate the variances.
+    """
+    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches
+    was_training = network.training
+    network.train()
+    with torch.no_grad():
+        for images, _ in loader:
+            images = images.to(device, memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                network(images)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    network.train(was_training)
+
+
 def _make_optimizer(config: TrainConfig, network: FaceCNN) -> torch.optim.Optimizer:
     # No weight decay on BatchNorm and biases (1-D tensors): it only fights their scale.
     decay = [p for p in network.parameters() if p.ndim > 1]
@@ -375,9 +407,7 @@ def _train_one(
             if averaged is None:
                 averaged = AveragedModel(network)
             averaged.update_parameters(network)
-            # the average's BatchNorm statistics are those of its own activations on Train
-            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                update_bn(loader, averaged.module, device)
+            recompute_batchnorm(averaged.module, loader, device, autocast)
         kept = network if averaged is None else averaged.module
         seconds = time.perf_counter() - started
         record: dict[str, Any] = {

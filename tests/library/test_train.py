@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnnfer import NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
+from bnnfer import FaceCNN, NetworkConfig, TrainConfig, fit, load_ferplus, load_method, mc_predict
 from bnnfer.inference.mc import resolve_precision
 from bnnfer.training.train import soft_cross_entropy
 
@@ -231,6 +231,31 @@ def test_swa_keeps_the_equal_average_of_its_epochs(splits, tmp_path, monkeypatch
     history = json.loads(weights.with_suffix(".json").read_text())["metadata"]["history"]
     assert [h["lr"] for h in history[2:]] == [0.01, 0.01]
     assert history[1]["lr"] != 0.01
+
+
+def test_recompute_batchnorm_gives_the_mean_batch_statistics():
+    """The first BatchNorm's running statistics after one pass are, per channel, the mean over
+    the batches of the batch mean and of the unbiased batch variance of the convolution before
+    it (computed here by hand); the network's mode and momenta are left as found."""
+    from torch import nn
+
+    from bnnfer.training.train import recompute_batchnorm
+
+    torch.manual_seed(0)
+    network = FaceCNN(TINY).eval()
+    faces = torch.randn(24, 1, 48, 48)
+    batches = [(faces[i : i + 8], torch.zeros(8, 8)) for i in range(0, 24, 8)]
+    recompute_batchnorm(network, batches, torch.device("cpu"))
+
+    normalize, conv, norm = network.layers[:3]
+    assert isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)
+    with torch.no_grad():
+        outputs = [conv(normalize(images)) for images, _ in batches]  # each (8, C, 48, 48)
+    means = torch.stack([o.mean(dim=(0, 2, 3)) for o in outputs]).mean(0)
+    variances = torch.stack([o.transpose(0, 1).flatten(1).var(1) for o in outputs]).mean(0)
+    torch.testing.assert_close(norm.running_mean, means, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm.running_var, variances, rtol=1e-5, atol=1e-6)
+    assert not network.training and norm.momentum == 0.1
 
 
 def test_too_few_faces_for_one_batch_is_a_clear_error(splits, tmp_path):
