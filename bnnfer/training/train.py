@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -242,7 +243,7 @@ def evaluate_network(
 
 def recompute_batchnorm(
     network: nn.Module,
-    loader: DataLoader,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
     device: torch.device,
     autocast: torch.dtype | None = None,
 ) -> None:
