@@ -27,6 +27,10 @@ from bnnfer.allocator import release_freed_memory
 from bnnfer.evaluation import metrics
 from bnnfer.models import engine
 from bnnfer.models.networks import FaceCNN, NetworkConfig, with_placement
+from bnnfer.training.bundle import ROWS
+
+# the bundle's rows served by several networks, in the bundle's order
+ENSEMBLE_ROWS = [row.key for row in ROWS if row.method == "ensemble"]
 
 
 def bench_networks(models: str | Path, device: torch.device) -> tuple[dict[str, FaceCNN], bool]:

@@ -30,7 +30,6 @@ import numpy as np
 from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
 from bnnfer.evaluation.metrics import accuracy, bootstrap_ci, js_divergence
 from bnnfer.evaluation.predictions import read_predictions
-from bnnfer.training.bundle import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 # mixture -> the networks it averages: an ensemble row stands for its members, an MC row for
@@ -42,7 +41,6 @@ MIXTURES = {
     "soft-trained ensemble (3)": ["ensemble_soft"],
     "ensemble + soft-trained ensemble (8)": ["ensemble", "ensemble_soft"],
 }
-ENSEMBLE_ROWS = {row.key for row in ROWS if row.method == "ensemble"}
 
 
 def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
@@ -51,7 +49,7 @@ def networks(arrays: dict[str, np.ndarray], rows: list[str]) -> np.ndarray:
     means = []
     for row in rows:
         samples = arrays[f"{row}.samples"].astype(np.float32)  # (S, N, C)
-        means.extend(samples if row in ENSEMBLE_ROWS else samples.mean(0, keepdims=True))
+        means.extend(samples if row in bench.ENSEMBLE_ROWS else samples.mean(0, keepdims=True))
     return np.stack(means)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import bench
@@ -32,10 +33,8 @@ import numpy as np
 from bnnfer.data.votes import barsoum_majority, plurality_label, vote_distribution
 from bnnfer.evaluation.metrics import js_divergence
 from bnnfer.evaluation.predictions import read_predictions
-from bnnfer.training.bundle import ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
-ENSEMBLE_ROWS = [row.key for row in ROWS if row.method == "ensemble"]
 SCORES = ("accuracy_majority", "accuracy", "jsd")
 
 
@@ -47,20 +46,37 @@ def fit_inverse_size(sizes: np.ndarray, scores: np.ndarray) -> tuple[float, floa
     return float(a), float(b)
 
 
+@dataclass(frozen=True)
+class VoteTargets:
+    """What an ensemble's mean is scored against, read once from the votes ``(N, C)``: the
+    Barsoum-protocol faces ``(N,)`` and their labels ``(N,)``, the plurality label ``(N,)`` and
+    the vote distribution ``(N, C)``."""
+
+    majority: np.ndarray
+    majority_labels: np.ndarray
+    plurality: np.ndarray
+    distribution: np.ndarray
+
+    @classmethod
+    def of(cls, votes: np.ndarray) -> VoteTargets:
+        majority, majority_labels = barsoum_majority(votes)
+        return cls(majority, majority_labels, plurality_label(votes), vote_distribution(votes))
+
+
 def per_face_scores(
-    members: np.ndarray, subset: tuple[int, ...], votes: np.ndarray
+    members: np.ndarray, subset: tuple[int, ...], targets: VoteTargets
 ) -> dict[str, np.ndarray]:
     """Per-face scores ``(N,)`` of the ensemble of ``members[subset]`` (members ``(K, N, C)``):
     correct under the Barsoum protocol (NaN off its faces), correct on the plurality label,
     JSD to the vote distribution."""
     mean = members[list(subset)].mean(0)  # (N, C)
-    majority, majority_labels = barsoum_majority(votes)
     predicted = mean.argmax(1)
-    barsoum = np.where(majority, predicted == majority_labels, np.nan)
     return {
-        "accuracy_majority": barsoum,
-        "accuracy": (predicted == plurality_label(votes)).astype(float),
-        "jsd": js_divergence(mean, vote_distribution(votes)),
+        "accuracy_majority": np.where(
+            targets.majority, predicted == targets.majority_labels, np.nan
+        ),
+        "accuracy": (predicted == targets.plurality).astype(float),
+        "jsd": js_divergence(mean, targets.distribution),
     }
 
 
@@ -70,9 +86,10 @@ def size_curve(members: np.ndarray, votes: np.ndarray, n_boot: int, seed: int) -
     sizes = np.arange(1, count + 1)
     # per size, per score: (subsets, N) per-face scores
     faces: dict[int, dict[str, np.ndarray]] = {}
+    targets = VoteTargets.of(votes)
     for size in sizes:
         subsets = [
-            per_face_scores(members, s, votes) for s in itertools.combinations(range(count), size)
+            per_face_scores(members, s, targets) for s in itertools.combinations(range(count), size)
         ]
         faces[int(size)] = {k: np.stack([s[k] for s in subsets]) for k in SCORES}
 
@@ -121,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     meta, arrays = read_predictions(args.predictions)
     votes = arrays["votes"]
     rows = {}
-    for row in ENSEMBLE_ROWS:
+    for row in bench.ENSEMBLE_ROWS:
         if f"{row}.samples" not in arrays:
             print(f"{row}: skipped, {Path(args.predictions).name} lacks it", flush=True)
             continue
