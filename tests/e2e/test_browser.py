@@ -226,6 +226,18 @@ def test_every_page_a_photo_and_a_clip_in_chromium(server, tmp_path):
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(f"{n}.png" for _, n in PAGES)
 
 
+def _served_valid(tiny_bundle):
+    """The Valid split the `server` fixture's app reads: the tiny bundle's, or with
+    BNNFER_E2E_REAL=1 the real one (an upload must name its faces to become a row)."""
+    if os.environ.get("BNNFER_E2E_REAL") == "1":
+        from conftest import real_data_dir
+
+        from bnnfer import load_ferplus
+
+        return load_ferplus(real_data_dir(), ["valid"])["valid"]
+    return tiny_bundle[2]["valid"]
+
+
 def test_uploaded_predictions_become_a_row_on_the_overview(server, tiny_bundle, tmp_path):
     import csv
 
@@ -234,7 +246,7 @@ def test_uploaded_predictions_become_a_row_on_the_overview(server, tiny_bundle, 
     from bnnfer.constants import EMOTIONS
 
     url, chromium = server
-    valid = tiny_bundle[2]["valid"]
+    valid = _served_valid(tiny_bundle)
     logits = np.random.default_rng(0).normal(size=(len(valid), 8))
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     upload = tmp_path / "my_model.csv"

@@ -4,6 +4,10 @@ under it. The server and browser fixtures are tests/e2e/test_browser.py's."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
@@ -17,6 +21,16 @@ pytestmark = pytest.mark.e2e
 server_without_data = _server_without_data  # the fixture, shared
 
 
+def _builtin_resamples() -> int:
+    """The bootstrap resamples of the built-in evaluation `server_without_data` serves."""
+    if os.environ.get("BNNFER_E2E_REAL") == "1":
+        from bnnfer import settings
+
+        metrics = Path(settings.BUNDLED_EVALUATION) / "metrics.json"
+        return int(json.loads(metrics.read_text())["n_boot"])
+    return 7  # the fixture's `bnnfer evaluate --n-boot 7`
+
+
 def test_switching_the_prior_rereads_the_overview_and_a_photo(server_without_data, tmp_path):
     url, chromium = server_without_data
     expect.set_options(timeout=180_000)
@@ -27,7 +41,9 @@ def test_switching_the_prior_rereads_the_overview_and_a_photo(server_without_dat
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.goto(url)
         _settle(page)
-        expect(page.get_by_text("7 resamples").first).to_be_visible()  # the evaluation's
+        # the built-in evaluation's own intervals: the tiny bundle's 7 resamples, or the
+        # shipped evaluation's with BNNFER_E2E_REAL=1
+        expect(page.get_by_text(f"{_builtin_resamples()} resamples").first).to_be_visible()
         sidebar = page.locator("[data-testid='stSidebar']")
         sidebar.get_by_text("uniform", exact=True).click()
         # the first change after the page loaded counts: it was lost while a pages/ folder sat
