@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--epochs",
         type=int,
-        help="every network's epochs (default: the recipe's, 24)",
+        help=f"every network's epochs (default: the recipe's, {bundle.BUNDLE_TRAINING.epochs})",
     )
     train_all.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     train_all.add_argument(
