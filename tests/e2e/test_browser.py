@@ -29,6 +29,8 @@ playwright = pytest.importorskip("playwright.sync_api")
 expect, sync_playwright = playwright.expect, playwright.sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
+# the real bundle and FER+ data instead of the tiny bundle (how the screenshots are taken)
+REAL = os.environ.get("BNNFER_E2E_REAL") == "1"
 PAGES = [
     ("", "overview"),
     ("explore", "explore"),
@@ -96,7 +98,7 @@ def _chromium() -> str:
 def server(tiny_bundle, tmp_path):
     chromium = _chromium()
     env = dict(os.environ)
-    if os.environ.get("BNNFER_E2E_REAL") == "1":
+    if REAL:
         from conftest import real_data_dir
 
         env["BNNFER_DATA"] = str(real_data_dir())
@@ -119,7 +121,7 @@ def server_without_data(tiny_bundle, tmp_path):
     chromium = _chromium()
     env = dict(os.environ, BNNFER_DATA=str(tmp_path / "no-data"))
     env["BNNFER_EVALUATION"] = str(tmp_path / "no-evaluation")
-    if os.environ.get("BNNFER_E2E_REAL") == "1":
+    if REAL:
         env.pop("BNNFER_MODELS", None)
         env.pop("BNNFER_BUILTIN_EVALUATION", None)
     else:
@@ -229,7 +231,7 @@ def test_every_page_a_photo_and_a_clip_in_chromium(server, tmp_path):
 def _served_valid(tiny_bundle):
     """The Valid split the `server` fixture's app reads: the tiny bundle's, or with
     BNNFER_E2E_REAL=1 the real one (an upload must name its faces to become a row)."""
-    if os.environ.get("BNNFER_E2E_REAL") == "1":
+    if REAL:
         from conftest import real_data_dir
 
         from bnnfer import load_ferplus

@@ -5,13 +5,12 @@ under it. The server and browser fixtures are tests/e2e/test_browser.py's."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
-from test_browser import _launch, _settle
+from test_browser import REAL, _launch, _settle
 from test_browser import server_without_data as _server_without_data
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -23,7 +22,7 @@ server_without_data = _server_without_data  # the fixture, shared
 
 def _builtin_resamples() -> int:
     """The bootstrap resamples of the built-in evaluation `server_without_data` serves."""
-    if os.environ.get("BNNFER_E2E_REAL") == "1":
+    if REAL:
         from bnnfer import settings
 
         metrics = Path(settings.BUNDLED_EVALUATION) / "metrics.json"

@@ -62,26 +62,36 @@ def start() -> Server | str:
         os.chown(folder, user.pw_uid, user.pw_gid)
         prefix = [runuser, "-u", "postgres", "--"]
     data = folder / "data"
-    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    initdb.append("--no-sync")
+
+    def failed(step: str, done: subprocess.CompletedProcess[str]) -> str:
+        shutil.rmtree(folder, ignore_errors=True)
+        return f"{step} failed: {(done.stderr or done.stdout).strip()[-300:]}"
+
+    initdb = [
+        str(bin_dir / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "--no-sync",
+    ]
     done = subprocess.run([*prefix, *initdb], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        return f"initdb failed: {(done.stderr or done.stdout).strip()[-300:]}"
+        return failed("initdb", done)
+    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w"]
     # the free port is only free when asked: another process may take it before the server
     # binds it, so a failed start tries another port
     for _ in range(PORT_TRIES):
         port = _free_port()
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w"]
-        done = subprocess.run(
-            [*prefix, *pg_ctl, "-o", options, "start"], capture_output=True, text=True, check=False
-        )
+        start = [*prefix, *pg_ctl, "-o", options, "start"]
+        done = subprocess.run(start, capture_output=True, text=True, check=False)
         if done.returncode == 0:
             break
     else:
-        shutil.rmtree(folder, ignore_errors=True)
-        return f"pg_ctl failed: {(done.stderr or done.stdout).strip()[-300:]}"
+        return failed("pg_ctl", done)
     server = Server(bin_dir, folder, port, prefix)
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres", autocommit=True) as conn:
         conn.execute("CREATE DATABASE bnnfer")
