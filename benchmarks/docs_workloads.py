@@ -222,12 +222,19 @@ def train_workers_machine(doc: Doc, epochs: list[int], file: str) -> Context:
     layouts, train_faces = doc["layouts"], doc["bundle"]["train_faces"]
 
     def hours(layout: dict) -> float:
-        # each process trains its share of the networks one after the other, at its own rate;
-        # the shares are train-all's (`bnnfer.training.bundle.share_jobs`, longest jobs first)
+        # each process trains its share of the networks one after the other, the shares
+        # train-all's (`bnnfer.training.bundle.share_jobs`, longest jobs first), all at the
+        # layout's rate while more than one runs; the last one left takes every core
+        # (`bnnfer.training.cores`) and trains at the one-process rate
         processes = layout["processes"]
-        busiest = max(processes_epochs(epochs, processes))
         each = layout["images_per_s"] / processes
-        return busiest * train_faces / each / 3600
+        alone = layouts["one process"]["images_per_s"]
+        seconds, trained = 0.0, 0
+        for finished, share in enumerate(sorted(processes_epochs(epochs, processes))):
+            rate = alone if processes - finished == 1 else each
+            seconds += (share - trained) * train_faces / rate
+            trained = share
+        return seconds / 3600
 
     rows = [
         [

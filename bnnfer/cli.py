@@ -464,8 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--workers",
         type=int,
-        help="training processes on a CPU, the cores shared out (default: one per core, at most "
-        "one per network: on 2 cores two single-threaded trainings outrun one with 2 threads)",
+        help="training processes on a CPU, the cores shared out, a finished one's going to the "
+        "rest (default: one per core, at most one per network: on 2 cores two single-threaded "
+        "trainings outrun one with 2 threads)",
     )
     train_all.add_argument(
         "--no-assemble", action="store_true", help="train only; do not write the bundle"

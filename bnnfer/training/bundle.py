@@ -51,6 +51,7 @@ from ..models.checkpoints import (
 )
 from ..models.methods import Method, build_method, method_class
 from ..models.networks import NetworkConfig, with_placement
+from .cores import SharedCores
 from .train import TrainConfig, fit
 
 REGISTRY_NAME = "models.json"
@@ -185,26 +186,37 @@ def job_finished(out: Path, job: Job) -> bool:
     )
 
 
-def _run_jobs(jobs: Sequence[Job], out: Path, train: FerPlusSplit, valid: FerPlusSplit) -> None:
+def _run_jobs(
+    jobs: Sequence[Job],
+    out: Path,
+    train: FerPlusSplit,
+    valid: FerPlusSplit,
+    cores: SharedCores | None = None,
+) -> None:
     for job in jobs:
         if job_finished(out, job):
             print(f"[train-all] {job.name}: finished earlier, skipped")
             continue
         print(f"[train-all] {job.name}: training ({job.config.method}, {job.config.target})")
-        fit(job.config, train, valid, _run_stem(out, job), resume=True)
+        fit(job.config, train, valid, _run_stem(out, job), resume=True, cores=cores)
 
 
 def _worker(
-    rank: int, jobs: list[Job], workers: int, out: Path, splits: Any, threads: int | None
+    rank: int, jobs: list[Job], workers: int, out: Path, splits: Any, cores: SharedCores | None
 ) -> None:
     """One of ``workers`` processes: its share of the jobs (`share_jobs`), on GPU ``rank``
-    when the jobs name CUDA, else on the CPU with ``threads`` intra-op threads."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    when the jobs name CUDA, else on the CPU with its share of ``cores`` (more once other
+    processes have finished theirs)."""
     mine = share_jobs(jobs, workers)[rank]
     if any(j.config.device in ("auto", "cuda") for j in mine) and torch.cuda.is_available():
         mine = [replace(j, config=replace(j.config, device=f"cuda:{rank}")) for j in mine]
-    _run_jobs(mine, out, splits["train"], splits["valid"])
+    if cores is not None:
+        cores.take()
+    try:
+        _run_jobs(mine, out, splits["train"], splits["valid"], cores)
+    finally:
+        if cores is not None:
+            cores.leave()
 
 
 def share_jobs(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
@@ -222,15 +234,14 @@ def share_jobs(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
     return [[job for i, job in enumerate(jobs) if owner[i] == rank] for rank in range(workers)]
 
 
-def cpu_workers(jobs: int, cores: int, requested: int | None = None) -> tuple[int, int]:
-    """``(processes, threads each)`` for ``jobs`` networks on ``cores`` CPU cores: ``requested``
-    processes, by default one per core, never more than one per job, the cores shared out.
-    Small convolutions scale poorly over threads, so on 2 cores two single-threaded trainings
-    together beat one with two threads (docs/results.md)."""
+def cpu_processes(jobs: int, cores: int, requested: int | None = None) -> int:
+    """Training processes for ``jobs`` networks on ``cores`` CPU cores: ``requested``, by
+    default one per core, never more than one per job; the cores are shared out among them
+    (`SharedCores`). Small convolutions scale poorly over threads, so on 2 cores two
+    single-threaded trainings together beat one with two threads (docs/results.md)."""
     if jobs < 1 or cores < 1:
         raise ValueError(f"need at least one job and one core, got {jobs} and {cores}")
-    processes = min(jobs, cores if requested is None else requested)
-    return processes, max(1, cores // processes)
+    return min(jobs, cores if requested is None else requested)
 
 
 def train_all(
@@ -244,7 +255,8 @@ def train_all(
     """Train every unfinished job of the bundle (`bundle_jobs`) into ``out/runs``. Several
     GPUs: one process per GPU (``torch.multiprocessing``). Otherwise ``workers`` processes on
     the CPU, each training its share of the jobs (`share_jobs`) one after the other with the
-    cores shared out (None: one per core, `cpu_workers`); 1 trains them here, in order."""
+    cores shared out, a finished process's cores going to those still training (`SharedCores`;
+    None: one process per core, `cpu_processes`); 1 trains them here, in order."""
     out = Path(out)
     every = bundle_jobs(base)
     jobs = [j for j in every if only is None or j.name in only]
@@ -256,16 +268,21 @@ def train_all(
     todo = [j for j in jobs if not job_finished(out, j)]
     gpus = torch.cuda.device_count() if base.device in ("auto", "cuda") else 0
     if gpus > 1:
-        processes, threads = min(gpus, len(todo)), None
+        processes = min(gpus, len(todo))
     elif gpus == 1 or not todo:
-        processes, threads = 1, None
+        processes = 1
     else:
-        processes, threads = cpu_workers(len(todo), torch.get_num_threads(), workers)
+        processes = cpu_processes(len(todo), torch.get_num_threads(), workers)
     if processes > 1:
         import torch.multiprocessing as mp
 
         splits = {"train": train, "valid": valid}
-        mp.spawn(_worker, args=(todo, processes, out, splits, threads), nprocs=processes)
+        cores = None
+        if gpus == 0:  # CPU processes; mp.spawn starts them, so the count is from its context
+            cores = SharedCores.for_processes(
+                torch.get_num_threads(), processes, mp.get_context("spawn")
+            )
+        mp.spawn(_worker, args=(todo, processes, out, splits, cores), nprocs=processes)
     else:
         _run_jobs(jobs, out, train, valid)
     return jobs

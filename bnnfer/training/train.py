@@ -39,6 +39,7 @@ from ..inference.mc import PRECISIONS, autocast_dtype, mc_predict, resolve_preci
 from ..models.checkpoints import checkpoint_paths, save_checkpoint, stem_file
 from ..models.methods import Classical, network_config_for
 from ..models.networks import FaceCNN, NetworkConfig
+from .cores import SharedCores
 from .distill import Teacher
 from .trainstate import TrainState, capture_rng, check_states, load_state, restore_rng, save_state
 
@@ -302,6 +303,7 @@ def _train_one(
     log: Any,
     state_dir: Path,
     resume: bool,
+    cores: SharedCores | None = None,
 ) -> tuple[FaceCNN, list[dict[str, Any]]]:
     seed = config.seed + member
     torch.manual_seed(seed)
@@ -366,6 +368,8 @@ def _train_one(
             tqdm.write(f"member {member}: resuming after epoch {state.epoch} (step {step})")
 
     for epoch in range(first_epoch, epochs + 1):
+        if cores is not None:  # cores other training processes have freed since the last epoch
+            cores.take()
         network.train()
         averaging = step >= schedule_steps  # an SWA epoch
         if averaging:
@@ -419,6 +423,7 @@ def _train_one(
             "train_loss": running / max(1, seen),
             "seconds": round(seconds, 2),
             "images_per_s": round(seen / max(seconds, 1e-9), 1),
+            "threads": torch.get_num_threads(),
         }
         if valid is not None:
             scores = evaluate_network(kept, valid)
@@ -481,6 +486,7 @@ def fit(
     half: bool = False,
     resume: bool = False,
     teacher: Teacher | None = None,
+    cores: SharedCores | None = None,
 ) -> Path:
     """Train every network ``config.method`` needs and write the checkpoint ``out``.
 
@@ -494,6 +500,8 @@ def fit(
             equals an uninterrupted run with the same config.
         teacher: with ``config.teacher``, that row's distributions on ``train``
             (`bnnfer.training.distill.teacher_distribution`), taught in place of the votes.
+        cores: the CPU cores this process shares with other training processes (`train-all`):
+            each epoch starts with this process's share of them as its threads.
 
     Returns:
         The path of the ``.safetensors`` file.
@@ -523,7 +531,7 @@ def fit(
     with open(stem_file(out, ".log.jsonl"), "w") as log:
         for member in range(config.network_count):
             network, member_history = _train_one(
-                config, member, train_set, valid, device, log, state_dir, resume
+                config, member, train_set, valid, device, log, state_dir, resume, cores
             )
             networks.append(network)
             history.extend(member_history)

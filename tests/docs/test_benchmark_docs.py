@@ -598,16 +598,17 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "DropConnect runs looped for 1,024 images a batch",
         # training on the CPU: the layouts, the ratio, and the hours the current recipe (nine
         # networks of 24 epochs, whatever epochs a file recorded) means at each machine's rates:
-        # one process 216 x 28,000 / 150 / 3600 = 11.2 h; per core the busier share, five
-        # networks, 120 x 28,000 / 105 / 3600 = 8.9 h; with bf16 216 x 28,000 / 300 / 3600 =
-        # 5.6 h and 120 x 28,000 / 240 / 3600 = 3.9 h
+        # one process 216 x 28,000 / 150 / 3600 = 11.2 h; per core both shares together for the
+        # lighter one's 96 epochs, then the busier one's last 24 alone at the one-process rate:
+        # (96 x 28,000 / 105 + 24 x 28,000 / 150) / 3600 = 8.4 h; with bf16 216 x 28,000 / 300
+        # / 3600 = 5.6 h and (96 x 28,000 / 240 + 24 x 28,000 / 300) / 3600 = 3.7 h
         "| one per core | 2 x 1 | 100 + 110 | 210 |",
         "trains **1.40x** as many images",
         "(24 + 24 + 24 + 24 + 24 + 24 + 24 + 24 + 24 = 216 epochs)",
-        "the bundle takes about 11.2 h in one process and **8.9 h** one per core here",
+        "the bundle takes about 11.2 h in one process and **8.4 h** one per core here",
         "Measured on: Test CPU 9500, 2 threads, no GPU, torch 9.9.9",
         "| one per core | 2 x 1 | 240 + 240 | 480 |",
-        "the bundle takes about 5.6 h in one process and **3.9 h** one per core here",
+        "the bundle takes about 5.6 h in one process and **3.7 h** one per core here",
         # width: sizes, multiply-adds against today's, the widest within each budget
         "builds the 4 rows from untrained networks",
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from bnnfer import CheckpointError, NetworkConfig, load_ferplus, mc_predict
 from bnnfer.training.bundle import (
@@ -17,7 +18,7 @@ from bnnfer.training.bundle import (
     SOFT_ENSEMBLE_SIZE,
     assemble_bundle,
     bundle_jobs,
-    cpu_workers,
+    cpu_processes,
     job_finished,
     load_bundle,
     read_registry,
@@ -237,15 +238,14 @@ def test_the_recipe_uses_bf16_only_where_the_hardware_computes_it(monkeypatch):
     assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is torch.bfloat16
 
 
-def test_cpu_workers_share_the_cores_out():
-    assert cpu_workers(jobs=7, cores=2) == (2, 1)  # the 2-core case: two single-threaded runs
-    assert cpu_workers(jobs=7, cores=16) == (7, 2)
-    assert cpu_workers(jobs=3, cores=8) == (3, 2)
-    assert cpu_workers(jobs=1, cores=2) == (1, 2)
-    assert cpu_workers(jobs=7, cores=2, requested=4) == (4, 1)  # asked for: more than cores
-    assert cpu_workers(jobs=3, cores=8, requested=1) == (1, 8)
+def test_one_process_per_core_at_most_one_per_job():
+    assert cpu_processes(jobs=7, cores=2) == 2  # the 2-core case: two single-threaded runs
+    assert cpu_processes(jobs=7, cores=16) == 7
+    assert cpu_processes(jobs=1, cores=2) == 1
+    assert cpu_processes(jobs=7, cores=2, requested=4) == 4  # asked for: more than cores
+    assert cpu_processes(jobs=3, cores=8, requested=1) == 1
     with pytest.raises(ValueError, match="at least one job and one core"):
-        cpu_workers(jobs=0, cores=2)
+        cpu_processes(jobs=0, cores=2)
 
 
 def test_jobs_are_dealt_out_by_epochs():
@@ -286,6 +286,11 @@ def test_two_cpu_workers_train_every_job_once(tmp_path):
     assert all(job_finished(out, job) for job in jobs)
     trained = {p.stem for p in (out / "runs").glob("*.safetensors")}
     assert trained == set(only)
+    # each epoch trained with its process's share of this machine's cores (test_cores.py)
+    cores = torch.get_num_threads()
+    for name in only:
+        history = json.loads((out / "runs" / f"{name}.json").read_text())["metadata"]["history"]
+        assert all(1 <= h["threads"] <= cores for h in history)
 
 
 def test_every_shipped_row_records_the_one_recipe():
