@@ -46,6 +46,7 @@ from ..models.checkpoints import (
     checkpoint_paths,
     load_networks,
     save_checkpoint,
+    stem_file,
     verify_manifest,
     write_manifest,
 )
@@ -53,6 +54,7 @@ from ..models.methods import Method, build_method, method_class
 from ..models.networks import NetworkConfig, with_placement
 from .cores import SharedCores
 from .train import TrainConfig, fit
+from .trainstate import saved_epochs
 
 REGISTRY_NAME = "models.json"
 # each row's training prior, from Train (bnnfer.evaluation.priors.training_priors_document)
@@ -201,13 +203,24 @@ def _run_jobs(
         fit(job.config, train, valid, _run_stem(out, job), resume=True, cores=cores)
 
 
+def remaining_epochs(out: Path, job: Job) -> int:
+    """Epochs ``job`` still has to train in ``out/runs``: all of them for every network it
+    trains, less those its saved training states hold (`trainstate.saved_epochs`)."""
+    if job_finished(out, job):
+        return 0
+    config = job.config
+    planned = (config.epochs + config.swa_epochs) * config.network_count
+    state_dir = stem_file(_run_stem(out, job), ".state")
+    return max(0, planned - saved_epochs(state_dir, config.resume_key()))
+
+
 def _worker(
-    rank: int, jobs: list[Job], workers: int, out: Path, splits: Any, cores: SharedCores | None
+    rank: int, shares: list[list[Job]], out: Path, splits: Any, cores: SharedCores | None
 ) -> None:
-    """One of ``workers`` processes: its share of the jobs (`share_jobs`), on GPU ``rank``
-    when the jobs name CUDA, else on the CPU with its share of ``cores`` (more once other
-    processes have finished theirs)."""
-    mine = share_jobs(jobs, workers)[rank]
+    """Process ``rank``: its share of the jobs (`share_jobs`), on GPU ``rank`` when the jobs
+    name CUDA, else on the CPU with its share of ``cores`` (more once other processes have
+    finished theirs)."""
+    mine = shares[rank]
     if any(j.config.device in ("auto", "cuda") for j in mine) and torch.cuda.is_available():
         mine = [replace(j, config=replace(j.config, device=f"cuda:{rank}")) for j in mine]
     if cores is not None:
@@ -219,18 +232,25 @@ def _worker(
             cores.leave()
 
 
-def share_jobs(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
+def share_jobs(
+    jobs: Sequence[Job], workers: int, epochs: Sequence[int] | None = None
+) -> list[list[Job]]:
     """``jobs`` dealt out to ``workers`` processes that each train theirs one after the other,
-    so that the busiest finishes early: the longest jobs (most epochs) go first, each to the
-    process with the fewest epochs so far; each share keeps the jobs' own order."""
+    so that the busiest finishes early: the longest jobs go first, each to the process with the
+    fewest epochs so far; each share keeps the jobs' own order. ``epochs``: what each job still
+    has to train (`remaining_epochs`, for a resumed run), by default its config's epochs."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if epochs is None:
+        epochs = [job.config.epochs for job in jobs]
+    if len(epochs) != len(jobs):
+        raise ValueError(f"{len(epochs)} epoch counts for {len(jobs)} jobs")
     totals = [0] * workers
     owner: dict[int, int] = {}
-    for index in sorted(range(len(jobs)), key=lambda i: -jobs[i].config.epochs):
+    for index in sorted(range(len(jobs)), key=lambda i: -epochs[i]):
         least = totals.index(min(totals))
         owner[index] = least
-        totals[least] += jobs[index].config.epochs
+        totals[least] += epochs[index]
     return [[job for i, job in enumerate(jobs) if owner[i] == rank] for rank in range(workers)]
 
 
@@ -254,9 +274,10 @@ def train_all(
 ) -> list[Job]:
     """Train every unfinished job of the bundle (`bundle_jobs`) into ``out/runs``. Several
     GPUs: one process per GPU (``torch.multiprocessing``). Otherwise ``workers`` processes on
-    the CPU, each training its share of the jobs (`share_jobs`) one after the other with the
-    cores shared out, a finished process's cores going to those still training (`SharedCores`;
-    None: one process per core, `cpu_processes`); 1 trains them here, in order."""
+    the CPU, each training its share of the jobs (`share_jobs`, by the epochs each has left) one
+    after the other with the cores shared out, a finished process's cores going to those still
+    training (`SharedCores`; None: one process per core, `cpu_processes`); 1 trains them here,
+    in order."""
     out = Path(out)
     every = bundle_jobs(base)
     jobs = [j for j in every if only is None or j.name in only]
@@ -282,7 +303,9 @@ def train_all(
             cores = SharedCores.for_processes(
                 torch.get_num_threads(), processes, mp.get_context("spawn")
             )
-        mp.spawn(_worker, args=(todo, processes, out, splits, cores), nprocs=processes)
+        # dealt out here, once, by what each job has left (a resumed run is part trained)
+        shares = share_jobs(todo, processes, [remaining_epochs(out, job) for job in todo])
+        mp.spawn(_worker, args=(shares, out, splits, cores), nprocs=processes)
     else:
         _run_jobs(jobs, out, train, valid)
     return jobs

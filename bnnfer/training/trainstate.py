@@ -115,6 +115,21 @@ def check_states(state_dir: Path, config: dict[str, Any]) -> None:
         _refuse_another_config(json_path, saved, config)
 
 
+def saved_epochs(state_dir: Path, config: dict[str, Any]) -> int:
+    """Epochs the states of ``config`` in ``state_dir`` hold, over its members: a finished
+    member's all, an interrupted one's up to its last saved epoch; 0 when there are none. Reads
+    the JSON alone (how much of a run is left, before any is loaded)."""
+    total = 0
+    for json_path in Path(state_dir).glob("member*.json"):
+        try:
+            document = json.loads(json_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            continue  # unreadable: resuming says so; here it counts as nothing trained
+        if isinstance(document, dict) and document.get("config") == config:
+            total += int(document.get("epoch", 0))
+    return total
+
+
 def load_state(stem: Path, config: dict[str, Any]) -> TrainState | None:
     """The saved state, or None when there is none; refuses one from a different config."""
     tensor_path, json_path = checkpoint_paths(stem)

@@ -22,6 +22,7 @@ from bnnfer.training.bundle import (
     job_finished,
     load_bundle,
     read_registry,
+    remaining_epochs,
     row_training,
     share_jobs,
     train_all,
@@ -266,6 +267,47 @@ def test_jobs_are_dealt_out_by_epochs():
     assert [len(share) for share in share_jobs(bundle_jobs()[:1], 3)] == [1, 0, 0]
     with pytest.raises(ValueError, match="workers must be at least 1"):
         share_jobs(bundle_jobs(), 0)
+
+
+def test_a_resumed_run_is_dealt_out_by_what_is_left():
+    """Four 60-epoch jobs, the first and third 50 epochs in: by what is left each process gets
+    an untouched job and a nearly done one (70 each), where dealing by the configs' epochs
+    would give one process both untouched jobs (120 against 20)."""
+    jobs = [replace(j, config=replace(j.config, epochs=60)) for j in bundle_jobs()[:4]]
+    left = [10, 60, 10, 60]
+    shares = share_jobs(jobs, 2, left)
+    assert [[j.name for j in share] for share in shares] == [
+        ["dropout", "dropconnect"],
+        ["soft", "member1"],
+    ]
+    by_config = share_jobs(jobs, 2)
+    assert [[j.name for j in share] for share in by_config] == [
+        ["dropout", "soft"],
+        ["dropconnect", "member1"],
+    ]
+    with pytest.raises(ValueError, match="2 epoch counts for 4 jobs"):
+        share_jobs(jobs, 2, [10, 60])
+
+
+def test_remaining_epochs_reads_the_saved_states(tmp_path):
+    """A job's epochs less those its states of the same config hold; 0 once finished."""
+    job = replace(bundle_jobs(TINY_BASE)[0], config=replace(TINY_BASE, epochs=60))
+    assert remaining_epochs(tmp_path, job) == 60  # nothing saved yet
+    state_dir = tmp_path / "runs" / f"{job.name}.state"
+    state_dir.mkdir(parents=True)
+    state = {"config": job.config.resume_key(), "epoch": 45}
+    (state_dir / "member0.last.json").write_text(json.dumps(state))
+    assert remaining_epochs(tmp_path, job) == 15
+    other = {"config": replace(job.config, lr=1.0).resume_key(), "epoch": 45}
+    (state_dir / "member0.last.json").write_text(json.dumps(other))
+    assert remaining_epochs(tmp_path, job) == 60  # another config's state is not this run's
+    (state_dir / "member0.last.json").write_text("{not json")
+    assert remaining_epochs(tmp_path, job) == 60
+
+
+def test_remaining_epochs_of_finished_jobs_is_zero(bundle):
+    out, *_ = bundle
+    assert all(remaining_epochs(out, job) == 0 for job in bundle_jobs(TINY_BASE))
 
 
 def test_two_cpu_workers_train_every_job_once(tmp_path):
