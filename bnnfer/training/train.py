@@ -340,6 +340,8 @@ def _train_one(
     # last epoch it saved, with every generator restored.
     key = config.resume_key()
     last_stem, done_stem = state_dir / f"member{member}.last", state_dir / f"member{member}.done"
+    # the progress lines name the run: train-all's processes write theirs to one terminal
+    who = f"{state_dir.name.removesuffix('.state')} member {member}"
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
     best_score, step, first_epoch = -math.inf, 0, 1
@@ -349,7 +351,7 @@ def _train_one(
             network.load_state_dict(done.best)
             for record in done.history:
                 log.write(json.dumps(record) + "\n")
-            tqdm.write(f"member {member}: finished earlier, loaded from {done_stem}")
+            tqdm.write(f"{who}: finished earlier, loaded from {done_stem}")
             return network.eval(), done.history
         state = load_state(last_stem, key)
         if state is not None:
@@ -365,7 +367,7 @@ def _train_one(
             step, first_epoch = state.step, state.epoch + 1
             for record in history:
                 log.write(json.dumps(record) + "\n")
-            tqdm.write(f"member {member}: resuming after epoch {state.epoch} (step {step})")
+            tqdm.write(f"{who}: resuming after epoch {state.epoch} (step {step})")
 
     for epoch in range(first_epoch, epochs + 1):
         if cores is not None:  # cores other training processes have freed since the last epoch
@@ -379,7 +381,7 @@ def _train_one(
         running, seen = 0.0, 0
         bar = tqdm(
             loader,
-            desc=f"member {member} epoch {epoch}/{epochs}",
+            desc=f"{who} epoch {epoch}/{epochs}",
             leave=False,
             total=min(steps_per_epoch, total_steps - step),
             disable=None,
@@ -458,7 +460,7 @@ def _train_one(
             else ""
         )
         tqdm.write(
-            f"member {member} epoch {epoch}/{epochs}: loss {record['train_loss']:.4f}"
+            f"{who} epoch {epoch}/{epochs}: loss {record['train_loss']:.4f}"
             f"{valid_text}, {record['images_per_s']:.0f} img/s, {seconds:.0f} s"
         )
     assert best_state is not None
