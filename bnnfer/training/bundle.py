@@ -208,10 +208,8 @@ def remaining_epochs(out: Path, job: Job) -> int:
     trains, less those its saved training states hold (`trainstate.saved_epochs`)."""
     if job_finished(out, job):
         return 0
-    config = job.config
-    planned = (config.epochs + config.swa_epochs) * config.network_count
     state_dir = stem_file(_run_stem(out, job), ".state")
-    return max(0, planned - saved_epochs(state_dir, config.resume_key()))
+    return max(0, job.config.epochs_to_train - saved_epochs(state_dir, job.config.resume_key()))
 
 
 def _worker(
@@ -238,11 +236,12 @@ def share_jobs(
     """``jobs`` dealt out to ``workers`` processes that each train theirs one after the other,
     so that the busiest finishes early: the longest jobs go first, each to the process with the
     fewest epochs so far; each share keeps the jobs' own order. ``epochs``: what each job still
-    has to train (`remaining_epochs`, for a resumed run), by default its config's epochs."""
+    has to train (`remaining_epochs`, for a resumed run), by default all its config's
+    (`TrainConfig.epochs_to_train`)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if epochs is None:
-        epochs = [job.config.epochs for job in jobs]
+        epochs = [job.config.epochs_to_train for job in jobs]
     if len(epochs) != len(jobs):
         raise ValueError(f"{len(epochs)} epoch counts for {len(jobs)} jobs")
     totals = [0] * workers

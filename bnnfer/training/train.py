@@ -198,6 +198,11 @@ class TrainConfig:
         return self.members if self.method == "ensemble" else 1
 
     @property
+    def epochs_to_train(self) -> int:
+        """Epochs the whole run trains: each network's schedule and SWA epochs, every network."""
+        return (self.epochs + self.swa_epochs) * self.network_count
+
+    @property
     def served_methods(self) -> list[str]:
         if self.method == "ensemble":
             return ["ensemble"]

@@ -16,6 +16,7 @@ from bnnfer.training.bundle import (
     BUNDLE_TRAINING,
     ROWS,
     SOFT_ENSEMBLE_SIZE,
+    Job,
     assemble_bundle,
     bundle_jobs,
     cpu_processes,
@@ -287,6 +288,17 @@ def test_a_resumed_run_is_dealt_out_by_what_is_left():
     ]
     with pytest.raises(ValueError, match="2 epoch counts for 4 jobs"):
         share_jobs(jobs, 2, [10, 60])
+
+
+def test_a_job_weighs_every_network_and_swa_epoch_it_trains():
+    """Dealt out by default by all a config trains: an ensemble of 3 at 10 epochs is 30, a
+    network with 2 SWA epochs after 10 is 12, so the ensemble goes first, alone."""
+    ensemble = replace(TINY_BASE, method="ensemble", members=3, epochs=10)
+    swa = replace(TINY_BASE, epochs=10, swa_epochs=2)
+    assert (ensemble.epochs_to_train, swa.epochs_to_train) == (30, 12)
+    jobs = [Job("swa", swa), Job("swa2", swa), Job("ensemble", ensemble)]
+    shares = share_jobs(jobs, 2)
+    assert [[j.name for j in share] for share in shares] == [["ensemble"], ["swa", "swa2"]]
 
 
 def test_remaining_epochs_reads_the_saved_states(tmp_path):
