@@ -210,7 +210,8 @@ def train_workers(*docs: Doc) -> Context:
     the bundle's current recipe (`bnnfer.training.bundle.bundle_jobs`) takes at its rates."""
     from bnnfer.training.bundle import bundle_jobs
 
-    epochs = [job.config.epochs for job in bundle_jobs()]  # each network's, in train-all's order
+    # all each job trains (`TrainConfig.epochs_to_train`), in train-all's order
+    epochs = [job.config.epochs_to_train for job in bundle_jobs()]
     files = ("train_workers.json", "train_workers-cpu-bf16.json")
     machines = [
         train_workers_machine(doc, epochs, file) for doc, file in zip(docs, files, strict=True)

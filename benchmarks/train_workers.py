@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_core_over_one": round(per_core / one, 3),
         # what the bundle's training asks for, to turn the rates into hours
         "bundle": {
-            "epochs": [job.config.epochs for job in bundle_jobs()],  # each network's
+            # all each job trains (`TrainConfig.epochs_to_train`), as train-all deals them out
+            "epochs": [job.config.epochs_to_train for job in bundle_jobs()],
             "train_faces": runs["dropout"]["train_faces"],
         },
     }
