@@ -406,3 +406,25 @@ def gpu_engine(small: Doc, large: Doc) -> Context:
         "share_target": TARGETS["share_of_peak"],
         "share_met": min(share) >= TARGETS["share_of_peak"],
     }
+
+
+def bf16_choice(doc: Doc) -> Context:
+    """The machine's bf16 hardware, what ``precision="auto"`` picks there, and each workload's
+    seconds (training: images per second) in both precisions beside its bf16 speed-up."""
+    seconds, training = doc["seconds"], doc["training_images_per_s"]
+    names = {
+        "one_face_all_rows": "one face through every row, S = 30 (seconds)",
+        "faces_256_heads": "256 faces through every row, heads sampled (seconds)",
+    }
+    rows = [[names[key], secs(seconds[key]["fp32"]), secs(seconds[key]["bf16"])] for key in names]
+    rows.append(
+        [
+            f"training, one process, {doc['training_steps']} steps (images/s)",
+            rate(training["fp32"]),
+            rate(training["bf16"]),
+        ]
+    )
+    keys = [*names, "training"]
+    for row, key in zip(rows, keys, strict=True):
+        row += [times(doc["bf16_speedup"][key]), doc["faster"][key]]
+    return {**doc, "rows": rows}

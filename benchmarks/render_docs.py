@@ -117,6 +117,7 @@ SECTIONS: list[Section] = [
         "photo_floor",
         workloads.photo_floor,
     ),
+    Section("Which precision auto picks", ("bf16_choice.json",), "bf16_choice", engine.bf16_choice),
     Section(
         "Training on the CPU",
         ("train_workers.json", "train_workers-cpu-bf16.json"),

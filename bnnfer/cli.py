@@ -347,7 +347,7 @@ def _add_model_options(
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     default = {
         None: "as trained",
-        "auto": "every block where bf16 runs in hardware, else head",
+        "auto": "every block on a GPU, only the head on a CPU",
     }[placement]
     parser.add_argument(
         "--placement",
@@ -360,8 +360,9 @@ def _add_model_options(
         "--precision",
         choices=PRECISIONS,
         default=precision,
-        help="inference precision: bf16 is faster where the hardware computes it (AMX CPUs, "
-        "GPUs), probabilities within about 1e-2 of fp32; auto: bf16 there, else fp32 "
+        help="inference precision: bf16 is faster where the hardware computes it well (AMX "
+        "CPUs, GPUs), probabilities within about 1e-2 of fp32; auto: bf16 where it is faster "
+        "than fp32 here, else fp32 "
         f"(default {precision})",
     )
 
@@ -458,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_all.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="autocast precision (default: auto, bf16 where the hardware computes it, else fp32)",
+        help="autocast precision (default: auto: bf16 where faster than fp32 here, else fp32)",
     )
     train_all.add_argument("--only", nargs="+", metavar="JOB", help="train only these jobs")
     train_all.add_argument(

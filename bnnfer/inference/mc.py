@@ -17,6 +17,8 @@ warns once and runs eagerly, drawing the same samples as an eager call would.
 from __future__ import annotations
 
 import copy
+import functools
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -27,16 +29,19 @@ import torch
 from ..data.transforms import to_input
 from ..models.methods import Method
 
-# autocast settings: "bf16" autocast, "fp32" none, "auto" bf16 where `native_bf16`
+# autocast settings: "bf16" autocast, "fp32" none, "auto" bf16 where `bf16_pays`
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+# how much faster than fp32 bf16 must time on a CPU without AMX for "auto" to pick it
+# (`bf16_pays`): a clear margin, so that timing noise on a busy machine does not decide
+BF16_MIN_SPEEDUP = 1.1
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """``torch.bfloat16`` where ``precision`` asks for bf16 autocast on ``device`` (``"auto"``:
-    where the device computes bf16 in hardware, `native_bf16`), else None for full fp32."""
+    where bf16 is faster than fp32 there, `bf16_pays`), else None for full fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
-    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+    if precision == "bf16" or (precision == "auto" and bf16_pays(device)):
         return torch.bfloat16
     return None
 
@@ -47,15 +52,56 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 matrix products in hardware (where bf16 pays): a CUDA GPU
-    that supports bf16, or a CPU with AMX or AVX-512 BF16 (elsewhere bf16 is emulated, slower
-    than fp32)."""
+    """Whether ``device`` computes bf16 matrix products in hardware: a CUDA GPU that supports
+    bf16, or a CPU with AMX or AVX-512 BF16 (elsewhere bf16 is emulated, many times slower than
+    fp32). Hardware is not speed: `bf16_pays` says whether bf16 is the faster choice."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu, since 2.1
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def bf16_pays(device: torch.device) -> bool:
+    """Whether bf16 autocast is faster than fp32 on ``device``, the choice of
+    ``precision="auto"``: a GPU with bf16 and a CPU with AMX, yes; a CPU with AVX-512 BF16 but
+    no AMX is timed once per process (`cpu_bf16_speedup`), because such CPUs differ: an AMD
+    EPYC (Zen 4) runs the bundled networks faster in bf16, an Intel Xeon whose AMX its virtual
+    machine does not expose runs them slower (`python benchmarks/bf16_choice.py` measures both
+    against this choice). Elsewhere, no."""
+    if not native_bf16(device):
+        return False
+    if device.type != "cpu" or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        return True
+    return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
+
+
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """fp32's time over bf16 autocast's for two 3x3 convolutions shaped like a bundled
+    network's second stage (16 faces, 64 channels at 24x24, channels-last, as the engine and
+    training run them): the best of 5 runs of each, interleaved after a warm-up, with this
+    process's threads. About 0.1-0.3 s, once per process; the weights come from their own
+    generator, so the global RNG is left as it was."""
+    generator = torch.Generator().manual_seed(0)
+    weights = [0.05 * torch.randn(64, 64, 3, 3, generator=generator) for _ in range(2)]
+    faces = torch.randn(16, 64, 24, 24, generator=generator)
+    weights = [w.contiguous(memory_format=torch.channels_last) for w in weights]
+    faces = faces.contiguous(memory_format=torch.channels_last)
+
+    def seconds(bf16: bool) -> float:
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            started = time.perf_counter()
+            hidden = torch.nn.functional.conv2d(faces, weights[0], padding=1).relu()
+            torch.nn.functional.conv2d(hidden, weights[1], padding=1)
+            return time.perf_counter() - started
+
+    fp32, bf16 = [], []
+    for _ in range(6):  # the first of each is the warm-up
+        fp32.append(seconds(False))
+        bf16.append(seconds(True))
+    return min(fp32[1:]) / min(bf16[1:])
 
 
 def fast_placement(device: torch.device) -> str:
@@ -229,8 +275,8 @@ def mc_predict(
             copy of the method there, leaving the caller's model where it was.
         progress: called as ``progress(done, total)`` after each batch.
         precision: ``"fp32"``, ``"bf16"`` (autocast; faster where the hardware computes bf16,
-            probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 where the device
-            computes it in hardware (`native_bf16`), else fp32.
+            probabilities within about 1e-2 of fp32), or ``"auto"``: bf16 where it is faster
+            than fp32 on the device (`bf16_pays`), else fp32.
         compile: run through ``torch.compile`` (see the module docstring); falls back to eager
             with a `RuntimeWarning` where compiling fails.
 

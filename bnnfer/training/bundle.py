@@ -82,8 +82,9 @@ BUNDLE_TRAINING = TrainConfig(
     lr=3e-3,
     weight_decay=5e-4,
     augment=True,
-    # bf16 autocast where the device computes it in hardware (AMX, a GPU), fp32 elsewhere:
-    # forced bf16 is emulated on a CPU without it, many times slower than fp32
+    # bf16 autocast where it is faster than fp32 (AMX, a GPU, some AVX-512 BF16 CPUs:
+    # inference.bf16_pays), fp32 elsewhere: forced bf16 is emulated on a CPU without it, many
+    # times slower than fp32
     precision="auto",
 )
 # The soft-trained ensemble: the soft network and SOFT_ENSEMBLE_SIZE - 1 more seeds of its

@@ -309,6 +309,22 @@ RESULTS = {
     "page_render.json": [
         {"page": "explore", "first_s": 0.6386, "cached_s": 0.0256, "errors": []},
     ],
+    "bf16_choice.json": {
+        "machine": CPU,
+        "bf16_in_hardware": True,
+        "amx": False,
+        "probe_speedup": 0.8,
+        "min_speedup": 1.1,
+        "auto_picks": "fp32",
+        "seconds": {
+            "one_face_all_rows": {"fp32": 0.32, "bf16": 0.4},
+            "faces_256_heads": {"fp32": 5.0, "bf16": 6.25},
+        },
+        "training_images_per_s": {"fp32": 170.0, "bf16": 136.0},
+        "training_steps": 20,
+        "bf16_speedup": {"one_face_all_rows": 0.8, "faces_256_heads": 0.8, "training": 0.8},
+        "faster": {"one_face_all_rows": "fp32", "faces_256_heads": "fp32", "training": "fp32"},
+    },
     "train_workers.json": _train_workers_result(
         {**CPU, "threads": 2}, "fp32", [150.0], [100.0, 110.0], [15, 15, 24, 15, 15, 15, 15]
     ),
@@ -596,6 +612,12 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| fp32 | 64 | **1,500 (97%)** |",
         "passes of 64 rows (`bnnfer.models.engine.MAX_ROWS`) came within 3% of the fastest",
         "DropConnect runs looped for 1,024 images a batch",
+        # which precision auto picks: the machine's hardware, the timed speed-up, the choice,
+        # and each workload in both precisions with its speed-up and the faster one
+        "bf16 in hardware: yes; AMX: no; the timed convolutions' bf16 speed-up: 0.80x; `auto` "
+        "picks **fp32**:",
+        "| one face through every row, S = 30 (seconds) | 0.32 s | 0.40 s | 0.80x | fp32 |",
+        "| training, one process, 20 steps (images/s) | 170 | 136 | 0.80x | fp32 |",
         # training on the CPU: the layouts, the ratio, and the hours the current recipe (nine
         # networks of 24 epochs, whatever epochs a file recorded) means at each machine's rates:
         # one process 216 x 28,000 / 150 / 3600 = 11.2 h; per core both shares together for the

@@ -227,16 +227,16 @@ def test_every_row_has_its_own_colour():
     assert len(set(colours)) == len(colours)
 
 
-def test_the_recipe_uses_bf16_only_where_the_hardware_computes_it(monkeypatch):
+def test_the_recipe_uses_bf16_only_where_it_is_faster(monkeypatch):
     import torch
 
     from bnnfer.inference import mc as inference
 
     assert BUNDLE_TRAINING.precision == "auto"
     cpu = torch.device("cpu")
-    monkeypatch.setattr(inference, "native_bf16", lambda device: False)
+    monkeypatch.setattr(inference, "bf16_pays", lambda device: False)
     assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is None  # fp32 there
-    monkeypatch.setattr(inference, "native_bf16", lambda device: True)
+    monkeypatch.setattr(inference, "bf16_pays", lambda device: True)
     assert inference.autocast_dtype(BUNDLE_TRAINING.precision, cpu) is torch.bfloat16
 
 

@@ -385,9 +385,51 @@ def test_compile_failure_falls_back_to_eager_with_the_same_draws(
         mc_predict(method, faces, samples=4, seed=3, compile=True)
 
 
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "speedup", "auto"),
+    [
+        (False, False, 2.0, "fp32"),  # no bf16 in hardware: emulated, never timed
+        (True, True, 0.5, "bf16"),  # AMX: bf16, whatever a timing would say
+        (False, True, 2.0, "bf16"),  # AVX-512 BF16 alone, timed faster (as on a Zen 4 EPYC)
+        (False, True, 0.8, "fp32"),  # AVX-512 BF16 alone, timed slower (a Xeon hiding AMX)
+        (False, True, 1.05, "fp32"),  # within the margin: fp32
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_it_is_faster(
+    monkeypatch, amx, avx512_bf16, speedup, auto
+):
+    """ "auto" is bf16 where the CPU has AMX, or AVX-512 BF16 and bf16 timed at least
+    BF16_MIN_SPEEDUP times as fast as fp32; the timing is asked only in that last case."""
+    from bnnfer.inference import mc
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    timed = []
+    monkeypatch.setattr(mc, "cpu_bf16_speedup", lambda: timed.append(1) or speedup)
+    cpu = torch.device("cpu")
+    assert mc.bf16_pays(cpu) is (auto == "bf16")
+    assert resolve_precision("auto", cpu) == auto
+    assert bool(timed) is (avx512_bf16 and not amx)
+    assert native_bf16(cpu) is (amx or avx512_bf16)  # hardware, whatever its speed
+
+
+def test_the_bf16_timing_is_a_positive_ratio_and_leaves_the_global_rng_alone():
+    from bnnfer.inference import mc
+
+    mc.cpu_bf16_speedup.cache_clear()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    speedup = mc.cpu_bf16_speedup()
+    assert speedup > 0 and np.isfinite(speedup)
+    torch.testing.assert_close(torch.rand(3), expected)
+    assert mc.cpu_bf16_speedup() == speedup  # timed once per process
+
+
 @pytest.mark.parametrize("hardware", [False, True])
 def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_hardware(monkeypatch, hardware):
-    """ "auto" follows the CPU's AMX / AVX-512 BF16 probes; fp32 and bf16 are what they say."""
+    """ "auto" follows the CPU's AMX / AVX-512 BF16 probes (AMX among them, so no timing);
+    fp32 and bf16 are what they say."""
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         monkeypatch.setattr(torch.cpu, probe, lambda: hardware, raising=False)
     cpu = torch.device("cpu")
