@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 import bench
 import numpy as np
 import torch
+import train_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "bf16")
@@ -49,14 +48,11 @@ def split_seconds(methods: dict, faces: np.ndarray, precision: str) -> float:
 
 
 def training_images_per_s(steps: int, precision: str) -> float:
-    """Images per second of the recipe's training step in a fresh process with every thread."""
+    """Images per second of the recipe's training step in a fresh process with every thread
+    (`train_workers.run`'s one-process layout)."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
-        argv = [sys.executable, str(ROOT / "benchmarks/train_workers.py"), "--child"]
-        argv += [str(torch.get_num_threads()), "--steps", str(steps), "--precision", precision]
-        subprocess.run([*argv, "--out", str(out)], check=True)
-        log = out.with_suffix(".log.jsonl").read_text().splitlines()
-        return float(json.loads(log[-1])["images_per_s"])
+        layout = train_workers.run([torch.get_num_threads()], steps, precision, Path(tmp))
+        return float(layout["images_per_s"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from bnnfer.inference.mc import (
         BF16_MIN_SPEEDUP,
         bf16_pays,
+        cpu_amx,
         cpu_bf16_speedup,
         fast_placement,
         native_bf16,
@@ -89,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     training = {p: training_images_per_s(args.steps, p) for p in PRECISIONS}
     speedups = {name: round(s["fp32"] / s["bf16"], 3) for name, s in seconds.items()}
     speedups["training"] = round(training["bf16"] / training["fp32"], 3)
-    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    timed = native_bf16(cpu) and not amx
+    amx, hardware = cpu_amx(), native_bf16(cpu)
+    timed = hardware and not amx
     document = {
         "machine": bench.machine(),
-        "bf16_in_hardware": native_bf16(cpu),
+        "bf16_in_hardware": hardware,
         "amx": amx,
         # the probe's own speed-up, where bf16_pays times it
         "probe_speedup": round(cpu_bf16_speedup(), 3) if timed else None,

@@ -59,8 +59,12 @@ def native_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu, since 2.1
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return cpu_amx() or bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
+def cpu_amx() -> bool:
+    """Whether this CPU exposes AMX tiles (torch.cpu's probe, since torch 2.1)."""
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
 def bf16_pays(device: torch.device) -> bool:
@@ -72,7 +76,7 @@ def bf16_pays(device: torch.device) -> bool:
     against this choice). Elsewhere, no."""
     if not native_bf16(device):
         return False
-    if device.type != "cpu" or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+    if device.type != "cpu" or cpu_amx():
         return True
     return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
 
