@@ -35,7 +35,7 @@ from ..data.split import FerPlusSplit
 from ..data.targets import TARGETS, FerPlusTargets, TargetKind, mix_batch, smooth_targets
 from ..data.transforms import AugmentConfig, train_transform
 from ..evaluation import metrics
-from ..inference.mc import PRECISIONS, autocast_dtype, mc_predict, resolve_precision, select_device
+from ..inference.mc import PRECISIONS, autocast_dtype, mc_predict, select_device
 from ..models.checkpoints import checkpoint_paths, save_checkpoint, stem_file
 from ..models.methods import Classical, network_config_for
 from ..models.networks import FaceCNN, NetworkConfig
@@ -431,10 +431,17 @@ def _train_one(
             "seconds": round(seconds, 2),
             "images_per_s": round(seen / max(seconds, 1e-9), 1),
             "threads": torch.get_num_threads(),
+            # per epoch: a resumed run may continue on a machine where `auto` picks otherwise
+            "precision": "fp32" if autocast is None else "bf16",
         }
         if valid is not None:
+            valid_started = time.perf_counter()
             scores = evaluate_network(kept, valid)
-            record.update(valid_accuracy=scores["accuracy"], valid_nll=scores["nll"])
+            record.update(
+                valid_accuracy=scores["accuracy"],
+                valid_nll=scores["nll"],
+                valid_seconds=round(time.perf_counter() - valid_started, 2),
+            )
             score = scores["accuracy"] if config.select_by == "accuracy" else -scores["nll"]
         else:
             score = epoch  # without Valid, the last epoch is the best one
@@ -533,7 +540,6 @@ def fit(
         distribution=None if teacher is None else teacher.distribution,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     networks, history = [], []
     with open(stem_file(out, ".log.jsonl"), "w") as log:
         for member in range(config.network_count):
@@ -551,10 +557,15 @@ def fit(
         "train_faces": len(train_set),
         "history": history,
         "best_epochs": [h["epoch"] for h in best],
-        "training_seconds": round(time.perf_counter() - started, 1),
+        # every epoch's training and Valid pass, summed over the pieces of a resumed run (the
+        # wall time of the last process alone would leave the earlier pieces out)
+        "training_seconds": round(
+            sum(h["seconds"] + h.get("valid_seconds", 0.0) for h in history), 1
+        ),
         "device": str(device),
-        # what precision="auto" ran as here (bf16 where it is faster than fp32, `bf16_pays`)
-        "precision": resolve_precision(config.precision, device),
+        # what precision="auto" ran as (bf16 where it is faster than fp32, `bf16_pays`); a run
+        # resumed where auto picks otherwise says "mixed", and its history says which epochs
+        "precision": _run_precision(history),
     }
     if teacher is not None:
         metadata["teacher"] = teacher.describe()
@@ -563,6 +574,15 @@ def fit(
         metadata["valid_nll"] = [h["valid_nll"] for h in best]
     weights, _ = save_checkpoint(out, networks, config.served_methods, metadata=metadata, half=half)
     return weights
+
+
+def _run_precision(history: list[dict[str, Any]]) -> str:
+    """The precision every epoch of ``history`` ran in ("fp32" or "bf16"), else "mixed"."""
+    # a state saved before epochs recorded their precision leaves None in the set
+    precisions = {h.get("precision") for h in history}
+    if len(precisions) > 1:
+        return "mixed"
+    return precisions.pop() or "unrecorded"
 
 
 def class_prior_accuracy(split: FerPlusSplit) -> float:

@@ -38,11 +38,16 @@ def test_fit_writes_a_checkpoint_that_serves_its_methods(splits, tmp_path, metho
     assert document["methods"] == served
     assert document["members"] == members
     assert document["metadata"]["train"]["method"] == method
-    # precision "auto" is recorded as what it ran as on this machine
+    # precision "auto" is recorded as what it ran as on this machine, run and epochs alike
     device = torch.device(document["metadata"]["device"])
-    assert document["metadata"]["precision"] == resolve_precision("auto", device)
+    ran_as = resolve_precision("auto", device)
+    assert document["metadata"]["precision"] == ran_as
     log = [json.loads(line) for line in (tmp_path / f"{method}.log.jsonl").read_text().splitlines()]
     assert len(log) == 2 * members
+    assert {record["precision"] for record in log} == {ran_as}
+    # the run's seconds are its epochs' training and Valid passes
+    spent = sum(record["seconds"] + record["valid_seconds"] for record in log)
+    assert document["metadata"]["training_seconds"] == pytest.approx(spent, abs=0.051)
     assert {"train_loss", "valid_accuracy", "valid_nll", "images_per_s"} <= set(log[0])
     for name in served:
         model = load_method(weights, name)
@@ -325,12 +330,36 @@ def test_resume_equals_an_uninterrupted_run(
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     history = lambda p: [  # noqa: E731
-        {k: v for k, v in h.items() if k not in ("seconds", "images_per_s")}
+        {k: v for k, v in h.items() if k not in ("seconds", "valid_seconds", "images_per_s")}
         for h in json.loads(p.with_suffix(".json").read_text())["metadata"]["history"]
     ]
     assert history(whole) == history(resumed)
     log = (tmp_path / "split.log.jsonl").read_text().splitlines()
     assert len(log) == (3 + config.swa_epochs) * config.network_count
+
+
+def test_a_run_resumed_in_another_precision_says_so_and_counts_every_piece(
+    splits, tmp_path, monkeypatch
+):
+    """soft_member1 of the 60-epoch bundle began in bf16 on one CPU and went on in fp32 where
+    `auto` picks fp32: the checkpoint says "mixed", each epoch its own precision, and its
+    training seconds add up both pieces, not only the last process's."""
+    from bnnfer.training import train as train_module
+
+    config = TrainConfig(method="classical", network=TINY, epochs=3, batch_size=8)
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "autocast_dtype", lambda precision, device: torch.bfloat16)
+        _interrupt_at_evaluation(patch, after=1)
+        with pytest.raises(_Interrupt):
+            fit(config, splits["train"], splits["valid"], tmp_path / "run")
+    monkeypatch.setattr(train_module, "autocast_dtype", lambda precision, device: None)
+    weights = fit(config, splits["train"], splits["valid"], tmp_path / "run", resume=True)
+
+    metadata = json.loads(weights.with_suffix(".json").read_text())["metadata"]
+    assert [h["precision"] for h in metadata["history"]] == ["bf16", "fp32", "fp32"]
+    assert metadata["precision"] == "mixed"
+    spent = sum(h["seconds"] + h["valid_seconds"] for h in metadata["history"])
+    assert metadata["training_seconds"] == pytest.approx(spent, abs=0.051)
 
 
 def test_resume_refuses_a_state_from_another_config(splits, tmp_path, monkeypatch):
