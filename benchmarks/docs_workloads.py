@@ -32,6 +32,7 @@ def first_run(doc: Doc) -> Context:
                 f"`{tag}`",
                 f"{record['cpu']}, {record['threads']} threads",
                 "hidden" if record.get("bf16_hidden") else yes_no(record["bf16_in_hardware"]),
+                record["precision"],
                 split["placement"],
                 against(split["first_table_s"], target["first_table_s"]),
                 against(split["all_rows_s"], target["all_rows_s"]),

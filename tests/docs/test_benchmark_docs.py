@@ -67,6 +67,7 @@ RESULTS = {
             "cpu": "Test CPU 9000",
             "threads": 4,
             "bf16_in_hardware": True,
+            "precision": "bf16",
             "device": "CPU (4 threads)",
             "builtin_evaluation": {"overview_s": 1.234, "all_pages_s": 6.78},
             "uncached_split": {
@@ -85,6 +86,7 @@ RESULTS = {
             "threads": 4,
             "bf16_in_hardware": False,
             "bf16_hidden": True,
+            "precision": "fp32",
             "device": "CPU (4 threads)",
             "builtin_evaluation": {"overview_s": 1.5, "all_pages_s": 7.0},
             "uncached_split": {
@@ -560,11 +562,11 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
     flat = " ".join(page.split())  # prose is wrapped: compare with line breaks as spaces
     expected = [
         # first run: the targets shown and judged, a time never reached is a miss
-        "| `cpu-bf16` | Test CPU 9000, 4 threads | yes | last block + head | 12 s (≤ 30 s: met) "
-        "| not reached (≤ 90 s: not met) | 1.2 s (≤ 5 s: met) | 6.8 s |",
-        # a bf16 CPU measuring the no-bf16 path says so
-        "| `cpu-bf16-hidden` | Test CPU 9000, 4 threads | hidden | head only | 20 s (≤ 30 s: met) "
-        "| 80 s (≤ 90 s: met) |",
+        "| `cpu-bf16` | Test CPU 9000, 4 threads | yes | bf16 | last block + head "
+        "| 12 s (≤ 30 s: met) | not reached (≤ 90 s: not met) | 1.2 s (≤ 5 s: met) | 6.8 s |",
+        # a bf16 CPU measuring the no-bf16 path says so, and that it ran fp32
+        "| `cpu-bf16-hidden` | Test CPU 9000, 4 threads | hidden | fp32 | head only "
+        "| 20 s (≤ 30 s: met) | 80 s (≤ 90 s: met) |",
         # end to end on a CPU with AVX-512 BF16, against its own budget
         "All 4 rows, S = 30, every block sampled as trained, timed as above",
         "| bf16 | 0.31 s | 70 s | 50 ms |",
