@@ -23,5 +23,5 @@ def test_both_layouts_are_measured_and_compared(tmp_path):
     assert document["per_core_over_one"] == pytest.approx(ratio, abs=1e-3)
     assert document["precision"] == "fp32" and document["batch_size"] == 128
     # each network's epochs, in train-all's order: one budget for all nine
-    assert document["bundle"] == {"epochs": [24] * 9, "train_faces": 28385}
+    assert document["bundle"] == {"epochs": [60] * 9, "train_faces": 28385}
     assert document["machine"]["threads"] >= 1

@@ -621,18 +621,18 @@ def test_renderer_puts_each_results_files_figures_on_the_page(tmp_path):
         "| one face through every row, S = 30 (seconds) | 0.32 s | 0.40 s | 0.80x | fp32 |",
         "| training, one process, 20 steps (images/s) | 170 | 136 | 0.80x | fp32 |",
         # training on the CPU: the layouts, the ratio, and the hours the current recipe (nine
-        # networks of 24 epochs, whatever epochs a file recorded) means at each machine's rates:
-        # one process 216 x 28,000 / 150 / 3600 = 11.2 h; per core both shares together for the
-        # lighter one's 96 epochs, then the busier one's last 24 alone at the one-process rate:
-        # (96 x 28,000 / 105 + 24 x 28,000 / 150) / 3600 = 8.4 h; with bf16 216 x 28,000 / 300
-        # / 3600 = 5.6 h and (96 x 28,000 / 240 + 24 x 28,000 / 300) / 3600 = 3.7 h
+        # networks of 60 epochs, whatever epochs a file recorded) means at each machine's rates:
+        # one process 540 x 28,000 / 150 / 3600 = 28.0 h; per core both shares together for the
+        # lighter one's 240 epochs, then the busier one's last 60 alone at the one-process rate:
+        # (240 x 28,000 / 105 + 60 x 28,000 / 150) / 3600 = 20.9 h; with bf16 540 x 28,000 / 300
+        # / 3600 = 14.0 h and (240 x 28,000 / 240 + 60 x 28,000 / 300) / 3600 = 9.3 h
         "| one per core | 2 x 1 | 100 + 110 | 210 |",
         "trains **1.40x** as many images",
-        "(24 + 24 + 24 + 24 + 24 + 24 + 24 + 24 + 24 = 216 epochs)",
-        "the bundle takes about 11.2 h in one process and **8.4 h** one per core here",
+        "(60 + 60 + 60 + 60 + 60 + 60 + 60 + 60 + 60 = 540 epochs)",
+        "the bundle takes about 28.0 h in one process and **20.9 h** one per core here",
         "Measured on: Test CPU 9500, 2 threads, no GPU, torch 9.9.9",
         "| one per core | 2 x 1 | 240 + 240 | 480 |",
-        "the bundle takes about 5.6 h in one process and **3.7 h** one per core here",
+        "the bundle takes about 14.0 h in one process and **9.3 h** one per core here",
         # width: sizes, multiply-adds against today's, the widest within each budget
         "builds the 4 rows from untrained networks",
         "| 1.5x | 48-96-192-384 | 2.78M | 50 MB | 2.25x | 0.61 s |",
