@@ -404,4 +404,8 @@ def test_em_needs_the_calibration_step_on_a_soft_row(shifted_valid):
         name: 0.5 * np.abs(p - truth).sum()
         for name, p in [("calibrated", calibrated), ("raw", raw)]
     }
-    assert error["calibrated"] < 0.1 < 0.3 < error["raw"]
+    # From 1,000 faces the calibrated estimate's total-variation error moves between about 0.05
+    # and 0.12 with the draw (seeds 0-4 of this fixture on the 60-epoch bundle's soft rows), the
+    # raw one's between 0.40 and 0.53: the claim is the ratio, not a bundle's exact figure.
+    assert error["raw"] > 0.3
+    assert error["calibrated"] < min(0.15, error["raw"] / 3)
